@@ -1,0 +1,21 @@
+//! A compensation the platform itself paid the buyer of an order (a duplicate to warn about).
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "platform_compensations")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    pub shop_id: String,
+    pub order_sn: String,
+    /// `SHIPPING_FEE`, `PRICE_DIFFERENCE` or `OTHER`.
+    pub r#type: String,
+    pub amount_fen: i64,
+    pub at: DateTimeUtc,
+    pub created_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,28 @@
+//! A shop synced from the marketplace, with its payout policy and cached balance.
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "shops")]
+pub struct Model {
+    #[sea_orm(primary_key, auto_increment = false)]
+    pub id: String,
+    pub name: String,
+    pub zero_entry: bool,
+    pub deposit_paid: bool,
+    pub has_unpaid_bills: bool,
+    pub time_zone: String,
+    pub daily_cap_fen: i64,
+    pub daily_balance_cap_fen: i64,
+    pub max_amount_regular_fen: i64,
+    pub max_amount_activity_fen: i64,
+    /// Always equal to the sum of the shop's ledger entries; written in the same
+    /// transaction as each entry.
+    pub balance_fen: i64,
+    pub created_at: DateTimeUtc,
+    pub updated_at: DateTimeUtc,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,13 @@
+//! Database migrations, one per change, named by date. No seed data here.
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_domain;
+
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![Box::new(m20261126_000001_create_domain::Migration)]
+    }
+}

@@ -1,0 +1,77 @@
+//! GraphQL: `Viewer` (`me`), `Account` and the admin's `accounts`.
+use async_graphql::{Context, ID, Object, Result};
+use entity::account;
+
+use super::repo;
+use crate::{
+    app::AppState,
+    auth::{Role, RoleGuard, Viewer, guards::viewer},
+    error::AppError,
+    shops::{self, graphql::Shop},
+};
+
+/// The caller, as its token names it.
+pub struct ViewerObject(pub Viewer);
+
+#[Object(name = "Viewer")]
+impl ViewerObject {
+    /// The token's `sub`.
+    async fn id(&self) -> ID {
+        ID(self.0.sub.clone())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn role(&self) -> Role {
+        self.0.role
+    }
+
+    /// The caller's shop (merchant roles; null before the platform synced it).
+    async fn shop(&self, ctx: &Context<'_>) -> Result<Option<Shop>> {
+        let Ok(scope) = self.0.shop_scope() else {
+            return Ok(None);
+        };
+        let state = ctx.data::<AppState>()?;
+        Ok(shops::repo::find(&state.db, &scope).await?.map(Shop))
+    }
+}
+
+/// A merchant account of the shop; `id` is its token's `sub`.
+pub struct Account(pub account::Model);
+
+#[Object]
+impl Account {
+    async fn id(&self) -> ID {
+        ID(self.0.id.clone())
+    }
+
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+
+    async fn role(&self) -> Result<Role> {
+        Role::parse(&self.0.role).ok_or_else(|| AppError::Internal(format!("unknown role {}", self.0.role)).into())
+    }
+}
+
+#[derive(Default)]
+pub struct AccountsQuery;
+
+#[Object]
+impl AccountsQuery {
+    /// Who is asking. Any authenticated caller.
+    #[graphql(guard = "RoleGuard::authenticated()")]
+    async fn me(&self, ctx: &Context<'_>) -> Result<ViewerObject> {
+        Ok(ViewerObject(viewer(ctx)?.clone()))
+    }
+
+    /// The shop's accounts (everyone who has signed in). ADMIN.
+    #[graphql(guard = "RoleGuard::admin()")]
+    async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        Ok(repo::list(&state.db, &scope).await?.into_iter().map(Account).collect())
+    }
+}

@@ -1,0 +1,91 @@
+//! The application: state shared by every request, the router, and one `build` used by
+//! `serve` and by the tests alike.
+use std::{future::Future, ops::Deref, sync::Arc};
+
+use sea_orm::DatabaseConnection;
+use tokio::net::TcpListener;
+
+use crate::{
+    auth::JwtKeys,
+    clock::Clock,
+    config::Config,
+    db,
+    gateway::{self, PaymentChannel},
+    graphql::{AppSchema, build_schema},
+    http, jobs,
+};
+
+pub struct Inner {
+    pub db: DatabaseConnection,
+    pub clock: Clock,
+    pub config: Config,
+    pub keys: JwtKeys,
+    pub gateway: Arc<dyn PaymentChannel>,
+}
+
+/// Cheap to clone; everything a use case needs.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("configuration: {0}")]
+    Config(#[from] crate::config::ConfigError),
+    #[error("JWT keys: {0}")]
+    Keys(#[from] crate::auth::jwt::KeyError),
+    #[error("database: {0}")]
+    Db(#[from] sea_orm::DbErr),
+    #[error("network: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// A built application: state, schema and router, ready to serve.
+pub struct App {
+    pub state: AppState,
+    pub schema: AppSchema,
+}
+
+impl App {
+    /// Validates the configuration, connects, migrates and wires everything.
+    pub async fn build(config: Config) -> Result<App, StartError> {
+        config.validate()?;
+        let keys = JwtKeys::from_config(&config)?;
+        let db = db::connect(&config.database_url).await?;
+        db::migrate(&db).await?;
+        let clock = if config.test_clock { Clock::test() } else { Clock::System };
+        let gateway = gateway::from_config(config.gateway);
+        let state = AppState(Arc::new(Inner { db, clock, config, keys, gateway }));
+        let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
+        Ok(App { state, schema })
+    }
+
+    pub fn router(&self) -> axum::Router {
+        http::router(self.state.clone(), self.schema.clone())
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests. Prints
+    /// `listening on http://HOST:PORT` once connections are accepted.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), StartError> {
+        let addr = listener.local_addr()?;
+        let router = self.router();
+        let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::worker(self.state.clone())));
+        println!("listening on http://{addr}");
+        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        if let Some(worker) = worker {
+            worker.abort();
+        }
+        self.state.db.clone().close().await?;
+        Ok(served?)
+    }
+}

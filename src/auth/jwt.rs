@@ -1,0 +1,232 @@
+//! JWT verification: one configured algorithm (HS256 by default, RS256/ES256 with a public
+//! key), required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, 60 s leeway. Every refusal says why.
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use super::{Role, Viewer};
+use crate::{config::Config, error::AppError};
+
+pub const LEEWAY_SECONDS: u64 = 60;
+
+/// The claims smallpay reads. Unknown claims are refused, so a token minted for another
+/// purpose (or a typo such as `shopId`) is not silently half-read.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shop_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub iss: String,
+    /// A string or an array of strings.
+    pub aud: serde_json::Value,
+    pub exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    algorithm: Algorithm,
+    decoding: DecodingKey,
+    /// Present with a shared secret only: the service can mint development tokens.
+    encoding: Option<EncodingKey>,
+    issuer: String,
+    audience: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("SMALLPAY_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM form")]
+    BadPublicKey,
+    #[error("cannot read SMALLPAY_JWT_PUBLIC_KEY file {0}: {1}")]
+    Unreadable(String, std::io::Error),
+}
+
+impl JwtKeys {
+    pub fn from_config(config: &Config) -> Result<Self, KeyError> {
+        let issuer = config.jwt_issuer.clone();
+        let audience = config.jwt_audience.clone();
+        if let Some(pem) = &config.jwt_public_key {
+            let pem = if pem.trim_start().starts_with("-----BEGIN") {
+                pem.clone()
+            } else {
+                std::fs::read_to_string(pem).map_err(|e| KeyError::Unreadable(pem.clone(), e))?
+            };
+            let (algorithm, decoding) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
+                (Algorithm::RS256, key)
+            } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
+                (Algorithm::ES256, key)
+            } else {
+                return Err(KeyError::BadPublicKey);
+            };
+            return Ok(JwtKeys { algorithm, decoding, encoding: None, issuer, audience });
+        }
+        let secret = config.jwt_secret_or_dev().as_bytes();
+        Ok(JwtKeys {
+            algorithm: Algorithm::HS256,
+            decoding: DecodingKey::from_secret(secret),
+            encoding: Some(EncodingKey::from_secret(secret)),
+            issuer,
+            audience,
+        })
+    }
+
+    pub fn algorithm(&self) -> Algorithm {
+        self.algorithm
+    }
+
+    /// Verifies a token and builds the viewer it names.
+    pub fn verify(&self, token: &str) -> Result<Viewer, AppError> {
+        let refuse = |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            if header_alg(token).is_some_and(|alg| alg.eq_ignore_ascii_case("none")) {
+                refuse("unsigned tokens (alg none) are refused")
+            } else {
+                refuse("not a well-formed JWT")
+            }
+        })?;
+        if header.alg != self.algorithm {
+            return Err(refuse(&format!("algorithm {:?} is not accepted; expected {:?}", header.alg, self.algorithm)));
+        }
+        let mut validation = Validation::new(self.algorithm);
+        validation.leeway = LEEWAY_SECONDS;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[&self.issuer]);
+        validation.set_audience(&[&self.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+            refuse(&match e.kind() {
+                ErrorKind::InvalidSignature => "bad signature".to_owned(),
+                ErrorKind::ExpiredSignature => "expired (exp)".to_owned(),
+                ErrorKind::ImmatureSignature => "not valid yet (nbf)".to_owned(),
+                ErrorKind::InvalidIssuer => format!("issuer (iss) must be `{}`", self.issuer),
+                ErrorKind::InvalidAudience => format!("audience (aud) must include `{}`", self.audience),
+                ErrorKind::MissingRequiredClaim(c) => format!("missing claim `{c}`"),
+                ErrorKind::InvalidAlgorithm => "algorithm not accepted".to_owned(),
+                ErrorKind::Json(err) => format!("claims: {}", json_reason(err)),
+                _ => "not a well-formed JWT".to_owned(),
+            })
+        })?;
+        viewer_from_claims(data.claims)
+    }
+
+    /// Signs claims with the shared secret (development tokens, tests).
+    pub fn sign(&self, claims: &Claims) -> Option<String> {
+        let key = self.encoding.as_ref()?;
+        jsonwebtoken::encode(&Header::new(self.algorithm), claims, key).ok()
+    }
+
+    /// Claims for a token of `role` valid for `ttl` from now (real time).
+    pub fn claims(
+        &self,
+        role: Role,
+        shop_id: Option<&str>,
+        sub: &str,
+        name: Option<&str>,
+        ttl: std::time::Duration,
+    ) -> Claims {
+        let now = Utc::now().timestamp();
+        Claims {
+            sub: sub.to_owned(),
+            role: role.claim().to_owned(),
+            shop_id: shop_id.map(str::to_owned),
+            name: name.map(str::to_owned),
+            iss: self.issuer.clone(),
+            aud: serde_json::Value::String(self.audience.clone()),
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            iat: Some(now),
+            nbf: None,
+            jti: None,
+        }
+    }
+}
+
+fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
+    let refuse = |why: String| AppError::Unauthenticated(format!("invalid token: {why}"));
+    let role = Role::from_claim(&claims.role).ok_or_else(|| refuse(format!("unknown role `{}`", claims.role)))?;
+    let sub = claims.sub.trim();
+    if sub.is_empty() || sub.len() > 128 {
+        return Err(refuse("claim `sub` must be 1 to 128 characters".into()));
+    }
+    let shop_id = claims.shop_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
+    if role.is_merchant() && shop_id.is_none() {
+        return Err(refuse(format!("role `{}` needs claim `shop_id`", claims.role)));
+    }
+    let name = claims
+        .name
+        .map(|n| n.trim().chars().take(200).collect::<String>())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| sub.to_owned());
+    Ok(Viewer { sub: sub.to_owned(), role, shop_id: if role.is_merchant() { shop_id } else { None }, name })
+}
+
+fn json_reason(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    // serde's messages name the field ("unknown field `x`", "missing field `role`"); drop the
+    // position suffix.
+    text.split(" at line ").next().unwrap_or("malformed").to_owned()
+}
+
+/// The `alg` of a token's header, read leniently (to name `none` when refusing it).
+fn header_alg(token: &str) -> Option<String> {
+    use base64::Engine;
+    let head = token.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    value.get("alg")?.as_str().map(str::to_owned)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::from_config(&Config::defaults()).unwrap()
+    }
+
+    #[test]
+    fn a_signed_token_round_trips_into_a_viewer() {
+        let keys = keys();
+        let token =
+            keys.sign(&keys.claims(Role::Cs, Some("s1"), "alice", Some("Alice"), Duration::from_secs(60))).unwrap();
+        let viewer = keys.verify(&token).unwrap();
+        assert_eq!(
+            viewer,
+            Viewer { sub: "alice".into(), role: Role::Cs, shop_id: Some("s1".into()), name: "Alice".into() }
+        );
+    }
+
+    #[test]
+    fn merchant_roles_need_a_shop_and_roles_must_be_known() {
+        let keys = keys();
+        let no_shop = keys.sign(&keys.claims(Role::Admin, None, "a", None, Duration::from_secs(60))).unwrap();
+        assert!(keys.verify(&no_shop).unwrap_err().message().contains("shop_id"));
+        let mut claims = keys.claims(Role::Buyer, None, "b", None, Duration::from_secs(60));
+        claims.role = "superuser".into();
+        let token = keys.sign(&claims).unwrap();
+        assert!(keys.verify(&token).unwrap_err().message().contains("unknown role"));
+    }
+
+    #[test]
+    fn alg_none_is_named_when_refused() {
+        use base64::Engine;
+        let enc = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+        let token = format!(
+            "{}.{}.",
+            enc(serde_json::json!({"alg": "none", "typ": "JWT"})),
+            enc(serde_json::json!({"sub": "x"}))
+        );
+        let err = keys().verify(&token).unwrap_err();
+        assert!(err.message().contains("alg none"), "{err:?}");
+    }
+}

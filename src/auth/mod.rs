@@ -1,0 +1,9 @@
+//! Who is asking: JWT verification, the `Viewer` built from its claims, role guards, and the
+//! shop scope that every tenant-confined query takes.
+pub mod guards;
+pub mod jwt;
+pub mod viewer;
+
+pub use guards::RoleGuard;
+pub use jwt::{Claims, JwtKeys};
+pub use viewer::{Role, ShopScope, Viewer};

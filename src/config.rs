@@ -1,0 +1,211 @@
+//! Typed configuration: every variable of operations.md, each also a flag. Loaded once,
+//! validated, and passed down — never read from the environment anywhere else.
+use std::{net::SocketAddr, time::Duration};
+
+use chrono_tz::Tz;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// The development HS256 secret: refused in production.
+pub const DEV_JWT_SECRET: &str = "smallpay-development-secret-do-not-use-in-production";
+
+#[derive(Debug, Parser)]
+#[command(name = "smallpay", version, about = "GraphQL API for a marketplace's small-amount payouts")]
+pub struct Cli {
+    #[command(flatten)]
+    pub config: Config,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Migrate the database, start the HTTP server and the background jobs (the default).
+    Serve {
+        /// Do not load demo data into an empty development database.
+        #[arg(long)]
+        no_demo: bool,
+    },
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Print a signed JWT for development and scripts, with the configured secret.
+    Token(TokenArgs),
+    /// Load the demo shops, staff and orders (idempotent), then print ready tokens.
+    Demo,
+    /// Print the GraphQL SDL (`schema.graphql` is its output).
+    ExportSchema,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct TokenArgs {
+    /// admin, cs_admin, cs, staff, buyer or platform.
+    #[arg(long)]
+    pub role: String,
+    /// The shop, for merchant roles.
+    #[arg(long)]
+    pub shop: Option<String>,
+    /// The account or buyer id (default: the role's name).
+    #[arg(long)]
+    pub sub: Option<String>,
+    /// Display name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Lifetime, e.g. `1h`, `30m`, `7d`.
+    #[arg(long, default_value = "1h", value_parser = parse_duration)]
+    pub ttl: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Environment {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Gateway {
+    /// In-process channel that reports each transfer right after its commit.
+    Simulated,
+    /// Results arrive only through `reportTransferResult`.
+    Manual,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Config {
+    /// `sqlite://…` (embedded default) or `postgres://…`.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smallpay.db?mode=rwc", global = true)]
+    pub database_url: String,
+    /// Listen address; port 0 picks a free one.
+    #[arg(long, env = "SMALLPAY_BIND", default_value = "127.0.0.1:8080", global = true)]
+    pub bind: SocketAddr,
+    /// HS256 key (the development secret when unset, with a warning).
+    #[arg(long, env = "SMALLPAY_JWT_SECRET", hide_env_values = true, global = true)]
+    pub jwt_secret: Option<String>,
+    /// PEM public key: switches verification to RS256 or ES256.
+    #[arg(long, env = "SMALLPAY_JWT_PUBLIC_KEY", hide_env_values = true, global = true)]
+    pub jwt_public_key: Option<String>,
+    /// Required `iss`.
+    #[arg(long, env = "SMALLPAY_JWT_ISSUER", default_value = "smallpay", global = true)]
+    pub jwt_issuer: String,
+    /// Required `aud`.
+    #[arg(long, env = "SMALLPAY_JWT_AUDIENCE", default_value = "smallpay-api", global = true)]
+    pub jwt_audience: String,
+    #[arg(long = "env", env = "SMALLPAY_ENV", value_enum, default_value = "development", global = true)]
+    pub environment: Environment,
+    /// Serve GraphiQL (default: on in development, off in production).
+    #[arg(long, env = "SMALLPAY_GRAPHIQL", global = true, value_parser = parse_flag)]
+    pub graphiql: Option<bool>,
+    /// Answer introspection (default: on in development, off in production).
+    #[arg(long, env = "SMALLPAY_INTROSPECTION", global = true, value_parser = parse_flag)]
+    pub introspection: Option<bool>,
+    /// How long subscription events are kept for `afterEventId` replay.
+    #[arg(long, env = "SMALLPAY_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
+    pub event_retention: Duration,
+    /// The default shop time zone: the day boundary for caps and quotas.
+    #[arg(long, env = "SMALLPAY_TIMEZONE", default_value = "Asia/Shanghai", global = true)]
+    pub timezone: Tz,
+    #[arg(long, env = "SMALLPAY_GATEWAY", value_enum, default_value = "simulated", global = true)]
+    pub gateway: Gateway,
+    /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
+    #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
+    pub test_clock: bool,
+    /// Tracing filter.
+    #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
+    pub log: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error(
+        "SMALLPAY_ENV=production refuses the development JWT secret: set SMALLPAY_JWT_SECRET or SMALLPAY_JWT_PUBLIC_KEY"
+    )]
+    DevSecretInProduction,
+    #[error("SMALLPAY_TEST_CLOCK is never available in production")]
+    TestClockInProduction,
+    #[error("SMALLPAY_JWT_SECRET must be at least 32 bytes")]
+    ShortSecret,
+}
+
+impl Config {
+    /// A configuration with every default, for tests and tools.
+    pub fn defaults() -> Self {
+        Cli::parse_from(["smallpay"]).config
+    }
+
+    pub fn is_production(&self) -> bool {
+        self.environment == Environment::Production
+    }
+
+    pub fn graphiql_enabled(&self) -> bool {
+        self.graphiql.unwrap_or(!self.is_production())
+    }
+
+    pub fn introspection_enabled(&self) -> bool {
+        self.introspection.unwrap_or(!self.is_production())
+    }
+
+    /// Refuses settings that must never run together.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.is_production() {
+            if self.jwt_public_key.is_none() && self.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+                return Err(ConfigError::DevSecretInProduction);
+            }
+            if self.test_clock {
+                return Err(ConfigError::TestClockInProduction);
+            }
+        }
+        if self.jwt_secret.as_deref().is_some_and(|s| s.len() < 32) {
+            return Err(ConfigError::ShortSecret);
+        }
+        Ok(())
+    }
+
+    pub fn jwt_secret_or_dev(&self) -> &str {
+        self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
+    }
+}
+
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration like `7d` or `1h`: {e}"))
+}
+
+pub fn parse_flag(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "on" | "yes" => Ok(true),
+        "0" | "false" | "off" | "no" | "" => Ok(false),
+        other => Err(format!("`{other}` is not 1/0, true/false, on/off")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_the_development_secret_and_the_test_clock() {
+        let mut config = Config::defaults();
+        config.environment = Environment::Production;
+        assert!(matches!(config.validate(), Err(ConfigError::DevSecretInProduction)));
+        config.jwt_secret = Some("x".repeat(40));
+        assert!(config.validate().is_ok());
+        config.test_clock = true;
+        assert!(matches!(config.validate(), Err(ConfigError::TestClockInProduction)));
+    }
+
+    #[test]
+    fn production_turns_graphiql_and_introspection_off_unless_asked() {
+        let mut config = Config::defaults();
+        assert!(config.graphiql_enabled() && config.introspection_enabled());
+        config.environment = Environment::Production;
+        assert!(!config.graphiql_enabled() && !config.introspection_enabled());
+        config.introspection = Some(true);
+        assert!(config.introspection_enabled());
+    }
+
+    #[test]
+    fn durations_and_flags_parse() {
+        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
+        assert!(parse_duration("soon").is_err());
+        assert!(parse_flag("1").unwrap());
+        assert!(!parse_flag("off").unwrap());
+        assert!(parse_flag("maybe").is_err());
+    }
+}

@@ -1,0 +1,93 @@
+//! Connecting to SQLite or PostgreSQL, migrations, and write transactions that cannot race.
+use std::time::Duration;
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
+    TransactionOptions, TransactionTrait,
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+};
+
+pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    let mut opts = ConnectOptions::new(url.to_owned());
+    opts.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
+    if url.starts_with("sqlite:") {
+        opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+            o.journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .busy_timeout(Duration::from_secs(10))
+                .foreign_keys(true)
+        });
+    } else {
+        opts.max_connections(16);
+    }
+    Database::connect(opts).await
+}
+
+pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
+    Migrator::up(db, None).await
+}
+
+/// Migrations are current when none is pending.
+pub async fn is_ready(db: &DatabaseConnection) -> bool {
+    db.ping().await.is_ok() && Migrator::get_pending_migrations(db).await.is_ok_and(|p| p.is_empty())
+}
+
+/// Begins a transaction for a read-then-write use case. On SQLite it takes the write lock
+/// first (`BEGIN IMMEDIATE`), so no other writer can change what it reads; on PostgreSQL the
+/// use case locks the rows its decision reads (`SELECT … FOR UPDATE`).
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    let options = match db.get_database_backend() {
+        DbBackend::Sqlite => {
+            TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }
+        }
+        _ => TransactionOptions::default(),
+    };
+    db.begin_with_options(options).await
+}
+
+/// True for errors worth retrying the whole transaction for: a unique key taken by a
+/// concurrent insert, a serialization failure or deadlock, or SQLite's busy lock.
+pub fn is_retryable(e: &DbErr) -> bool {
+    let text = e.to_string();
+    [
+        "database is locked",
+        "could not serialize",
+        "deadlock detected",
+        "UNIQUE constraint failed",
+        "duplicate key value",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
+}
+
+/// How many times a use case that lost a race is tried before `UNAVAILABLE`.
+pub const MAX_ATTEMPTS: u32 = 8;
+
+/// Runs `attempt` until it succeeds, fails with something other than contention, or has
+/// been tried [`MAX_ATTEMPTS`] times.
+pub async fn retrying<T, F, Fut>(mut attempt: F) -> crate::error::AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = crate::error::AppResult<T>>,
+{
+    use crate::error::AppError;
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(AppError::Contention) if tries < MAX_ATTEMPTS => {
+                let backoff = 5u64 * u64::from(tries) + u64::from(rand_jitter());
+                tokio::time::sleep(Duration::from_millis(backoff)).await;
+            }
+            Err(AppError::Contention) => return Err(AppError::Unavailable),
+            other => return other,
+        }
+    }
+}
+
+/// A few milliseconds of jitter, so that racing retries spread out.
+fn rand_jitter() -> u8 {
+    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+    u8::try_from(nanos % 10).unwrap_or(0)
+}

@@ -1,0 +1,116 @@
+//! One error type for the service. Each variant has a contract code (`extensions.code`);
+//! internal causes are logged and never shown to a client.
+use async_graphql::{ErrorExtensions, Value as GqlValue};
+use sea_orm::DbErr;
+
+/// Deliberately not `Display`: async-graphql turns any `Display` type into an error without
+/// a code, so a stray `?` would bypass [`ErrorExtensions`]. Use [`AppError::message`].
+#[derive(Debug)]
+pub enum AppError {
+    Unauthenticated(String),
+    Forbidden(String),
+    NotFound(String),
+    BadUserInput {
+        message: String,
+        field: Option<String>,
+    },
+    IdempotencyKeyReused,
+    InvalidState(String),
+    RateLimited(String),
+    Unavailable,
+    /// A transaction lost a race (lock timeout, serialization failure, a key taken
+    /// concurrently): retried inside the server, `UNAVAILABLE` if the retries run out.
+    Contention,
+    /// A refused payout: the first broken rule's code, and every broken code.
+    Refused {
+        code: &'static str,
+        blockers: Vec<&'static str>,
+        message: String,
+    },
+    Internal(String),
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+impl AppError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
+            AppError::InvalidState(_) => "INVALID_STATE",
+            AppError::RateLimited(_) => "RATE_LIMITED",
+            AppError::Unavailable | AppError::Contention => "UNAVAILABLE",
+            AppError::Refused { code, .. } => code,
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+
+    /// What the client is told.
+    pub fn message(&self) -> String {
+        match self {
+            AppError::Unauthenticated(m) | AppError::Forbidden(m) | AppError::InvalidState(m) => m.clone(),
+            AppError::NotFound(what) => format!("{what} not found"),
+            AppError::BadUserInput { message, .. } | AppError::Refused { message, .. } => message.clone(),
+            AppError::IdempotencyKeyReused => "this idempotency key was used with a different request".into(),
+            AppError::RateLimited(m) => format!("too many requests: {m}"),
+            AppError::Unavailable | AppError::Contention => {
+                "the service is busy or the database is unreachable; retry later".into()
+            }
+            AppError::Internal(_) => "internal error".into(),
+        }
+    }
+
+    pub fn bad_input(field: &str, message: impl Into<String>) -> Self {
+        AppError::BadUserInput { message: message.into(), field: Some(field.to_owned()) }
+    }
+
+    pub fn not_found(what: impl Into<String>) -> Self {
+        AppError::NotFound(what.into())
+    }
+
+    /// The GraphQL error a client sees.
+    pub fn to_graphql(&self) -> async_graphql::Error {
+        self.extend()
+    }
+}
+
+impl ErrorExtensions for AppError {
+    fn extend(&self) -> async_graphql::Error {
+        if let AppError::Internal(cause) = self {
+            tracing::error!(%cause, "internal error");
+        }
+        async_graphql::Error::new(self.message()).extend_with(|_, e| {
+            e.set("code", self.code());
+            match self {
+                AppError::BadUserInput { field: Some(field), .. } => e.set("field", field.as_str()),
+                AppError::Refused { blockers, .. } => {
+                    e.set("blockers", GqlValue::List(blockers.iter().map(|b| GqlValue::from(*b)).collect()))
+                }
+                _ => {}
+            }
+        })
+    }
+}
+
+impl From<AppError> for async_graphql::Error {
+    fn from(e: AppError) -> Self {
+        e.extend()
+    }
+}
+
+impl From<DbErr> for AppError {
+    fn from(e: DbErr) -> Self {
+        if crate::db::is_retryable(&e) {
+            tracing::debug!(error = %e, "contention");
+            return AppError::Contention;
+        }
+        if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+            tracing::warn!(error = %e, "database unavailable");
+            return AppError::Unavailable;
+        }
+        AppError::Internal(format!("database: {e}"))
+    }
+}

@@ -1,0 +1,55 @@
+//! The one place where every error a client receives gets its `extensions.code`: async-graphql's
+//! own parse, validation and input-coercion errors included. An error that reaches here
+//! without a code came from a library or a bare `?`; its text is logged and replaced.
+use std::sync::Arc;
+
+use async_graphql::{
+    Response, ServerError, Value,
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest},
+};
+
+pub struct ErrorCodes;
+
+impl ExtensionFactory for ErrorCodes {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(ErrorCodesExtension)
+    }
+}
+
+struct ErrorCodesExtension;
+
+#[async_trait::async_trait]
+impl Extension for ErrorCodesExtension {
+    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
+        let mut response = next.run(ctx).await;
+        let executed = !matches!(response.data, Value::Null);
+        for error in &mut response.errors {
+            fill_code(error, executed);
+        }
+        response
+    }
+}
+
+/// Gives `error` a code if it has none.
+pub fn fill_code(error: &mut ServerError, executed: bool) {
+    if error.extensions.as_ref().is_some_and(|e| e.get("code").is_some()) {
+        return;
+    }
+    let message = error.message.as_str();
+    let code = if is_input_error(message) {
+        "BAD_USER_INPUT"
+    } else if !executed && error.path.is_empty() {
+        "GRAPHQL_VALIDATION_FAILED"
+    } else {
+        tracing::error!(message = %error.message, path = ?error.path, "uncoded error hidden from the client");
+        error.message = "internal error".to_owned();
+        "INTERNAL"
+    };
+    error.extensions.get_or_insert_with(Default::default).set("code", code);
+}
+
+fn is_input_error(message: &str) -> bool {
+    ["Failed to parse", "Invalid value for argument", "Expected input type", "Invalid value for variable"]
+        .iter()
+        .any(|p| message.starts_with(p) || message.contains(p))
+}

@@ -1,0 +1,32 @@
+//! The contract's `Decimal` scalar, over [`Cny`]: output a string with exactly 2 decimals;
+//! input a string with at most 2 decimals or a JSON integer. Floats, exponents, more places
+//! and text are `BAD_USER_INPUT`, never rounded. (async-graphql's own `decimal` feature reads
+//! floats through f64, so it is not used.)
+use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
+
+use crate::money::Cny;
+
+/// Money in CNY: a string with exactly 2 decimals on output ("12.50"); a string with at most
+/// 2 decimals or a JSON integer on input.
+#[Scalar(name = "Decimal")]
+impl ScalarType for Cny {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let parsed = match &value {
+            Value::String(s) => s.parse::<Cny>().map_err(|e| e.to_string()),
+            Value::Number(n) => match n.as_i64() {
+                Some(i) => Cny::from_integer(i).map_err(|e| e.to_string()),
+                None => Err("a JSON float is not accepted for money: send a string like \"12.50\"".to_owned()),
+            },
+            _ => Err("expected a string like \"12.50\" or an integer".to_owned()),
+        };
+        parsed.map_err(|msg| InputValueError::custom(msg).with_extension("code", "BAD_USER_INPUT"))
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(_) | Value::Number(_))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.to_string())
+    }
+}

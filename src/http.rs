@@ -1,0 +1,196 @@
+//! HTTP: GraphQL over POST, GraphiQL, subscriptions over WebSocket, health, readiness,
+//! metrics and the test clock.
+use std::time::{Duration, Instant};
+
+use async_graphql::{
+    Data, Response as GqlResponse,
+    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
+};
+use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use axum::{
+    Json, Router,
+    extract::{Query, Request, State, WebSocketUpgrade},
+    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Response},
+    routing::{get, post},
+};
+use chrono::TimeDelta;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde::Deserialize;
+use tower_http::trace::TraceLayer;
+
+use crate::{
+    accounts,
+    app::AppState,
+    auth::Viewer,
+    db,
+    error::AppError,
+    graphql::{AppSchema, loaders::Loader},
+    jobs,
+};
+
+/// Server pings on idle subscription sockets (`graphql-ws`) this often.
+const WS_KEEPALIVE: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+struct Server {
+    state: AppState,
+    schema: AppSchema,
+    metrics: PrometheusHandle,
+}
+
+pub fn router(state: AppState, schema: AppSchema) -> Router {
+    let mut router = Router::new()
+        .route("/graphql", get(graphiql).post(graphql))
+        .route("/graphql/ws", get(subscriptions))
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(render_metrics));
+    if state.clock.is_test() && !state.config.is_production() {
+        router = router.route("/_test/clock/advance", post(advance_clock));
+    }
+    router.layer(middleware::from_fn(record_metrics)).layer(TraceLayer::new_for_http()).with_state(Server {
+        state,
+        schema,
+        metrics: prometheus(),
+    })
+}
+
+/// The process-wide Prometheus recorder (installed once; every app in the process shares it).
+fn prometheus() -> PrometheusHandle {
+    static HANDLE: std::sync::OnceLock<PrometheusHandle> = std::sync::OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Another recorder may already be installed (e.g. by an embedding program).
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+async fn record_metrics(request: Request, next: Next) -> Response {
+    let path = match request.uri().path() {
+        p @ ("/graphql" | "/graphql/ws" | "/healthz" | "/readyz" | "/metrics") => p.to_owned(),
+        _ => "other".to_owned(),
+    };
+    let method = request.method().to_string();
+    let started = Instant::now();
+    let response = next.run(request).await;
+    let status = response.status().as_u16().to_string();
+    metrics::counter!("http_requests_total", "path" => path.clone(), "method" => method, "status" => status)
+        .increment(1);
+    metrics::histogram!("http_request_duration_seconds", "path" => path).record(started.elapsed().as_secs_f64());
+    response
+}
+
+/// Verifies the bearer token, if any. A present but invalid token refuses the request.
+fn authenticate(state: &AppState, header: Option<&str>) -> Result<Option<Viewer>, AppError> {
+    let Some(value) = header else {
+        return Ok(None);
+    };
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be `Bearer <jwt>`".into()))?;
+    state.keys.verify(token.trim()).map(Some)
+}
+
+fn refusal(error: &AppError) -> GqlResponse {
+    GqlResponse::from_errors(vec![error.to_graphql().into_server_error(Default::default())])
+}
+
+async fn graphql(State(server): State<Server>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+    let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let mut request = request.into_inner();
+    match authenticate(&server.state, header) {
+        Ok(Some(viewer)) => {
+            if let Err(e) = accounts::service::provision(&server.state, &viewer).await {
+                return refusal(&e).into();
+            }
+            request = request.data(viewer);
+        }
+        Ok(None) => {}
+        Err(e) => {
+            metrics::counter!("auth_refused_total").increment(1);
+            return refusal(&e).into();
+        }
+    }
+    request = request.data(Loader::for_request(server.state.db.clone()));
+    server.schema.execute(request).await.into()
+}
+
+async fn graphiql(State(server): State<Server>) -> Response {
+    if !server.state.config.graphiql_enabled() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response()
+}
+
+/// The token from a `connection_init` payload: `{"Authorization": "Bearer …"}` or
+/// `{"token": "…"}`.
+fn token_from_init(payload: &serde_json::Value) -> Option<String> {
+    let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
+    if let Some(bearer) = field("Authorization").or_else(|| field("authorization")) {
+        return Some(bearer.strip_prefix("Bearer ").unwrap_or(bearer).trim().to_owned());
+    }
+    field("token").map(|t| t.trim().to_owned())
+}
+
+async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
+        let state = server.state.clone();
+        GraphQLWebSocket::new(socket, server.schema.clone(), protocol)
+            .on_connection_init(move |payload| async move {
+                let token = token_from_init(&payload).ok_or_else(|| {
+                    AppError::Unauthenticated("connection_init must carry the token".into()).to_graphql()
+                })?;
+                let viewer = state.keys.verify(&token).map_err(|e| e.to_graphql())?;
+                accounts::service::provision(&state, &viewer).await.map_err(|e| e.to_graphql())?;
+                let mut data = Data::default();
+                data.insert(viewer);
+                data.insert(Loader::for_request(state.db.clone()));
+                Ok(data)
+            })
+            .keepalive_timeout(WS_KEEPALIVE)
+            .serve()
+            .await;
+    })
+}
+
+async fn readyz(State(server): State<Server>) -> Response {
+    if db::is_ready(&server.state.db).await {
+        (StatusCode::OK, "ready").into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "database unreachable or migrations pending").into_response()
+    }
+}
+
+async fn render_metrics(State(server): State<Server>) -> Response {
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], server.metrics.render()).into_response()
+}
+
+#[derive(Deserialize)]
+struct Advance {
+    seconds: i64,
+}
+
+/// `POST /_test/clock/advance?seconds=N`: moves the test clock, runs every job now due, and
+/// answers the new time.
+async fn advance_clock(State(server): State<Server>, Query(advance): Query<Advance>) -> Response {
+    if advance.seconds < 0 {
+        return (StatusCode::BAD_REQUEST, "seconds must not be negative").into_response();
+    }
+    let Some(now) = server.state.clock.advance(TimeDelta::seconds(advance.seconds)) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match jobs::run_due(&server.state).await {
+        Ok(ran) => Json(serde_json::json!({ "now": now.to_rfc3339(), "jobsRun": ran })).into_response(),
+        Err(e) => {
+            (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": e.message(), "code": e.code() })))
+                .into_response()
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! `smallpay`: parse the command line, then serve, migrate, mint a token, load the demo or
+//! print the schema.
+use std::process::ExitCode;
+
+use clap::Parser;
+use smallpay::{
+    app::App,
+    auth::Role,
+    config::{Cli, Command, Config, DEV_JWT_SECRET, TokenArgs},
+    demo, graphql,
+};
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(EnvFilter::try_new(&cli.config.log).unwrap_or_else(|_| EnvFilter::new("info")))
+        .init();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("smallpay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<(), String> {
+    let config = cli.config;
+    match cli.command.unwrap_or(Command::Serve { no_demo: false }) {
+        Command::ExportSchema => {
+            print!("{}", graphql::sdl());
+            Ok(())
+        }
+        Command::Token(args) => {
+            let keys = smallpay::auth::JwtKeys::from_config(&config).map_err(|e| e.to_string())?;
+            println!("{}", mint(&keys, &args)?);
+            Ok(())
+        }
+        Command::Migrate => {
+            config.validate().map_err(|e| e.to_string())?;
+            let db = smallpay::db::connect(&config.database_url).await.map_err(|e| e.to_string())?;
+            smallpay::db::migrate(&db).await.map_err(|e| e.to_string())?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Demo => {
+            let app = App::build(config).await.map_err(|e| e.to_string())?;
+            demo::load(&app.state).await.map_err(|e| e.message())?;
+            print_tokens(&app.state.keys, &app.state.config);
+            Ok(())
+        }
+        Command::Serve { no_demo } => serve(config, no_demo).await,
+    }
+}
+
+async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
+    warn_on_dev_secret(&config);
+    let bind = config.bind;
+    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    let state = app.state.clone();
+    if !state.config.is_production() && !no_demo && demo::is_empty(&state).await.map_err(|e| e.message())? {
+        demo::load(&state).await.map_err(|e| e.message())?;
+        tracing::info!("demo data loaded into the empty database");
+    }
+    let listener = TcpListener::bind(bind).await.map_err(|e| format!("cannot listen on {bind}: {e}"))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if state.config.graphiql_enabled() {
+        println!("GraphiQL: http://{addr}/graphql");
+    }
+    if !state.config.is_production() {
+        print_tokens(&state.keys, &state.config);
+    }
+    app.serve(listener, shutdown_signal()).await.map_err(|e| e.to_string())
+}
+
+fn warn_on_dev_secret(config: &Config) {
+    if config.jwt_public_key.is_none() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+        tracing::warn!(
+            "SMALLPAY_JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Never run production like this."
+        );
+    }
+}
+
+fn mint(keys: &smallpay::auth::JwtKeys, args: &TokenArgs) -> Result<String, String> {
+    let role = Role::from_claim(&args.role).ok_or_else(|| format!("unknown role `{}`", args.role))?;
+    if role.is_merchant() && args.shop.is_none() {
+        return Err(format!("role `{}` needs --shop", args.role));
+    }
+    let sub = args.sub.clone().unwrap_or_else(|| role.claim().replace('_', "-"));
+    let claims = keys.claims(role, args.shop.as_deref(), &sub, args.name.as_deref(), args.ttl);
+    keys.sign(&claims).ok_or_else(|| "tokens can only be minted with a shared secret (SMALLPAY_JWT_SECRET)".to_owned())
+}
+
+fn print_tokens(keys: &smallpay::auth::JwtKeys, config: &Config) {
+    let ttl = std::time::Duration::from_secs(12 * 3600);
+    let mut lines = Vec::new();
+    for (sub, name, role) in demo::STAFF {
+        let claims = keys.claims(*role, Some(demo::DEMO_SHOP), sub, Some(name), ttl);
+        lines.push((role.claim(), sub.to_string(), keys.sign(&claims)));
+    }
+    let buyer = keys.claims(Role::Buyer, None, demo::DEMO_BUYER, None, ttl);
+    lines.push(("buyer", demo::DEMO_BUYER.to_owned(), keys.sign(&buyer)));
+    let platform = keys.claims(Role::Platform, None, "marketplace", None, ttl);
+    lines.push(("platform", "marketplace".to_owned(), keys.sign(&platform)));
+    println!(
+        "Demo tokens (valid 12 h; iss={}, aud={}); send as `Authorization: Bearer <token>`:",
+        config.jwt_issuer, config.jwt_audience
+    );
+    for (role, sub, token) in lines {
+        if let Some(token) = token {
+            println!("  {role:<9} {sub:<12} {token}");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}

@@ -1,0 +1,245 @@
+//! GraphQL: `Order`, `PlatformCompensation`, `order`, `orders`, and the platform's
+//! `syncOrder` / `recordPlatformCompensation`.
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use chrono::{DateTime, Utc};
+use entity::{order, platform_compensation};
+
+use super::{repo, service};
+use crate::{
+    app::AppState,
+    auth::{RoleGuard, guards::viewer},
+    clock::to_millis,
+    error::AppError,
+    graphql::{
+        loaders::{CompensationsByOrder, Loader},
+        pagination::{PageInfo, PageRequest, encode_cursor, split_page},
+    },
+    money::Cny,
+    payouts::types::PayoutType,
+    validate,
+};
+
+const CURSOR_KIND: &str = "order";
+
+/// An order of the shop, as the marketplace synced it.
+pub struct Order(pub order::Model);
+
+#[Object]
+impl Order {
+    async fn order_sn(&self) -> &str {
+        &self.0.order_sn
+    }
+
+    /// The buyer token's `sub`.
+    async fn buyer_id(&self) -> ID {
+        ID(self.0.buyer_id.clone())
+    }
+
+    async fn goods_id(&self) -> &str {
+        &self.0.goods_id
+    }
+
+    async fn goods_name(&self) -> &str {
+        &self.0.goods_name
+    }
+
+    /// Goods in a promotion: the lower maximum payout applies.
+    async fn activity_goods(&self) -> bool {
+        self.0.activity_goods
+    }
+
+    async fn paid_amount(&self) -> Cny {
+        Cny::from_fen(self.0.paid_amount_fen)
+    }
+
+    /// When the group buy completed (成团); null: not grouped.
+    async fn grouped_at(&self) -> Option<DateTime<Utc>> {
+        self.0.grouped_at
+    }
+
+    /// The order was refunded; earlier payouts still count (seed §6 Q2).
+    async fn refunded(&self) -> bool {
+        self.0.refunded
+    }
+
+    /// What the platform itself already paid the buyer for this order, oldest first.
+    async fn platform_compensations(&self, ctx: &Context<'_>) -> Result<Vec<PlatformCompensation>> {
+        let loader = ctx.data::<DataLoader<Loader>>()?;
+        let found = loader.load_one(CompensationsByOrder(self.0.order_sn.clone())).await?;
+        Ok(found.unwrap_or_default().into_iter().map(PlatformCompensation).collect())
+    }
+}
+
+/// A compensation the platform paid the buyer itself (e.g. a shipping-fee refund by
+/// platform customer service): shown as a duplicate before a merchant pays.
+pub struct PlatformCompensation(pub platform_compensation::Model);
+
+#[Object]
+impl PlatformCompensation {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn order_sn(&self) -> &str {
+        &self.0.order_sn
+    }
+
+    #[graphql(name = "type")]
+    async fn kind(&self) -> Result<PayoutType> {
+        PayoutType::parse(&self.0.r#type)
+            .ok_or_else(|| AppError::Internal(format!("unknown payout type {}", self.0.r#type)).into())
+    }
+
+    async fn amount(&self) -> Cny {
+        Cny::from_fen(self.0.amount_fen)
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct OrderEdge {
+    pub cursor: String,
+    pub node: Order,
+}
+
+#[derive(SimpleObject)]
+pub struct OrderConnection {
+    pub edges: Vec<OrderEdge>,
+    pub page_info: PageInfo,
+    /// Orders matching the filter, over all pages.
+    pub total_count: i32,
+}
+
+/// Every field narrows the list; all given fields must match.
+#[derive(InputObject, Default)]
+pub struct OrderFilter {
+    pub order_sn: Option<String>,
+    pub goods_id: Option<String>,
+    /// Only grouped (成团) orders.
+    pub grouped_only: Option<bool>,
+}
+
+impl OrderFilter {
+    fn validate(self) -> Result<repo::OrderFilter, AppError> {
+        Ok(repo::OrderFilter {
+            order_sn: self.order_sn.as_deref().map(|s| validate::id("orderSn", s)).transpose()?,
+            goods_id: self.goods_id.as_deref().map(|s| validate::id("goodsId", s)).transpose()?,
+            grouped_only: self.grouped_only.unwrap_or(false),
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct OrderInput {
+    pub order_sn: String,
+    pub shop_id: ID,
+    pub buyer_id: ID,
+    pub goods_id: String,
+    pub goods_name: String,
+    pub activity_goods: bool,
+    pub paid_amount: Cny,
+    pub grouped_at: Option<DateTime<Utc>>,
+    /// Null: unchanged (false for a new order).
+    pub refunded: Option<bool>,
+}
+
+impl OrderInput {
+    fn validate(self) -> Result<service::OrderSpec, AppError> {
+        Ok(service::OrderSpec {
+            order_sn: validate::id("orderSn", &self.order_sn)?,
+            shop_id: validate::id("shopId", &self.shop_id)?,
+            buyer_id: validate::text("buyerId", &self.buyer_id, 128)?,
+            goods_id: validate::id("goodsId", &self.goods_id)?,
+            goods_name: validate::text("goodsName", &self.goods_name, 200)?,
+            activity_goods: self.activity_goods,
+            paid_amount: validate::non_negative("paidAmount", self.paid_amount)?,
+            grouped_at: self.grouped_at.map(to_millis),
+            refunded: self.refunded,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct PlatformCompensationInput {
+    pub order_sn: String,
+    #[graphql(name = "type")]
+    pub kind: PayoutType,
+    pub amount: Cny,
+    /// Null: now.
+    pub at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct OrdersQuery;
+
+#[Object]
+impl OrdersQuery {
+    /// One order of the caller's shop; null when there is none (another shop's included).
+    /// Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn order(&self, ctx: &Context<'_>, order_sn: String) -> Result<Option<Order>> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let sn = validate::id("orderSn", &order_sn)?;
+        Ok(repo::find_in_shop(&state.db, &scope, &sn).await?.map(Order))
+    }
+
+    /// The shop's orders, newest synced first, cursor-paged (first ≤ 100). Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn orders(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<OrderFilter>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<OrderConnection> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let filter = filter.unwrap_or_default().validate()?;
+        let request = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
+        let rows = repo::page(&state.db, &scope, &filter, request).await?;
+        let total = repo::count(&state.db, &scope, &filter).await?;
+        let (rows, has_next_page) = split_page(rows, request.limit);
+        let edges: Vec<OrderEdge> =
+            rows.into_iter().map(|o| OrderEdge { cursor: encode_cursor(CURSOR_KIND, o.id), node: Order(o) }).collect();
+        Ok(OrderConnection {
+            page_info: PageInfo { has_next_page, end_cursor: edges.last().map(|e| e.cursor.clone()) },
+            edges,
+            total_count: i32::try_from(total).unwrap_or(i32::MAX),
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct OrdersMutation;
+
+#[Object]
+impl OrdersMutation {
+    /// Creates or updates an order (idempotent). PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn sync_order(&self, ctx: &Context<'_>, input: OrderInput) -> Result<Order> {
+        let state = ctx.data::<AppState>()?;
+        Ok(Order(service::sync(state, input.validate()?).await?))
+    }
+
+    /// Records a compensation the platform paid on an order (idempotent on order, type,
+    /// amount and time). PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn record_platform_compensation(
+        &self,
+        ctx: &Context<'_>,
+        input: PlatformCompensationInput,
+    ) -> Result<PlatformCompensation> {
+        let state = ctx.data::<AppState>()?;
+        let spec = service::CompensationSpec {
+            order_sn: validate::id("orderSn", &input.order_sn)?,
+            kind: input.kind,
+            amount: validate::positive("amount", input.amount)?,
+            at: input.at.map(to_millis),
+        };
+        Ok(PlatformCompensation(service::record_compensation(state, spec).await?))
+    }
+}

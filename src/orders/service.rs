@@ -1,0 +1,114 @@
+//! Order use cases: the platform's order sync and its compensation records.
+use chrono::{DateTime, Utc};
+use entity::{order, platform_compensation, shop};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+
+use super::repo;
+use crate::{
+    app::AppState,
+    db,
+    error::{AppError, AppResult},
+    money::Cny,
+    payouts::types::PayoutType,
+};
+
+/// A validated `OrderInput`.
+#[derive(Debug, Clone)]
+pub struct OrderSpec {
+    pub order_sn: String,
+    pub shop_id: String,
+    pub buyer_id: String,
+    pub goods_id: String,
+    pub goods_name: String,
+    pub activity_goods: bool,
+    pub paid_amount: Cny,
+    pub grouped_at: Option<DateTime<Utc>>,
+    /// `None`: unchanged (false for a new order).
+    pub refunded: Option<bool>,
+}
+
+/// Creates or updates an order. An order never moves to another shop.
+pub async fn sync(state: &AppState, spec: OrderSpec) -> AppResult<order::Model> {
+    db::retrying(|| sync_once(state, &spec)).await
+}
+
+async fn sync_once(state: &AppState, spec: &OrderSpec) -> AppResult<order::Model> {
+    let now = state.clock.now();
+    let tx = db::begin_write(&state.db).await?;
+    if shop::Entity::find_by_id(spec.shop_id.clone()).one(&tx).await?.is_none() {
+        return Err(AppError::not_found(format!("shop {}", spec.shop_id)));
+    }
+    let existing = repo::find_by_sn(&tx, &spec.order_sn).await?;
+    let mut model = match &existing {
+        Some(o) if o.shop_id != spec.shop_id => {
+            return Err(AppError::bad_input("shopId", "an order cannot move to another shop"));
+        }
+        Some(o) => o.clone().into_active_model(),
+        None => order::ActiveModel {
+            order_sn: Set(spec.order_sn.clone()),
+            shop_id: Set(spec.shop_id.clone()),
+            refunded: Set(false),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    model.buyer_id = Set(spec.buyer_id.clone());
+    model.goods_id = Set(spec.goods_id.clone());
+    model.goods_name = Set(spec.goods_name.clone());
+    model.activity_goods = Set(spec.activity_goods);
+    model.paid_amount_fen = Set(spec.paid_amount.fen());
+    model.grouped_at = Set(spec.grouped_at);
+    if let Some(refunded) = spec.refunded {
+        model.refunded = Set(refunded);
+    }
+    model.updated_at = Set(now);
+    let saved = if existing.is_some() { model.update(&tx).await? } else { model.insert(&tx).await? };
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// A validated `PlatformCompensationInput`.
+#[derive(Debug, Clone)]
+pub struct CompensationSpec {
+    pub order_sn: String,
+    pub kind: PayoutType,
+    pub amount: Cny,
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// Records a compensation the platform paid. Idempotent: the same order, type and amount —
+/// and time, when given — returns the existing record instead of a second one.
+pub async fn record_compensation(state: &AppState, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
+    db::retrying(|| record_once(state, &spec)).await
+}
+
+async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {
+    let tx = db::begin_write(&state.db).await?;
+    let order = repo::find_by_sn(&tx, &spec.order_sn)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("order {}", spec.order_sn)))?;
+    let mut same = platform_compensation::Entity::find()
+        .filter(platform_compensation::Column::OrderSn.eq(spec.order_sn.as_str()))
+        .filter(platform_compensation::Column::Type.eq(spec.kind.as_str()))
+        .filter(platform_compensation::Column::AmountFen.eq(spec.amount.fen()));
+    if let Some(at) = spec.at {
+        same = same.filter(platform_compensation::Column::At.eq(at));
+    }
+    if let Some(existing) = same.one(&tx).await? {
+        return Ok(existing);
+    }
+    let now = state.clock.now();
+    let saved = platform_compensation::ActiveModel {
+        shop_id: Set(order.shop_id),
+        order_sn: Set(spec.order_sn.clone()),
+        r#type: Set(spec.kind.as_str().to_owned()),
+        amount_fen: Set(spec.amount.fen()),
+        at: Set(spec.at.unwrap_or(now)),
+        created_at: Set(now),
+        ..Default::default()
+    }
+    .insert(&tx)
+    .await?;
+    tx.commit().await?;
+    Ok(saved)
+}

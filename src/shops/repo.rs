@@ -1,0 +1,39 @@
+//! Shop queries. A merchant reaches its shop only through its [`ShopScope`].
+use chrono::{DateTime, Utc};
+use entity::{payout, shop};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
+
+use crate::{auth::ShopScope, error::AppResult};
+
+pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<Option<shop::Model>> {
+    Ok(shop::Entity::find_by_id(scope.id().to_owned()).one(db).await?)
+}
+
+/// The shop row, locked until the transaction ends (PostgreSQL; SQLite's write lock is
+/// taken by `BEGIN IMMEDIATE`).
+pub async fn find_for_update(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<Option<shop::Model>> {
+    Ok(shop::Entity::find_by_id(scope.id().to_owned()).lock_exclusive().one(db).await?)
+}
+
+/// Sum of the shop's payouts committed in `[from, to)` (rules.md "Counting"): every funding
+/// kind, or only balance-funded ones.
+pub async fn committed_total(
+    db: &impl ConnectionTrait,
+    scope: &ShopScope,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    balance_only: bool,
+) -> AppResult<i64> {
+    let mut query = payout::Entity::find()
+        .select_only()
+        .expr(Expr::cust("CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)"))
+        .filter(payout::Column::ShopId.eq(scope.id()))
+        .filter(payout::Column::CommittedAt.gte(from))
+        .filter(payout::Column::CommittedAt.lt(to))
+        .filter(payout::Column::Status.ne("RECHARGE_FAILED"));
+    if balance_only {
+        query = query.filter(payout::Column::Funding.eq("BALANCE"));
+    }
+    let total: Option<i64> = query.into_tuple().one(db).await?;
+    Ok(total.unwrap_or(0))
+}

@@ -1,0 +1,126 @@
+//! Shop use cases: the platform's sync and balance adjustments, one transaction each.
+use chrono_tz::Tz;
+use entity::shop;
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
+
+use super::{repo, rules::Policy};
+use crate::{
+    app::AppState,
+    auth::ShopScope,
+    db,
+    error::{AppError, AppResult},
+    ledger::{
+        EntryKind,
+        repo::{self as ledger, NewEntry},
+    },
+    money::Cny,
+};
+
+/// A validated `ShopInput`.
+#[derive(Debug, Clone)]
+pub struct ShopSpec {
+    pub id: String,
+    pub name: String,
+    pub opening_balance: Cny,
+    pub zero_entry: bool,
+    pub deposit_paid: bool,
+    pub has_unpaid_bills: bool,
+    pub time_zone: Tz,
+    pub policy: Policy,
+}
+
+/// Creates or updates a shop. The opening balance is used only when the shop is created.
+pub async fn sync(state: &AppState, spec: ShopSpec) -> AppResult<shop::Model> {
+    db::retrying(|| sync_once(state, &spec)).await
+}
+
+async fn sync_once(state: &AppState, spec: &ShopSpec) -> AppResult<shop::Model> {
+    let now = state.clock.now();
+    let scope = ShopScope::platform(&spec.id);
+    let tx = db::begin_write(&state.db).await?;
+    let existing = repo::find_for_update(&tx, &scope).await?;
+    let mut model = match &existing {
+        Some(shop) => shop.clone().into_active_model(),
+        None => shop::ActiveModel {
+            id: Set(spec.id.clone()),
+            balance_fen: Set(0),
+            created_at: Set(now),
+            ..Default::default()
+        },
+    };
+    model.name = Set(spec.name.clone());
+    model.zero_entry = Set(spec.zero_entry);
+    model.deposit_paid = Set(spec.deposit_paid);
+    model.has_unpaid_bills = Set(spec.has_unpaid_bills);
+    model.time_zone = Set(spec.time_zone.name().to_owned());
+    model.daily_cap_fen = Set(spec.policy.daily_cap.fen());
+    model.daily_balance_cap_fen = Set(spec.policy.daily_balance_cap.fen());
+    model.max_amount_regular_fen = Set(spec.policy.max_amount_regular.fen());
+    model.max_amount_activity_fen = Set(spec.policy.max_amount_activity.fen());
+    model.updated_at = Set(now);
+    if existing.is_some() {
+        model.update(&tx).await?;
+    } else {
+        shop::Entity::insert(model).exec_without_returning(&tx).await?;
+        let opening = NewEntry {
+            shop_id: &spec.id,
+            kind: EntryKind::Opening,
+            amount_fen: spec.opening_balance.fen(),
+            payout_id: None,
+            reference: None,
+            at: now,
+        };
+        ledger::append(&tx, opening)
+            .await?
+            .ok_or_else(|| AppError::bad_input("openingBalance", "`openingBalance` must not be negative"))?;
+    }
+    let saved = repo::find(&tx, &scope).await?.ok_or_else(|| AppError::Internal("synced shop not found".into()))?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// Moves a shop's balance by a signed amount, once per `reference`. Refused with
+/// `INSUFFICIENT_BALANCE` if the balance would go below zero; the same reference with
+/// another amount is `IDEMPOTENCY_KEY_REUSED`.
+pub async fn adjust_balance(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+    db::retrying(|| adjust_once(state, shop_id, amount, reference)).await
+}
+
+async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+    let scope = ShopScope::platform(shop_id);
+    let tx = db::begin_write(&state.db).await?;
+    let shop =
+        repo::find_for_update(&tx, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {shop_id}")))?;
+    if let Some(previous) = ledger::find_by_reference(&tx, shop_id, reference).await? {
+        if previous.amount_fen != amount.fen() {
+            return Err(AppError::IdempotencyKeyReused);
+        }
+        return Ok(shop);
+    }
+    let entry = NewEntry {
+        shop_id,
+        kind: EntryKind::Adjustment,
+        amount_fen: amount.fen(),
+        payout_id: None,
+        reference: Some(reference),
+        at: state.clock.now(),
+    };
+    if ledger::append(&tx, entry).await?.is_none() {
+        return Err(AppError::Refused {
+            code: "INSUFFICIENT_BALANCE",
+            blockers: vec!["INSUFFICIENT_BALANCE"],
+            message: format!("the balance {} cannot go below zero", Cny::from_fen(shop.balance_fen)),
+        });
+    }
+    let saved = repo::find(&tx, &scope).await?.ok_or_else(|| AppError::Internal("adjusted shop not found".into()))?;
+    tx.commit().await?;
+    Ok(saved)
+}
+
+/// The shop's totals for its today: (all committed payouts, balance-funded ones).
+pub async fn paid_today(state: &AppState, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
+    let tz: Tz = shop.time_zone.parse().unwrap_or(state.config.timezone);
+    let (from, to) = super::rules::day_bounds(tz, state.clock.now());
+    let scope = ShopScope::platform(&shop.id);
+    Ok(Cny::from_fen(repo::committed_total(&state.db, &scope, from, to, balance_only).await?))
+}
