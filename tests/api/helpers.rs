@@ -1,0 +1,320 @@
+//! The test harness: a real smallpay server on 127.0.0.1 (port 0) over a fresh SQLite file or
+//! a fresh PostgreSQL database (created for the test, dropped after), with token minting and
+//! GraphQL over HTTP and WebSocket.
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{Value, json};
+use smallpay::{
+    app::{App, AppState},
+    auth::{JwtKeys, Role},
+    config::{Config, Gateway},
+};
+use tokio::{sync::oneshot, task::JoinHandle};
+use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL (the latter
+/// skipped, with a notice, when `TEST_POSTGRES_URL` is unset).
+#[macro_export]
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::spawn($crate::helpers::Backend::Sqlite).await;
+                    super::$name(app).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::try_spawn($crate::helpers::Backend::Postgres).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
+}
+
+/// Where a test's database lives; removed or dropped when the test ends.
+enum TestDb {
+    Sqlite(PathBuf),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    async fn create(backend: Backend) -> Option<(TestDb, String)> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        match backend {
+            Backend::Sqlite => {
+                let dir = std::env::temp_dir().join(format!("smallpay-test-{id}"));
+                std::fs::create_dir_all(&dir).expect("temp dir");
+                let url = format!("sqlite://{}?mode=rwc", dir.join("test.db").display());
+                Some((TestDb::Sqlite(dir), url))
+            }
+            Backend::Postgres => {
+                let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+                    eprintln!("notice: TEST_POSTGRES_URL is not set; skipping the PostgreSQL run of this test");
+                    return None;
+                };
+                let name = format!("smallpay_test_{id}");
+                let admin = sea_orm::Database::connect(admin_url.as_str())
+                    .await
+                    .unwrap_or_else(|e| panic!("TEST_POSTGRES_URL is set but PostgreSQL cannot be reached: {e}"));
+                use sea_orm::ConnectionTrait;
+                admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("create test database");
+                admin.close().await.ok();
+                let url = replace_db_name(&admin_url, &name);
+                Some((TestDb::Postgres { admin_url, name }, url))
+            }
+        }
+    }
+}
+
+/// `postgres://u@h:p/db?x` with the database name replaced.
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        match self {
+            TestDb::Sqlite(dir) => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            TestDb::Postgres { admin_url, name } => {
+                let (url, sql) = (admin_url.clone(), format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                // Drop runs inside the test's runtime: use a thread with its own.
+                let _ = std::thread::spawn(move || {
+                    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+                    rt.block_on(async move {
+                        use sea_orm::ConnectionTrait;
+                        if let Ok(admin) = sea_orm::Database::connect(url.as_str()).await {
+                            let _ = admin.execute_unprepared(&sql).await;
+                            let _ = admin.close().await;
+                        }
+                    });
+                })
+                .join();
+            }
+        }
+    }
+}
+
+pub struct TestApp {
+    pub addr: SocketAddr,
+    pub http: reqwest::Client,
+    pub keys: JwtKeys,
+    pub state: AppState,
+    pub config: Config,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<()>>,
+    // Last: dropped after the server has stopped.
+    _db: TestDb,
+}
+
+/// The configuration every test server starts from: test clock on, simulated gateway.
+pub fn test_config() -> Config {
+    let mut config = Config::defaults();
+    config.bind = "127.0.0.1:0".parse().expect("addr");
+    config.test_clock = true;
+    config.gateway = Gateway::Simulated;
+    config.jwt_secret = Some("a-test-secret-that-is-long-enough-to-use".into());
+    config
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> TestApp {
+        TestApp::try_spawn(backend).await.expect("this backend is always available")
+    }
+
+    pub async fn try_spawn(backend: Backend) -> Option<TestApp> {
+        TestApp::try_spawn_with(backend, |_| {}).await
+    }
+
+    /// Starts a server whose configuration `adjust` may change first.
+    pub async fn try_spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
+        let (db, url) = TestDb::create(backend).await?;
+        let mut config = test_config();
+        config.database_url = url;
+        adjust(&mut config);
+        let app = App::build(config.clone()).await.expect("app builds");
+        let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let state = app.state.clone();
+        let keys = state.keys.clone();
+        let (tx, rx) = oneshot::channel::<()>();
+        let server = tokio::spawn(async move {
+            app.serve(listener, async move {
+                let _ = rx.await;
+            })
+            .await
+            .expect("server runs");
+        });
+        Some(TestApp {
+            addr,
+            http: reqwest::Client::new(),
+            keys,
+            state,
+            config,
+            shutdown: Some(tx),
+            server: Some(server),
+            _db: db,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// A valid token for `role` (merchant roles in `shop`).
+    pub fn token(&self, role: Role, shop: Option<&str>, sub: &str) -> String {
+        let claims = self.keys.claims(role, shop, sub, Some(&format!("{sub} name")), Duration::from_secs(3600));
+        self.keys.sign(&claims).expect("sign")
+    }
+
+    pub fn platform(&self) -> String {
+        self.token(Role::Platform, None, "marketplace")
+    }
+
+    pub fn admin(&self, shop: &str) -> String {
+        self.token(Role::Admin, Some(shop), "admin")
+    }
+
+    /// Sends a GraphQL request; returns the whole JSON response.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self.http.post(self.url("/graphql")).json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("request sent");
+        assert!(response.status().is_success(), "GraphQL answers 200, got {}", response.status());
+        response.json().await.expect("JSON response")
+    }
+
+    /// Sends a GraphQL request that must succeed; returns `data`.
+    pub async fn ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let response = self.gql(Some(token), query, variables).await;
+        assert!(response.get("errors").is_none(), "unexpected errors: {response:#}");
+        response["data"].clone()
+    }
+
+    /// Sends a GraphQL request that must fail; returns the first error's code.
+    pub async fn code(&self, token: Option<&str>, query: &str, variables: Value) -> String {
+        let response = self.gql(token, query, variables).await;
+        first_code(&response)
+    }
+
+    /// Moves the test clock; returns the server's answer.
+    pub async fn advance(&self, seconds: i64) -> Value {
+        let response =
+            self.http.post(self.url(&format!("/_test/clock/advance?seconds={seconds}"))).send().await.expect("advance");
+        assert!(response.status().is_success(), "advance: {}", response.status());
+        response.json().await.expect("JSON")
+    }
+
+    /// Creates or updates a shop through `syncShop`; `extra` overrides ShopInput fields.
+    pub async fn sync_shop(&self, id: &str, opening: &str, extra: Value) -> Value {
+        let mut input = json!({
+            "id": id, "name": format!("Shop {id}"), "openingBalance": opening,
+            "zeroEntry": false, "depositPaid": true, "hasUnpaidBills": false,
+        });
+        merge(&mut input, extra);
+        self.ok(
+            &self.platform(),
+            "mutation($i: ShopInput!) { syncShop(input: $i) { id name balance timeZone dailyCap } }",
+            json!({ "i": input }),
+        )
+        .await["syncShop"]
+            .clone()
+    }
+
+    /// Creates or updates an order through `syncOrder`, grouped `grouped_days_ago` days ago.
+    pub async fn sync_order(&self, sn: &str, shop: &str, extra: Value) -> Value {
+        let now = self.state.clock.now();
+        let mut input = json!({
+            "orderSn": sn, "shopId": shop, "buyerId": "buyer-1", "goodsId": "G-1",
+            "goodsName": "Goods", "activityGoods": false, "paidAmount": "99.00",
+            "groupedAt": (now - chrono::TimeDelta::days(1)).to_rfc3339(),
+        });
+        merge(&mut input, extra);
+        self.ok(
+            &self.platform(),
+            "mutation($i: OrderInput!) { syncOrder(input: $i) { orderSn goodsId groupedAt refunded } }",
+            json!({ "i": input }),
+        )
+        .await["syncOrder"]
+            .clone()
+    }
+
+    /// Opens a subscription socket with `protocol`, sends `connection_init` with `payload`,
+    /// and returns the socket and the server's first answer.
+    pub async fn ws_init(&self, protocol: &str, payload: Value) -> (WsStream, Option<Value>, Option<u16>) {
+        let mut request = format!("ws://{}/graphql/ws", self.addr).into_client_request().expect("ws request");
+        request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_str(protocol).expect("header"));
+        let (mut socket, _) = tokio_tungstenite::connect_async(request).await.expect("ws connect");
+        socket
+            .send(Message::Text(json!({ "type": "connection_init", "payload": payload }).to_string().into()))
+            .await
+            .expect("send init");
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer in time") {
+                Some(Ok(Message::Text(text))) => {
+                    let value: Value = serde_json::from_str(&text).expect("JSON frame");
+                    if value["type"] == "ka" {
+                        continue;
+                    }
+                    return (socket, Some(value), None);
+                }
+                Some(Ok(Message::Close(frame))) => return (socket, None, frame.map(|f| u16::from(f.code))),
+                Some(Ok(_)) => continue,
+                Some(Err(_)) | None => return (socket, None, None),
+            }
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.abort();
+        }
+    }
+}
+
+pub type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// `errors[0].extensions.code` of a response (panics when there is no error).
+pub fn first_code(response: &Value) -> String {
+    response["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error with extensions.code, got {response:#}"))
+        .to_owned()
+}
+
+/// Shallow merge of `extra`'s keys into `base`.
+pub fn merge(base: &mut Value, extra: Value) {
+    if let (Some(base), Value::Object(extra)) = (base.as_object_mut(), extra) {
+        for (k, v) in extra {
+            base.insert(k, v);
+        }
+    }
+}

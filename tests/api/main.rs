@@ -1,0 +1,11 @@
+//! One integration binary: every test starts a real server (see `helpers`) and talks to it
+//! over HTTP or WebSocket, on SQLite and on PostgreSQL.
+mod helpers;
+
+mod auth;
+mod http;
+mod orders;
+mod platform;
+mod schema;
+mod tenancy;
+mod validation;
