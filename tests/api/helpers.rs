@@ -60,7 +60,7 @@ impl TestDb {
                 Some((TestDb::Sqlite(dir), url))
             }
             Backend::Postgres => {
-                let Ok(admin_url) = std::env::var("TEST_POSTGRES_URL") else {
+                let Some(admin_url) = std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()) else {
                     eprintln!("notice: TEST_POSTGRES_URL is not set; skipping the PostgreSQL run of this test");
                     return None;
                 };
