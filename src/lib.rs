@@ -19,5 +19,6 @@ pub mod ledger;
 pub mod money;
 pub mod orders;
 pub mod payouts;
+pub mod quotas;
 pub mod shops;
 pub mod validate;

@@ -7,6 +7,7 @@ use crate::{
     app::AppState,
     auth::{Role, RoleGuard, Viewer, guards::viewer},
     error::AppError,
+    quotas::{self, graphql::Quota},
     shops::{self, graphql::Shop},
 };
 
@@ -36,6 +37,15 @@ impl ViewerObject {
         let state = ctx.data::<AppState>()?;
         Ok(shops::repo::find(&state.db, &scope).await?.map(Shop))
     }
+
+    /// The caller's own quota (merchant roles that have one).
+    async fn quota(&self, ctx: &Context<'_>) -> Result<Option<Quota>> {
+        let Ok(scope) = self.0.shop_scope() else {
+            return Ok(None);
+        };
+        let state = ctx.data::<AppState>()?;
+        Ok(quotas::service::of_account(state, &scope, &self.0.sub).await?.map(Quota))
+    }
 }
 
 /// A merchant account of the shop; `id` is its token's `sub`.
@@ -53,6 +63,17 @@ impl Account {
 
     async fn role(&self) -> Result<Role> {
         Role::parse(&self.0.role).ok_or_else(|| AppError::Internal(format!("unknown role {}", self.0.role)).into())
+    }
+
+    /// The account's quota. ADMIN, or the account itself; others get null with FORBIDDEN.
+    async fn quota(&self, ctx: &Context<'_>) -> Result<Option<Quota>> {
+        let me = viewer(ctx)?;
+        if me.role != Role::Admin && me.sub != self.0.id {
+            return Err(AppError::Forbidden("only the admin or the account itself sees its quota".into()).into());
+        }
+        let state = ctx.data::<AppState>()?;
+        let scope = me.shop_scope()?;
+        Ok(quotas::service::of_account(state, &scope, &self.0.id).await?.map(Quota))
     }
 }
 

@@ -1,12 +1,13 @@
 //! DataLoaders: one `Loader` over the database, one key type per batched lookup, so a page
-//! of N parents costs one query per relation instead of N.
+//! of N parents costs one query per relation instead of N. Keys are reached through objects
+//! that were already confined to the caller's shop.
 use std::{collections::HashMap, sync::Arc};
 
 use async_graphql::dataloader::{DataLoader, Loader as LoaderTrait};
-use entity::platform_compensation;
-use sea_orm::DatabaseConnection;
+use entity::{account, order, payout, payout_transition, platform_compensation};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
-use crate::{error::AppError, orders};
+use crate::{error::AppError, orders, payouts};
 
 pub struct Loader {
     db: DatabaseConnection,
@@ -19,8 +20,8 @@ impl Loader {
     }
 }
 
-/// Errors must be `Clone`; the message is what the client sees (`internal error` for a
-/// database error).
+/// Errors must be `Clone`; the client sees the error's code and message (`internal error`
+/// for a database error).
 #[derive(Clone)]
 pub struct LoadError(Arc<AppError>);
 
@@ -36,7 +37,22 @@ impl From<AppError> for LoadError {
     }
 }
 
-/// The platform compensations of one order.
+impl From<sea_orm::DbErr> for LoadError {
+    fn from(e: sea_orm::DbErr) -> Self {
+        AppError::from(e).into()
+    }
+}
+
+/// Groups rows into a map of vectors by key.
+fn group<K: std::hash::Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = HashMap::new();
+    for row in rows {
+        out.entry(key(&row)).or_default().push(row);
+    }
+    out
+}
+
+/// The platform compensations of one order, oldest first.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CompensationsByOrder(pub String);
 
@@ -49,10 +65,93 @@ impl LoaderTrait<CompensationsByOrder> for Loader {
         keys: &[CompensationsByOrder],
     ) -> Result<HashMap<CompensationsByOrder, Self::Value>, LoadError> {
         let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let mut out: HashMap<CompensationsByOrder, Self::Value> = HashMap::new();
-        for row in orders::repo::compensations_of(&self.db, &sns).await? {
-            out.entry(CompensationsByOrder(row.order_sn.clone())).or_default().push(row);
-        }
-        Ok(out)
+        let rows = orders::repo::compensations_of(&self.db, &sns).await?;
+        Ok(group(rows, |r| CompensationsByOrder(r.order_sn.clone())))
+    }
+}
+
+/// The payouts of one order, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PayoutsByOrder(pub String);
+
+impl LoaderTrait<PayoutsByOrder> for Loader {
+    type Value = Vec<payout::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[PayoutsByOrder]) -> Result<HashMap<PayoutsByOrder, Self::Value>, LoadError> {
+        let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = payouts::repo::of_orders(&self.db, &sns).await?;
+        Ok(group(rows, |r| PayoutsByOrder(r.order_sn.clone())))
+    }
+}
+
+/// A payout's history, oldest first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TransitionsByPayout(pub i64);
+
+impl LoaderTrait<TransitionsByPayout> for Loader {
+    type Value = Vec<payout_transition::Model>;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[TransitionsByPayout]) -> Result<HashMap<TransitionsByPayout, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = payouts::repo::transitions_of(&self.db, &ids).await?;
+        Ok(group(rows, |r| TransitionsByPayout(r.payout_id)))
+    }
+}
+
+/// A payout by id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PayoutById(pub i64);
+
+impl LoaderTrait<PayoutById> for Loader {
+    type Value = payout::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[PayoutById]) -> Result<HashMap<PayoutById, Self::Value>, LoadError> {
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        Ok(payouts::repo::find_many(&self.db, &ids).await?.into_iter().map(|p| (PayoutById(p.id), p)).collect())
+    }
+}
+
+/// An order by its number.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct OrderBySn(pub String);
+
+impl LoaderTrait<OrderBySn> for Loader {
+    type Value = order::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[OrderBySn]) -> Result<HashMap<OrderBySn, Self::Value>, LoadError> {
+        let sns = keys.iter().map(|k| k.0.as_str());
+        let rows = order::Entity::find().filter(order::Column::OrderSn.is_in(sns)).all(&self.db).await?;
+        Ok(rows.into_iter().map(|o| (OrderBySn(o.order_sn.clone()), o)).collect())
+    }
+}
+
+/// An account by (shop, id).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AccountKey {
+    pub shop_id: String,
+    pub id: String,
+}
+
+impl LoaderTrait<AccountKey> for Loader {
+    type Value = account::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Self::Value>, LoadError> {
+        let ids = keys.iter().map(|k| k.id.as_str());
+        let shops = keys.iter().map(|k| k.shop_id.as_str());
+        let rows = account::Entity::find()
+            .filter(account::Column::ShopId.is_in(shops))
+            .filter(account::Column::Id.is_in(ids))
+            .all(&self.db)
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|a| (AccountKey { shop_id: a.shop_id.clone(), id: a.id.clone() }, a))
+            .filter(|(k, _)| keys.contains(k))
+            .collect())
     }
 }

@@ -10,16 +10,18 @@ use crate::{
     accounts::graphql::AccountsQuery,
     app::AppState,
     orders::graphql::{OrdersMutation, OrdersQuery},
+    payouts::graphql::{PayoutsMutation, PayoutsQuery},
+    quotas::graphql::{QuotasMutation, QuotasQuery},
     shops::graphql::{ShopMutation, ShopQuery},
 };
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(AccountsQuery, ShopQuery, OrdersQuery);
+pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(ShopMutation, OrdersMutation);
+pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

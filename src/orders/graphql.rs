@@ -11,11 +11,11 @@ use crate::{
     clock::to_millis,
     error::AppError,
     graphql::{
-        loaders::{CompensationsByOrder, Loader},
+        loaders::{CompensationsByOrder, Loader, PayoutsByOrder},
         pagination::{PageInfo, PageRequest, encode_cursor, split_page},
     },
     money::Cny,
-    payouts::types::PayoutType,
+    payouts::{graphql::Payout, types::PayoutType},
     validate,
 };
 
@@ -60,6 +60,13 @@ impl Order {
     /// The order was refunded; earlier payouts still count (seed §6 Q2).
     async fn refunded(&self) -> bool {
         self.0.refunded
+    }
+
+    /// The shop's payouts on this order, newest first.
+    async fn payouts(&self, ctx: &Context<'_>) -> Result<Vec<Payout>> {
+        let loader = ctx.data::<DataLoader<Loader>>()?;
+        let found = loader.load_one(PayoutsByOrder(self.0.order_sn.clone())).await?;
+        Ok(found.unwrap_or_default().into_iter().map(Payout).collect())
     }
 
     /// What the platform itself already paid the buyer for this order, oldest first.

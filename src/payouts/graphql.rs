@@ -1,0 +1,390 @@
+//! GraphQL: `Payout`, `PayoutTransition`, `RechargeInfo`, `PayoutPreview`, `payout`,
+//! `payoutPreview` and `createPayout`.
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use chrono::{DateTime, Utc};
+use entity::{payout, payout_transition};
+
+use super::{
+    contact, service,
+    types::{
+        BalanceBlocker, DuplicateSource, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus, PayoutType,
+        RefundStatus, TransferFailureKind,
+    },
+};
+use crate::{
+    accounts::graphql::Account,
+    app::AppState,
+    auth::{RoleGuard, guards::viewer},
+    error::AppError,
+    graphql::loaders::{AccountKey, Loader, OrderBySn, PayoutById, TransitionsByPayout},
+    money::Cny,
+    orders::graphql::Order,
+    validate,
+};
+
+fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<Loader>> {
+    ctx.data::<DataLoader<Loader>>()
+}
+
+fn parse<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+    parse(value).ok_or_else(|| AppError::Internal(format!("unknown stored value {value}")).into())
+}
+
+/// Parses a payout id from the API (`NOT_FOUND` when it cannot name a payout).
+pub fn payout_id(id: &ID) -> Result<i64, AppError> {
+    id.trim().parse::<i64>().map_err(|_| AppError::not_found(format!("payout {}", id.as_str())))
+}
+
+/// A payout on one order.
+pub struct Payout(pub payout::Model);
+
+#[Object]
+impl Payout {
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn order_sn(&self) -> &str {
+        &self.0.order_sn
+    }
+
+    async fn order(&self, ctx: &Context<'_>) -> Result<Order> {
+        let order = loader(ctx)?.load_one(OrderBySn(self.0.order_sn.clone())).await?;
+        Ok(Order(order.ok_or_else(|| AppError::Internal(format!("order of payout {} missing", self.0.id)))?))
+    }
+
+    async fn goods_id(&self) -> &str {
+        &self.0.goods_id
+    }
+
+    #[graphql(name = "type")]
+    async fn kind(&self) -> Result<PayoutType> {
+        parse(&self.0.r#type, PayoutType::parse)
+    }
+
+    async fn amount(&self) -> Cny {
+        Cny::from_fen(self.0.amount_fen)
+    }
+
+    /// Why the shop pays (internal).
+    async fn reason(&self) -> &str {
+        &self.0.reason
+    }
+
+    /// What the buyer is told.
+    async fn message(&self) -> &str {
+        &self.0.message
+    }
+
+    /// Why the applicant asked the admin.
+    async fn approval_note(&self) -> Option<&str> {
+        self.0.approval_note.as_deref()
+    }
+
+    async fn status(&self) -> Result<PayoutStatus> {
+        parse(&self.0.status, PayoutStatus::parse)
+    }
+
+    /// Null while PENDING_APPROVAL or after REJECTED.
+    async fn funding(&self) -> Result<Option<FundingMethod>> {
+        self.0.funding.as_deref().map(|f| parse(f, FundingMethod::parse)).transpose()
+    }
+
+    /// Who asked for the payout.
+    async fn applicant(&self, ctx: &Context<'_>) -> Result<Account> {
+        let key = AccountKey { shop_id: self.0.shop_id.clone(), id: self.0.applicant_id.clone() };
+        let account = loader(ctx)?.load_one(key).await?;
+        Ok(Account(account.ok_or_else(|| AppError::Internal(format!("applicant of payout {} missing", self.0.id)))?))
+    }
+
+    /// The admin who decided the request, if it was one.
+    async fn approver(&self, ctx: &Context<'_>) -> Result<Option<Account>> {
+        let Some(id) = &self.0.approver_id else {
+            return Ok(None);
+        };
+        let key = AccountKey { shop_id: self.0.shop_id.clone(), id: id.clone() };
+        Ok(loader(ctx)?.load_one(key).await?.map(Account))
+    }
+
+    async fn reject_reason(&self) -> Option<&str> {
+        self.0.reject_reason.as_deref()
+    }
+
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+
+    /// When money left the shop (balance debit or recharge received).
+    async fn deducted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.deducted_at
+    }
+
+    async fn succeeded_at(&self) -> Option<DateTime<Utc>> {
+        self.0.succeeded_at
+    }
+
+    async fn failure_kind(&self) -> Result<Option<TransferFailureKind>> {
+        self.0.failure_kind.as_deref().map(|k| parse(k, TransferFailureKind::parse)).transpose()
+    }
+
+    async fn failure_reason(&self) -> Option<&str> {
+        self.0.failure_reason.as_deref()
+    }
+
+    /// How to recharge, while PENDING_RECHARGE.
+    async fn recharge(&self) -> Result<Option<RechargeInfo>> {
+        if self.0.status != PayoutStatus::PendingRecharge.as_str() {
+            return Ok(None);
+        }
+        RechargeInfo::of(&self.0).map(Some)
+    }
+
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+
+    async fn refund_status(&self) -> Result<RefundStatus> {
+        parse(&self.0.refund_status, RefundStatus::parse)
+    }
+
+    async fn refunded_at(&self) -> Option<DateTime<Utc>> {
+        self.0.refunded_at
+    }
+
+    /// Every status change, oldest first.
+    async fn history(&self, ctx: &Context<'_>) -> Result<Vec<PayoutTransition>> {
+        let rows = loader(ctx)?.load_one(TransitionsByPayout(self.0.id)).await?;
+        Ok(rows.unwrap_or_default().into_iter().map(PayoutTransition).collect())
+    }
+}
+
+/// The QR code to recharge a scan payout, and until when.
+#[derive(SimpleObject)]
+pub struct RechargeInfo {
+    pub method: FundingMethod,
+    pub qr_payload: String,
+    /// One hour after the payout was committed.
+    pub deadline: DateTime<Utc>,
+}
+
+impl RechargeInfo {
+    pub fn of(p: &payout::Model) -> Result<RechargeInfo> {
+        let missing = || AppError::Internal(format!("payout {} has no recharge data", p.id));
+        Ok(RechargeInfo {
+            method: parse(p.funding.as_deref().ok_or_else(missing)?, FundingMethod::parse)?,
+            qr_payload: p.qr_payload.clone().ok_or_else(missing)?,
+            deadline: p.recharge_deadline.ok_or_else(missing)?,
+        })
+    }
+}
+
+/// One status change of a payout.
+pub struct PayoutTransition(pub payout_transition::Model);
+
+#[Object]
+impl PayoutTransition {
+    /// The event id: pass it as afterEventId to resume.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    async fn payout_id(&self) -> ID {
+        ID(self.0.payout_id.to_string())
+    }
+
+    /// The payout as it is now.
+    async fn payout(&self, ctx: &Context<'_>) -> Result<Payout> {
+        let found = loader(ctx)?.load_one(PayoutById(self.0.payout_id)).await?;
+        Ok(Payout(found.ok_or_else(|| AppError::Internal(format!("payout {} missing", self.0.payout_id)))?))
+    }
+
+    /// Null for the creation.
+    async fn from(&self) -> Result<Option<PayoutStatus>> {
+        self.0.from_status.as_deref().map(|s| parse(s, PayoutStatus::parse)).transpose()
+    }
+
+    async fn to(&self) -> Result<PayoutStatus> {
+        parse(&self.0.to_status, PayoutStatus::parse)
+    }
+
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+
+    /// An account id, "buyer:<buyer id>", "system" or "platform".
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+}
+
+/// An earlier payment on the order: a payout of the shop or the platform's own compensation.
+#[derive(SimpleObject)]
+pub struct DuplicateRecord {
+    pub source: DuplicateSource,
+    pub payout_id: Option<ID>,
+    #[graphql(name = "type")]
+    pub kind: PayoutType,
+    pub amount: Cny,
+    /// Null for PLATFORM records.
+    pub status: Option<PayoutStatus>,
+    /// The payout's createdAt, or the compensation's time.
+    pub at: DateTime<Utc>,
+}
+
+/// What the rules say before creating a payout on an order.
+#[derive(SimpleObject)]
+pub struct PayoutPreview {
+    pub order_sn: String,
+    /// The order was refunded; earlier payouts are not returned (seed §6 Q2).
+    pub order_refunded: bool,
+    pub allowed: bool,
+    pub blockers: Vec<PayoutBlocker>,
+    pub balance_allowed: bool,
+    pub balance_blockers: Vec<BalanceBlocker>,
+    pub min_amount: Cny,
+    pub max_amount: Cny,
+    pub remaining_attempts: i32,
+    /// Null: the operator has no quota (ADMIN, and CS_ADMIN without one, need none; CS and
+    /// STAFF then cannot use the balance).
+    pub per_payout_limit: Option<Cny>,
+    pub remaining_quota_today: Option<Cny>,
+    pub can_request_approval: bool,
+    /// Earlier payouts on the order and the platform's compensations, newest first.
+    pub duplicates: Vec<DuplicateRecord>,
+}
+
+impl PayoutPreview {
+    fn from_service(p: service::Preview) -> Result<Self> {
+        let mut duplicates = Vec::with_capacity(p.payouts.len() + p.compensations.len());
+        for payout in &p.payouts {
+            duplicates.push(DuplicateRecord {
+                source: DuplicateSource::Payout,
+                payout_id: Some(ID(payout.id.to_string())),
+                kind: parse(&payout.r#type, PayoutType::parse)?,
+                amount: Cny::from_fen(payout.amount_fen),
+                status: Some(parse(&payout.status, PayoutStatus::parse)?),
+                at: payout.created_at,
+            });
+        }
+        for c in &p.compensations {
+            duplicates.push(DuplicateRecord {
+                source: DuplicateSource::Platform,
+                payout_id: None,
+                kind: parse(&c.r#type, PayoutType::parse)?,
+                amount: Cny::from_fen(c.amount_fen),
+                status: None,
+                at: c.at,
+            });
+        }
+        duplicates.sort_by_key(|d| std::cmp::Reverse(d.at));
+        let d = p.decision;
+        Ok(PayoutPreview {
+            order_sn: p.order.order_sn,
+            order_refunded: p.order.refunded,
+            allowed: d.allowed(),
+            balance_allowed: d.balance_allowed(),
+            blockers: d.blockers,
+            balance_blockers: d.balance_blockers,
+            min_amount: d.min_amount,
+            max_amount: d.max_amount,
+            remaining_attempts: i32::try_from(d.remaining_attempts).unwrap_or(0),
+            per_payout_limit: d.per_payout_limit,
+            remaining_quota_today: d.remaining_quota_today,
+            can_request_approval: d.can_request_approval,
+            duplicates,
+        })
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreatePayoutInput {
+    pub order_sn: String,
+    #[graphql(name = "type")]
+    pub kind: PayoutType,
+    /// At least 1.00, at most the shop's maximum for the goods.
+    pub amount: Cny,
+    /// Why the shop pays; non-blank, at most 200 characters.
+    pub reason: String,
+    /// What the buyer is told; non-blank, at most 500 characters; no off-platform contact.
+    pub message: String,
+    pub funding: FundingChoice,
+    /// With REQUEST_APPROVAL: why the applicant asks (at most 500 characters).
+    pub approval_note: Option<String>,
+    /// Repeating a request with the same key (same account, within 24 h) returns the same
+    /// payout; the same key with another payload is IDEMPOTENCY_KEY_REUSED.
+    pub idempotency_key: Option<String>,
+}
+
+impl CreatePayoutInput {
+    fn validate(self) -> Result<service::NewPayout, AppError> {
+        let reason = validate::text("reason", &self.reason, 200)?;
+        let message = validate::text("message", &self.message, 500)?;
+        for (field, text) in [("reason", &reason), ("message", &message)] {
+            if let Some(why) = contact::off_platform_contact(text) {
+                return Err(AppError::bad_input(
+                    field,
+                    format!("`{field}` must not solicit off-platform contact: it {why}"),
+                ));
+            }
+        }
+        Ok(service::NewPayout {
+            order_sn: validate::id("orderSn", &self.order_sn)?,
+            kind: self.kind,
+            amount: validate::positive("amount", self.amount)?,
+            reason,
+            message,
+            funding: self.funding,
+            approval_note: validate::optional_text("approvalNote", self.approval_note.as_deref(), 500)?,
+            idempotency_key: validate::optional_text("idempotencyKey", self.idempotency_key.as_deref(), 128)?,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct PayoutsQuery;
+
+#[Object]
+impl PayoutsQuery {
+    /// One payout of the caller's shop; null when there is none. Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payout(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payout>> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let Ok(id) = payout_id(&id) else {
+            return Ok(None);
+        };
+        Ok(super::repo::find(&state.db, &scope, id).await?.map(Payout))
+    }
+
+    /// What the rules say about a payout on an order, and the earlier payments on it. Without
+    /// an amount the minimum is judged and no AMOUNT_* code is reported. Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payout_preview(&self, ctx: &Context<'_>, order_sn: String, amount: Option<Cny>) -> Result<PayoutPreview> {
+        let state = ctx.data::<AppState>()?;
+        let order_sn = validate::id("orderSn", &order_sn)?;
+        let amount = amount.map(|a| validate::positive("amount", a)).transpose()?;
+        PayoutPreview::from_service(service::preview(state, viewer(ctx)?, &order_sn, amount).await?)
+    }
+}
+
+#[derive(Default)]
+pub struct PayoutsMutation;
+
+#[Object]
+impl PayoutsMutation {
+    /// Creates a payout. BALANCE → PAYING (debited; the channel delivers after the commit);
+    /// WECHAT_SCAN / ALIPAY_SCAN → PENDING_RECHARGE with a QR code for 1 h; REQUEST_APPROVAL
+    /// → PENDING_APPROVAL (not for ADMIN). A refusal carries the first broken rule as
+    /// `extensions.code` and every broken rule in `extensions.blockers`, and writes nothing.
+    /// ADMIN, CS_ADMIN, CS, STAFF.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let payout = service::create(state, viewer(ctx)?, input.validate()?).await?;
+        Ok(Payout(payout))
+    }
+}

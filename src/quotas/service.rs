@@ -1,0 +1,112 @@
+//! Setting and clearing quotas; reading them with today's usage.
+use chrono_tz::Tz;
+use entity::{account, quota, shop};
+
+use super::repo;
+use crate::{
+    accounts,
+    app::AppState,
+    auth::{Role, ShopScope},
+    error::{AppError, AppResult},
+    money::Cny,
+    shops::{self, rules::day_bounds},
+};
+
+/// A quota with its account and today's usage.
+#[derive(Debug, Clone)]
+pub struct QuotaView {
+    pub quota: quota::Model,
+    pub account: account::Model,
+    pub used_today: Cny,
+}
+
+impl QuotaView {
+    pub fn remaining_today(&self) -> Cny {
+        let left = Cny::from_fen(self.quota.daily_limit_fen) - self.used_today;
+        if left.is_negative() { Cny::ZERO } else { left }
+    }
+}
+
+/// The UTC bounds of the shop's today.
+pub fn shop_today(
+    state: &AppState,
+    shop: &shop::Model,
+) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
+    let tz: Tz = shop.time_zone.parse().unwrap_or(state.config.timezone);
+    day_bounds(tz, state.clock.now())
+}
+
+async fn views(state: &AppState, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
+    let Some(shop) = shops::repo::find(&state.db, scope).await? else {
+        return Ok(Vec::new());
+    };
+    let (from, to) = shop_today(state, &shop);
+    let ids: Vec<String> = quotas.iter().map(|q| q.account_id.clone()).collect();
+    let used = repo::used(&state.db, scope, &ids, from, to).await?;
+    let accounts = accounts::repo::find_many(&state.db, scope, &ids).await?;
+    Ok(quotas
+        .into_iter()
+        .filter_map(|q| {
+            let account = accounts.iter().find(|a| a.id == q.account_id)?.clone();
+            let used_today = Cny::from_fen(used.get(&q.account_id).copied().unwrap_or(0));
+            Some(QuotaView { quota: q, account, used_today })
+        })
+        .collect())
+}
+
+/// Every quota of the shop, by account id.
+pub async fn list(state: &AppState, scope: &ShopScope) -> AppResult<Vec<QuotaView>> {
+    let quotas = repo::list(&state.db, scope).await?;
+    views(state, scope, quotas).await
+}
+
+/// One account's quota, if it has one.
+pub async fn of_account(state: &AppState, scope: &ShopScope, account_id: &str) -> AppResult<Option<QuotaView>> {
+    let quotas = repo::find(&state.db, scope, account_id).await?.into_iter().collect();
+    Ok(views(state, scope, quotas).await?.pop())
+}
+
+/// Sets an account's limits (positive; per-payout ≤ daily). The account must exist and not
+/// be an admin (an admin pays under the shop caps only).
+pub async fn set(
+    state: &AppState,
+    scope: &ShopScope,
+    admin: &str,
+    account_id: &str,
+    per_payout: Cny,
+    daily: Cny,
+) -> AppResult<QuotaView> {
+    if per_payout > daily {
+        return Err(AppError::bad_input("perPayoutLimit", "`perPayoutLimit` must not exceed `dailyLimit`"));
+    }
+    let account = accounts::repo::find(&state.db, scope, account_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
+    if account.role == Role::Admin.as_str() {
+        return Err(AppError::bad_input("accountId", "an admin has no quota"));
+    }
+    repo::upsert(
+        &state.db,
+        quota::Model {
+            shop_id: scope.id().to_owned(),
+            account_id: account_id.to_owned(),
+            per_payout_limit_fen: per_payout.fen(),
+            daily_limit_fen: daily.fen(),
+            set_by: admin.to_owned(),
+            updated_at: state.clock.now(),
+        },
+    )
+    .await?;
+    of_account(state, scope, account_id)
+        .await?
+        .ok_or_else(|| AppError::Internal("quota vanished after setting it".into()))
+}
+
+/// Removes an account's quota (a CS or STAFF account then cannot pay from the balance).
+pub async fn clear(state: &AppState, scope: &ShopScope, account_id: &str) -> AppResult<account::Model> {
+    let account = accounts::repo::find(&state.db, scope, account_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
+    repo::delete(&state.db, scope, account_id).await?;
+    Ok(account)
+}
