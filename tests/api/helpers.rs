@@ -244,7 +244,8 @@ impl TestApp {
             .clone()
     }
 
-    /// Creates or updates an order through `syncOrder`, grouped `grouped_days_ago` days ago.
+    /// Creates or updates an order through `syncOrder` (grouped a day ago unless `extra` says
+    /// otherwise).
     pub async fn sync_order(&self, sn: &str, shop: &str, extra: Value) -> Value {
         let now = self.state.clock.now();
         let mut input = json!({
@@ -260,6 +261,40 @@ impl TestApp {
         )
         .await["syncOrder"]
             .clone()
+    }
+
+    /// Sends `createPayout`; returns the whole response. `extra` overrides input fields.
+    pub async fn create_payout(&self, token: &str, order: &str, amount: &str, funding: &str, extra: Value) -> Value {
+        let mut input = json!({
+            "orderSn": order, "type": "SHIPPING_FEE", "amount": amount,
+            "reason": "运费补偿", "message": "运费已退，请查收", "funding": funding,
+        });
+        merge(&mut input, extra);
+        self.gql(Some(token), CREATE_PAYOUT, json!({ "i": input })).await
+    }
+
+    /// `createPayout` that must succeed; returns the payout.
+    pub async fn pay(&self, token: &str, order: &str, amount: &str, funding: &str) -> Value {
+        let response = self.create_payout(token, order, amount, funding, json!({})).await;
+        assert!(response.get("errors").is_none(), "createPayout failed: {response:#}");
+        response["data"]["createPayout"].clone()
+    }
+
+    /// The shop's balance and the sum of its ledger entries, in fen.
+    pub async fn balance_and_ledger(&self, shop: &str) -> (i64, i64) {
+        let scope = smallpay::auth::ShopScope::platform(shop);
+        let shop = smallpay::shops::repo::find(&self.state.db, &scope).await.unwrap().expect("shop exists");
+        (shop.balance_fen, smallpay::ledger::repo::sum(&self.state.db, shop.id.as_str()).await.unwrap())
+    }
+
+    /// How many payouts the shop has, whatever their status.
+    pub async fn payout_count(&self, shop: &str) -> u64 {
+        use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+        entity::payout::Entity::find()
+            .filter(entity::payout::Column::ShopId.eq(shop))
+            .count(&self.state.db)
+            .await
+            .unwrap()
     }
 
     /// Opens a subscription socket with `protocol`, sends `connection_init` with `payload`,
@@ -299,6 +334,13 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// Every field of a payout, for tests that compare whole answers.
+pub const CREATE_PAYOUT: &str = "mutation($i: CreatePayoutInput!) { createPayout(input: $i) {
+  id orderSn goodsId type amount reason message approvalNote status funding createdAt deductedAt
+  applicant { id role } recharge { method qrPayload deadline } refundStatus
+  history { from to actor note }
+} }";
 
 pub type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 

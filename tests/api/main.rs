@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod http;
 mod orders;
+mod payouts;
 mod platform;
 mod schema;
 mod tenancy;

@@ -5,12 +5,6 @@ use crate::{helpers::TestApp, on_both_databases};
 
 const SHOP_Q: &str = "{ shop { id name balance zeroEntry depositPaid hasUnpaidBills timeZone dailyCap dailyBalanceCap maxAmountRegular maxAmountActivity paidToday paidFromBalanceToday } }";
 
-async fn balance_and_ledger(app: &TestApp, shop: &str) -> (i64, i64) {
-    let scope = smallpay::auth::ShopScope::platform(shop);
-    let shop = smallpay::shops::repo::find(&app.state.db, &scope).await.unwrap().unwrap();
-    (shop.balance_fen, smallpay::ledger::repo::sum(&app.state.db, shop.id.as_str()).await.unwrap())
-}
-
 async fn sync_shop_creates_then_updates_with_policy_defaults(app: TestApp) {
     let created = app.sync_shop("s1", "120.50", json!({})).await;
     assert_eq!(created["balance"], "120.50");
@@ -45,7 +39,7 @@ async fn sync_shop_creates_then_updates_with_policy_defaults(app: TestApp) {
         )
         .await;
     assert_eq!(again, updated);
-    assert_eq!(balance_and_ledger(&app, "s1").await, (12050, 12050));
+    assert_eq!(app.balance_and_ledger("s1").await, (12050, 12050));
 }
 
 async fn adjust_shop_balance_is_idempotent_and_never_goes_negative(app: TestApp) {
@@ -69,7 +63,7 @@ async fn adjust_shop_balance_is_idempotent_and_never_goes_negative(app: TestApp)
     assert_eq!(data["adjustShopBalance"]["balance"], "5.00");
     let missing = "mutation { adjustShopBalance(shopId: \"nope\", amount: \"1\", reference: \"x\") { balance } }";
     assert_eq!(app.code(Some(&p), missing, json!({})).await, "NOT_FOUND");
-    assert_eq!(balance_and_ledger(&app, "s1").await, (500, 500));
+    assert_eq!(app.balance_and_ledger("s1").await, (500, 500));
 }
 
 async fn concurrent_adjustments_never_overdraw(app: TestApp) {
@@ -89,7 +83,7 @@ async fn concurrent_adjustments_never_overdraw(app: TestApp) {
         }
     }
     // Six references of 0.30 against 1.00: three fit; replays of a taken reference succeed.
-    let (balance, ledger) = balance_and_ledger(&app, "s1").await;
+    let (balance, ledger) = app.balance_and_ledger("s1").await;
     assert_eq!((balance, ledger), (10, 10));
     assert_eq!(refused, 6, "three references fit; both tries of the other three are refused");
 }
