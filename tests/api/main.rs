@@ -7,6 +7,8 @@ mod http;
 mod orders;
 mod payouts;
 mod platform;
+mod quotas;
 mod schema;
+mod storm;
 mod tenancy;
 mod validation;

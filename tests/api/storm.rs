@@ -1,0 +1,249 @@
+//! A storm of concurrent `createPayout` calls over few orders, accounts and a small balance,
+//! with 20 random seeds: afterwards every limit holds and the ledger balances to the fen.
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::TimeDelta;
+use chrono_tz::Asia::Shanghai;
+use entity::{ledger_entry, payout};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::json;
+use smallpay::auth::Role;
+
+use crate::{helpers::TestApp, on_both_databases};
+
+const SEEDS: u64 = 20;
+const WAVES: usize = 4;
+const PER_WAVE: usize = 50;
+const OPENING_FEN: i64 = 150_00;
+const DAILY_CAP_FEN: i64 = 400_00;
+const DAILY_BALANCE_CAP_FEN: i64 = 120_00;
+const QUOTA_PER_FEN: i64 = 30_00;
+const QUOTA_DAILY_FEN: i64 = 50_00;
+const ORDERS: usize = 6;
+
+/// (sub, role, has a quota)
+const ACCOUNTS: &[(&str, Role, bool)] = &[
+    ("admin", Role::Admin, false),
+    ("csa", Role::CsAdmin, false),
+    ("cs-1", Role::Cs, true),
+    ("cs-2", Role::Cs, true),
+    ("staff-1", Role::Staff, false),
+];
+
+const ALLOWED_REFUSALS: &[&str] = &[
+    "SHOP_DAILY_CAP_REACHED",
+    "ORDER_RATE_LIMITED",
+    "ORDER_ATTEMPTS_EXHAUSTED",
+    "AMOUNT_BELOW_MINIMUM",
+    "AMOUNT_ABOVE_MAXIMUM",
+    "NO_QUOTA_CONFIGURED",
+    "PER_PAYOUT_QUOTA_EXCEEDED",
+    "DAILY_QUOTA_EXCEEDED",
+    "SHOP_DAILY_BALANCE_CAP_REACHED",
+    "INSUFFICIENT_BALANCE",
+    "IDEMPOTENCY_KEY_REUSED",
+];
+
+struct Call {
+    account: usize,
+    order: usize,
+    amount_fen: i64,
+    funding: &'static str,
+    key: Option<String>,
+}
+
+fn random_call(rng: &mut StdRng) -> Call {
+    let account = rng.random_range(0..ACCOUNTS.len());
+    let fundings: &[&str] = if ACCOUNTS[account].1 == Role::Admin {
+        &["BALANCE", "BALANCE", "BALANCE", "WECHAT_SCAN", "ALIPAY_SCAN"]
+    } else {
+        &["BALANCE", "BALANCE", "BALANCE", "WECHAT_SCAN", "REQUEST_APPROVAL"]
+    };
+    Call {
+        account,
+        order: rng.random_range(0..ORDERS),
+        amount_fen: rng.random_range(50..=4_500),
+        funding: fundings[rng.random_range(0..fundings.len())],
+        key: rng.random_bool(0.3).then(|| format!("k{}", rng.random_range(0..3))),
+    }
+}
+
+async fn run_seed(app: &TestApp, seed: u64) {
+    let shop = format!("storm-{seed}");
+    app.sync_shop(
+        &shop,
+        &format!("{}", OPENING_FEN / 100),
+        json!({ "dailyCap": format!("{}", DAILY_CAP_FEN / 100), "dailyBalanceCap": format!("{}", DAILY_BALANCE_CAP_FEN / 100) }),
+    )
+    .await;
+    for i in 0..ORDERS {
+        app.sync_order(&format!("{shop}-O{i}"), &shop, json!({})).await;
+    }
+    let tokens: Vec<String> = ACCOUNTS.iter().map(|(sub, role, _)| app.token(*role, Some(&shop), sub)).collect();
+    for t in &tokens {
+        app.ok(t, "{ me { id } }", json!({})).await;
+    }
+    let set = "mutation($a: ID!, $p: Decimal!, $d: Decimal!) { setQuota(accountId: $a, perPayoutLimit: $p, dailyLimit: $d) { dailyLimit } }";
+    for (sub, _, quota) in ACCOUNTS {
+        if *quota {
+            let vars =
+                json!({ "a": sub, "p": format!("{}", QUOTA_PER_FEN / 100), "d": format!("{}", QUOTA_DAILY_FEN / 100) });
+            app.ok(&tokens[0], set, vars).await;
+        }
+    }
+
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut keyed: HashMap<(usize, String), String> = HashMap::new();
+    let mut succeeded = 0usize;
+    for _ in 0..WAVES {
+        let calls: Vec<Call> = (0..PER_WAVE).map(|_| random_call(&mut rng)).collect();
+        let answers = futures_util::future::join_all(calls.iter().map(|c| {
+            let mut extra = json!({});
+            if let Some(k) = &c.key {
+                extra["idempotencyKey"] = json!(k);
+            }
+            let amount = format!("{}.{:02}", c.amount_fen / 100, c.amount_fen % 100);
+            let order = format!("{shop}-O{}", c.order);
+            let token = &tokens[c.account];
+            async move { app.create_payout(token, &order, &amount, c.funding, extra).await }
+        }))
+        .await;
+        for (call, answer) in calls.iter().zip(&answers) {
+            match answer["data"]["createPayout"]["id"].as_str() {
+                Some(id) => {
+                    succeeded += 1;
+                    if let Some(k) = &call.key {
+                        let first = keyed.entry((call.account, k.clone())).or_insert_with(|| id.to_owned());
+                        assert_eq!(first, id, "seed {seed}: one key, one payout");
+                    }
+                }
+                None => {
+                    let code = crate::helpers::first_code(answer);
+                    assert!(ALLOWED_REFUSALS.contains(&code.as_str()), "seed {seed}: unexpected {answer}");
+                }
+            }
+        }
+        app.advance(61).await;
+    }
+    assert!(succeeded > 0, "seed {seed}: something went through");
+    check_invariants(app, &shop, seed).await;
+}
+
+async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
+    let db = &app.state.db;
+    let payouts = payout::Entity::find().filter(payout::Column::ShopId.eq(shop)).all(db).await.unwrap();
+    let entries = ledger_entry::Entity::find().filter(ledger_entry::Column::ShopId.eq(shop)).all(db).await.unwrap();
+    let (balance, ledger_sum) = app.balance_and_ledger(shop).await;
+
+    // The ledger balances exactly: opening − Σ debits.
+    let debits: i64 = entries.iter().filter(|e| e.kind == "PAYOUT_DEBIT").map(|e| e.amount_fen).sum();
+    assert_eq!(balance, ledger_sum, "seed {seed}");
+    assert_eq!(balance, OPENING_FEN + debits, "seed {seed}");
+    assert!(balance >= 0, "seed {seed}");
+    let balance_payouts: Vec<&payout::Model> =
+        payouts.iter().filter(|p| p.funding.as_deref() == Some("BALANCE")).collect();
+    assert_eq!(
+        -debits,
+        balance_payouts.iter().map(|p| p.amount_fen).sum::<i64>(),
+        "seed {seed}: one debit per balance payout"
+    );
+    assert_eq!(entries.iter().filter(|e| e.kind == "PAYOUT_DEBIT").count(), balance_payouts.len(), "seed {seed}");
+
+    // Caps and quotas, per commit day of the shop.
+    let day = |p: &payout::Model| p.committed_at.map(|t| t.with_timezone(&Shanghai).date_naive());
+    let mut per_day: BTreeMap<_, (i64, i64)> = BTreeMap::new();
+    let mut quota_use: BTreeMap<(String, _), i64> = BTreeMap::new();
+    for p in payouts.iter().filter(|p| p.committed_at.is_some() && p.status != "RECHARGE_FAILED") {
+        let totals = per_day.entry(day(p)).or_default();
+        totals.0 += p.amount_fen;
+        if p.funding.as_deref() == Some("BALANCE") {
+            totals.1 += p.amount_fen;
+        }
+        if p.uses_quota {
+            *quota_use.entry((p.applicant_id.clone(), day(p))).or_default() += p.amount_fen;
+        }
+    }
+    for (d, (all, from_balance)) in &per_day {
+        assert!(*all <= DAILY_CAP_FEN, "seed {seed} {d:?}: {all} over the daily cap");
+        assert!(*from_balance <= DAILY_BALANCE_CAP_FEN, "seed {seed} {d:?}: {from_balance} over the balance cap");
+    }
+    for ((account, d), used) in &quota_use {
+        let (_, role, has_quota) = ACCOUNTS.iter().find(|a| a.0 == account).unwrap();
+        match role {
+            Role::Cs | Role::Staff => {
+                assert!(*has_quota, "seed {seed}: {account} paid from the balance without a quota");
+                assert!(*used <= QUOTA_DAILY_FEN, "seed {seed} {account} {d:?}: quota overdrawn ({used})");
+            }
+            _ => {}
+        }
+    }
+    for p in &balance_payouts {
+        let (_, role, has_quota) = ACCOUNTS.iter().find(|a| a.0 == p.applicant_id).unwrap();
+        if *has_quota {
+            assert!(p.amount_fen <= QUOTA_PER_FEN, "seed {seed}: per-payout quota passed");
+        }
+        assert!(!matches!(role, Role::Staff), "seed {seed}: staff without quota paid from the balance");
+    }
+
+    // Orders: at most 3 applications, 60 s apart; amounts within [1.00, 200.00].
+    let mut by_order: BTreeMap<&str, Vec<&payout::Model>> = BTreeMap::new();
+    for p in &payouts {
+        assert!((100..=200_00).contains(&p.amount_fen), "seed {seed}: amount {}", p.amount_fen);
+        by_order.entry(p.order_sn.as_str()).or_default().push(p);
+    }
+    for (order, mut list) in by_order {
+        let applications = list.iter().filter(|p| p.status != "REJECTED" && p.status != "RECHARGE_FAILED").count();
+        assert!(applications <= 3, "seed {seed} {order}: {applications} applications");
+        list.sort_by_key(|p| p.created_at);
+        for pair in list.windows(2) {
+            assert!(
+                pair[1].created_at - pair[0].created_at >= TimeDelta::seconds(60),
+                "seed {seed} {order}: too close"
+            );
+        }
+    }
+}
+
+async fn concurrent_payouts_never_pass_a_limit(app: TestApp) {
+    for seed in 0..SEEDS {
+        run_seed(&app, seed).await;
+    }
+}
+
+on_both_databases!(concurrent_payouts_never_pass_a_limit);
+
+/// The invariant checker must catch a broken limit: a payout past the daily cap, written
+/// around the service, makes it fail.
+#[tokio::test]
+#[should_panic(expected = "over the daily cap")]
+async fn the_storm_checks_would_catch_a_broken_limit() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    run_seed(&app, 0).await;
+    use sea_orm::{ActiveModelTrait, ActiveValue::Set};
+    let now = app.state.clock.now();
+    let template =
+        payout::Entity::find().filter(payout::Column::ShopId.eq("storm-0")).all(&app.state.db).await.unwrap();
+    let base = template.first().expect("a payout").clone();
+    let extra = payout::ActiveModel {
+        shop_id: Set("storm-0".into()),
+        order_sn: Set(base.order_sn.clone()),
+        goods_id: Set(base.goods_id.clone()),
+        buyer_id: Set(base.buyer_id.clone()),
+        r#type: Set("OTHER".into()),
+        amount_fen: Set(DAILY_CAP_FEN + 1),
+        reason: Set("r".into()),
+        message: Set("m".into()),
+        status: Set("PENDING_RECHARGE".into()),
+        funding: Set(Some("WECHAT_SCAN".into())),
+        applicant_id: Set("admin".into()),
+        uses_quota: Set(false),
+        created_at: Set(now + TimeDelta::hours(1)),
+        committed_at: Set(Some(now)),
+        refund_status: Set("NONE".into()),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    extra.insert(&app.state.db).await.unwrap();
+    check_invariants(&app, "storm-0", 0).await;
+}
