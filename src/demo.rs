@@ -1,16 +1,22 @@
 //! Demo data for development: two shops, their staff, orders in every shape the rules care
-//! about, and a platform compensation. Idempotent: loading twice changes nothing.
+//! about, a platform compensation, a quota and payouts in several statuses. Idempotent:
+//! loading twice changes nothing.
 use chrono::{Months, TimeDelta};
 use chrono_tz::Tz;
 
 use crate::{
     accounts,
     app::AppState,
-    auth::{Role, ShopScope},
+    auth::{Role, ShopScope, Viewer},
     error::AppResult,
     money::Cny,
     orders::service::{self as orders, CompensationSpec, OrderSpec},
-    payouts::types::PayoutType,
+    payouts::{
+        self,
+        service::NewPayout,
+        types::{FundingChoice, PayoutType},
+    },
+    quotas,
     shops::{
         rules::Policy,
         service::{self as shops, ShopSpec},
@@ -92,5 +98,45 @@ pub async fn load(state: &AppState) -> AppResult<()> {
         },
     )
     .await?;
+    payouts(state).await
+}
+
+/// A quota for the CS agent and payouts in several statuses, once (when the demo shop has
+/// none yet).
+async fn payouts(state: &AppState) -> AppResult<()> {
+    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
+    let existing =
+        entity::payout::Entity::find().filter(entity::payout::Column::ShopId.eq(DEMO_SHOP)).count(&state.db).await?;
+    if existing > 0 {
+        return Ok(());
+    }
+    let scope = ShopScope::platform(DEMO_SHOP);
+    quotas::service::set(state, &scope, "admin", "cs-1", Cny::from_fen(50_00), Cny::from_fen(200_00)).await?;
+    let staff = |sub: &str| {
+        let (sub, name, role) = STAFF.iter().find(|s| s.0 == sub).copied().unwrap_or(STAFF[0]);
+        Viewer { sub: sub.to_owned(), role, shop_id: Some(DEMO_SHOP.to_owned()), name: name.to_owned() }
+    };
+    let payout = |order: &str, kind: PayoutType, fen: i64, funding: FundingChoice, note: Option<&str>| NewPayout {
+        order_sn: order.to_owned(),
+        kind,
+        amount: Cny::from_fen(fen),
+        reason: "演示：商品与描述不符".to_owned(),
+        message: "亲，给您补偿一点心意，请查收".to_owned(),
+        funding,
+        approval_note: note.map(str::to_owned),
+        idempotency_key: None,
+    };
+    let plan = [
+        ("admin", payout("DEMO-0001", PayoutType::ShippingFee, 8_00, FundingChoice::Balance, None)),
+        ("cs-1", payout("DEMO-0002", PayoutType::PriceDifference, 5_00, FundingChoice::WechatScan, None)),
+        (
+            "staff-1",
+            payout("DEMO-0004", PayoutType::Other, 12_00, FundingChoice::RequestApproval, Some("没有额度，请店长审批")),
+        ),
+        ("admin", payout("DEMO-0006", PayoutType::ShippingFee, 3_00, FundingChoice::Balance, None)),
+    ];
+    for (sub, input) in plan {
+        payouts::service::create(state, &staff(sub), input).await?;
+    }
     Ok(())
 }
