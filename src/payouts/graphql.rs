@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{payout, payout_transition};
 
 use super::{
-    contact, service,
+    contact, lifecycle, service,
     types::{
         BalanceBlocker, DuplicateSource, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus, PayoutType,
         RefundStatus, TransferFailureKind,
@@ -386,5 +386,41 @@ impl PayoutsMutation {
         let state = ctx.data::<AppState>()?;
         let payout = service::create(state, viewer(ctx)?, input.validate()?).await?;
         Ok(Payout(payout))
+    }
+
+    /// The QR code of a PENDING_RECHARGE payout again, until 1 h after its commit; then
+    /// INVALID_STATE. The applicant, or ADMIN.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
+        let state = ctx.data::<AppState>()?;
+        let payout = lifecycle::continue_recharge(state, viewer(ctx)?, super::graphql::payout_id(&payout_id)?).await?;
+        RechargeInfo::of(&payout)
+    }
+
+    /// The channel's callback: the merchant paid the QR code. PENDING_RECHARGE → PAYING, then
+    /// the transfer; idempotent on `channelTxnId`; after the deadline INVALID_STATE. PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn confirm_recharge(&self, ctx: &Context<'_>, payout_id: ID, channel_txn_id: String) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let txn = validate::id("channelTxnId", &channel_txn_id)?;
+        Ok(Payout(lifecycle::confirm_recharge(state, super::graphql::payout_id(&payout_id)?, &txn).await?))
+    }
+
+    /// The channel's result for a PAYING transfer: SUCCEEDED, or FAILED with its kind and
+    /// reason. A payout not PAYING is INVALID_STATE and nothing changes. PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn report_transfer_result(
+        &self,
+        ctx: &Context<'_>,
+        payout_id: ID,
+        succeeded: bool,
+        #[graphql(default_with = "Some(TransferFailureKind::BuyerAccount)")] failure_kind: Option<TransferFailureKind>,
+        failure_reason: Option<String>,
+    ) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let reason = validate::optional_text("failureReason", failure_reason.as_deref(), 500)?;
+        let id = super::graphql::payout_id(&payout_id)?;
+        let kind = failure_kind.unwrap_or(TransferFailureKind::BuyerAccount);
+        Ok(Payout(lifecycle::settle_transfer(state, id, succeeded, kind, reason).await?))
     }
 }

@@ -2,6 +2,7 @@
 //! idempotency, and its lifecycle.
 pub mod contact;
 pub mod graphql;
+pub mod lifecycle;
 pub mod repo;
 pub mod rules;
 pub mod service;

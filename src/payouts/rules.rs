@@ -14,6 +14,30 @@ pub const MAX_APPLICATIONS: u32 = 3;
 pub const RATE_LIMIT_SECONDS: i64 = 60;
 /// A scan payout may be recharged for this long after its commit.
 pub const RECHARGE_WINDOW: TimeDelta = TimeDelta::hours(1);
+/// A payout still PAYING or FAILED this long after its commit closes (§4.2).
+pub const CLOSE_AFTER: TimeDelta = TimeDelta::days(7);
+/// A closed payout's amount returns to the balance after this many business days.
+pub const REFUND_BUSINESS_DAYS: u32 = 3;
+
+/// `from` plus `days` business days (Monday–Friday in `tz`), at the same local time of day.
+/// Holidays are not modelled. A start on a weekend counts from the next Monday.
+pub fn add_business_days(from: DateTime<Utc>, tz: Tz, days: u32) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone, Weekday};
+    let local = from.with_timezone(&tz);
+    let (mut date, time) = (local.date_naive(), local.time());
+    let mut left = days;
+    while left > 0 {
+        date = date.succ_opt().unwrap_or(date);
+        if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    // A local time skipped by a DST change falls to the next valid instant.
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(date.and_time(time) + TimeDelta::hours(1))).earliest())
+        .map_or(from + TimeDelta::days(i64::from(days)), |t| t.with_timezone(&Utc))
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct QuotaLimits {
@@ -412,6 +436,30 @@ mod tests {
         s.operator_role = Role::Admin;
         assert_eq!(decide(&s, None).remaining_quota_today, None);
         assert!(!decide(&s, None).can_request_approval);
+    }
+
+    #[test]
+    fn three_business_days_skip_the_weekend_at_the_same_time_of_day() {
+        let tz: Tz = "Asia/Shanghai".parse().unwrap();
+        let at = |d: u32, h: u32, m: u32| tz.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap().with_timezone(&Utc);
+        // Friday 2026-11-27 09:30 → Wednesday 2026-12-02 09:30.
+        let wed = tz.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap().with_timezone(&Utc);
+        assert_eq!(add_business_days(at(27, 9, 30), tz, 3), wed);
+        // Monday → Thursday; Saturday and Sunday → Wednesday.
+        assert_eq!(add_business_days(at(23, 23, 59), tz, 3), at(26, 23, 59));
+        assert_eq!(
+            add_business_days(at(28, 8, 0), tz, 3),
+            tz.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap().with_timezone(&Utc)
+        );
+        assert_eq!(
+            add_business_days(at(29, 8, 0), tz, 3),
+            tz.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap().with_timezone(&Utc)
+        );
+        // Friday 23:30 in Shanghai is still Friday there although it is Friday 15:30 UTC.
+        assert_eq!(
+            add_business_days(at(27, 23, 30), tz, 3),
+            tz.with_ymd_and_hms(2026, 12, 2, 23, 30, 0).unwrap().with_timezone(&Utc)
+        );
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use chrono::TimeDelta;
 use chrono_tz::Tz;
 use entity::{idempotency_key, order, payout, platform_compensation, shop};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait, IntoActiveModel};
+use sea_orm::{ActiveValue::Set, ConnectionTrait};
 use sha2::{Digest, Sha256};
 
 use super::{
@@ -256,6 +256,7 @@ async fn create_once(
         NewTransition { payout: &payout, from: None, to: status, at: now, actor: &viewer.sub, note },
     )
     .await?;
+    super::lifecycle::schedule_deadlines(&tx, &payout, now).await?;
     if let Some(key) = &input.idempotency_key {
         repo::insert_key(
             &tx,
@@ -304,57 +305,8 @@ pub async fn deliver(state: &AppState, payout: &payout::Model, submitted_account
         FailureKind::BuyerAccount => TransferFailureKind::BuyerAccount,
         FailureKind::Other => TransferFailureKind::Other,
     });
-    if let Err(e) = settle_transfer(state, payout.id, succeeded, kind, reason).await {
+    let kind = kind.unwrap_or(TransferFailureKind::Other);
+    if let Err(e) = super::lifecycle::settle_transfer(state, payout.id, succeeded, kind, reason).await {
         tracing::warn!(payout = payout.id, error = ?e, "could not record the channel's result");
     }
-}
-
-/// Records a transfer's result: `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is
-/// `INVALID_STATE` and changes nothing.
-pub async fn settle_transfer(
-    state: &AppState,
-    payout_id: i64,
-    succeeded: bool,
-    failure_kind: Option<TransferFailureKind>,
-    failure_reason: Option<String>,
-) -> AppResult<payout::Model> {
-    db::retrying(|| async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
-        let payout = repo::find_for_update(&tx, payout_id)
-            .await?
-            .ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
-        let from = PayoutStatus::parse(&payout.status)
-            .ok_or_else(|| AppError::Internal(format!("unknown status {}", payout.status)))?;
-        let to = if succeeded { PayoutStatus::Succeeded } else { PayoutStatus::Failed };
-        if from != PayoutStatus::Paying || !rules::may_transition(from, to) {
-            return Err(AppError::InvalidState(format!("a {} payout has no transfer under way", from.as_str())));
-        }
-        let mut model = payout.clone().into_active_model();
-        model.status = Set(to.as_str().to_owned());
-        model.updated_at = Set(now);
-        if succeeded {
-            model.succeeded_at = Set(Some(now));
-        } else {
-            let kind = failure_kind.unwrap_or(TransferFailureKind::BuyerAccount);
-            model.failure_kind = Set(Some(kind.as_str().to_owned()));
-            model.failure_reason = Set(failure_reason.clone());
-        }
-        let saved = model.update(&tx).await?;
-        repo::record_transition(
-            &tx,
-            NewTransition {
-                payout: &saved,
-                from: Some(from),
-                to,
-                at: now,
-                actor: "platform",
-                note: failure_reason.as_deref(),
-            },
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(saved)
-    })
-    .await
 }

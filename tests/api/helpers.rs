@@ -124,8 +124,8 @@ pub struct TestApp {
     pub config: Config,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<JoinHandle<()>>,
-    // Last: dropped after the server has stopped.
-    _db: TestDb,
+    // Last: dropped after the server has stopped. `None` for a second instance.
+    _db: Option<TestDb>,
 }
 
 /// The configuration every test server starts from: test clock on, simulated gateway.
@@ -153,6 +153,13 @@ impl TestApp {
         let mut config = test_config();
         config.database_url = url;
         adjust(&mut config);
+        let mut app = TestApp::start(config).await;
+        app._db = Some(db);
+        Some(app)
+    }
+
+    /// Starts a server with `config` on an existing database.
+    async fn start(config: Config) -> TestApp {
         let app = App::build(config.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
@@ -166,7 +173,7 @@ impl TestApp {
             .await
             .expect("server runs");
         });
-        Some(TestApp {
+        TestApp {
             addr,
             http: reqwest::Client::new(),
             keys,
@@ -174,8 +181,27 @@ impl TestApp {
             config,
             shutdown: Some(tx),
             server: Some(server),
-            _db: db,
-        })
+            _db: None,
+        }
+    }
+
+    /// Stops the server gracefully and starts a new process-equivalent on the same database:
+    /// a restart. (The test clock starts again from the real time.)
+    pub async fn restart(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(server) = self.server.take() {
+            server.await.expect("server stopped cleanly");
+        }
+        let mut fresh = TestApp::start(self.config.clone()).await;
+        fresh._db = self._db.take();
+        *self = fresh;
+    }
+
+    /// Another server on the same database, as a second instance would be.
+    pub async fn second_instance(&self) -> TestApp {
+        TestApp::start(self.config.clone()).await
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -1,0 +1,279 @@
+//! What happens to a payout after its creation (rules.md "Statuses"): the one transition
+//! function, scan-to-pay, transfer results, and the durable deadlines (recharge window,
+//! close after 7 days, refund after 3 business days).
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use entity::{account_card, payout, shop};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
+};
+
+use super::{
+    repo::{self, NewTransition},
+    rules,
+    types::{PayoutStatus, RefundStatus, TransferFailureKind},
+};
+use crate::{
+    app::AppState,
+    auth::{Role, Viewer},
+    db,
+    error::{AppError, AppResult},
+    jobs::{self, JobKind},
+    ledger::{
+        EntryKind,
+        repo::{self as ledger, NewEntry},
+    },
+};
+
+/// A status change: who, when, why.
+pub struct Change<'a> {
+    pub to: PayoutStatus,
+    pub at: DateTime<Utc>,
+    pub actor: &'a str,
+    pub note: Option<&'a str>,
+}
+
+pub fn status_of(p: &payout::Model) -> AppResult<PayoutStatus> {
+    PayoutStatus::parse(&p.status).ok_or_else(|| AppError::Internal(format!("unknown status {}", p.status)))
+}
+
+/// Moves `payout` to `change.to` if the state machine allows it (`INVALID_STATE` otherwise,
+/// nothing changed), applying `edit` to the row, and records the transition — all in `tx`.
+/// The update is a compare-and-set on the status, so a concurrent change cannot be lost.
+pub async fn transition(
+    tx: &DatabaseTransaction,
+    payout: &payout::Model,
+    change: Change<'_>,
+    edit: impl FnOnce(&mut payout::ActiveModel),
+) -> AppResult<payout::Model> {
+    let from = status_of(payout)?;
+    if !rules::may_transition(from, change.to) {
+        return Err(AppError::InvalidState(format!("a {} payout cannot become {}", from.as_str(), change.to.as_str())));
+    }
+    let mut model = payout::ActiveModel {
+        status: Set(change.to.as_str().to_owned()),
+        updated_at: Set(change.at),
+        ..Default::default()
+    };
+    edit(&mut model);
+    let updated = payout::Entity::update_many()
+        .set(model)
+        .filter(payout::Column::Id.eq(payout.id))
+        .filter(payout::Column::Status.eq(from.as_str()))
+        .exec(tx)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Contention);
+    }
+    let saved = payout::Entity::find_by_id(payout.id)
+        .one(tx)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("payout {} vanished", payout.id)))?;
+    repo::record_transition(
+        tx,
+        NewTransition {
+            payout: &saved,
+            from: Some(from),
+            to: change.to,
+            at: change.at,
+            actor: change.actor,
+            note: change.note,
+        },
+    )
+    .await?;
+    Ok(saved)
+}
+
+/// Loads a payout for a change, locked (PostgreSQL) inside `tx`.
+async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payout::Model> {
+    repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
+}
+
+/// Schedules the deadlines of a payout that has just been committed: the recharge window of a
+/// scan payout and the close after 7 days.
+pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, now: DateTime<Utc>) -> AppResult<()> {
+    let Some(committed) = p.committed_at else {
+        return Ok(());
+    };
+    if let Some(deadline) = p.recharge_deadline {
+        jobs::schedule(tx, JobKind::RechargeDeadline, p.id, deadline, now).await?;
+    }
+    jobs::schedule(tx, JobKind::Close, p.id, committed + rules::CLOSE_AFTER, now).await
+}
+
+/// The QR code of a scan payout again, until its deadline. The applicant, or the admin.
+pub async fn continue_recharge(state: &AppState, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
+    let scope = viewer.shop_scope()?;
+    let p = repo::find(&state.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
+    if viewer.role != Role::Admin && viewer.sub != p.applicant_id {
+        return Err(AppError::Forbidden("only the applicant or the admin continues a recharge".into()));
+    }
+    let open =
+        status_of(&p)? == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| state.clock.now() < d);
+    if !open {
+        return Err(AppError::InvalidState(format!(
+            "a {} payout cannot be recharged",
+            recharge_state(&p, state.clock.now())
+        )));
+    }
+    Ok(p)
+}
+
+fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> &str {
+    if p.status == PayoutStatus::PendingRecharge.as_str() && p.recharge_deadline.is_some_and(|d| now >= d) {
+        "RECHARGE_FAILED"
+    } else {
+        &p.status
+    }
+}
+
+/// The channel's callback for a scan recharge: `PENDING_RECHARGE` → `PAYING`, then the
+/// transfer. Idempotent on `channel_txn_id`.
+pub async fn confirm_recharge(state: &AppState, id: i64, channel_txn_id: &str) -> AppResult<payout::Model> {
+    let (payout, fresh) = db::retrying(|| async {
+        let now = state.clock.now();
+        let tx = db::begin_write(&state.db).await?;
+        let p = locked(&tx, id).await?;
+        if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
+            return Ok((p, false));
+        }
+        let taken = payout::Entity::find().filter(payout::Column::ChannelTxnId.eq(channel_txn_id)).one(&tx).await?;
+        if taken.is_some() {
+            return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
+        }
+        if status_of(&p)? != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
+            return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
+        }
+        let change = Change { to: PayoutStatus::Paying, at: now, actor: "platform", note: Some("recharge received") };
+        let saved = transition(&tx, &p, change, |m| {
+            m.deducted_at = Set(Some(now));
+            m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));
+        })
+        .await?;
+        tx.commit().await?;
+        Ok((saved, true))
+    })
+    .await?;
+    if fresh {
+        super::service::deliver(state, &payout, None).await;
+    }
+    Ok(payout)
+}
+
+/// Records a transfer's result: `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is
+/// `INVALID_STATE` and changes nothing.
+pub async fn settle_transfer(
+    state: &AppState,
+    id: i64,
+    succeeded: bool,
+    failure_kind: TransferFailureKind,
+    failure_reason: Option<String>,
+) -> AppResult<payout::Model> {
+    db::retrying(|| async {
+        let now = state.clock.now();
+        let tx = db::begin_write(&state.db).await?;
+        let p = locked(&tx, id).await?;
+        if status_of(&p)? != PayoutStatus::Paying {
+            return Err(AppError::InvalidState(format!("a {} payout has no transfer under way", p.status)));
+        }
+        let saved = if succeeded {
+            let change = Change { to: PayoutStatus::Succeeded, at: now, actor: "platform", note: None };
+            transition(&tx, &p, change, |m| m.succeeded_at = Set(Some(now))).await?
+        } else {
+            let note = failure_reason.as_deref();
+            let change = Change { to: PayoutStatus::Failed, at: now, actor: "platform", note };
+            transition(&tx, &p, change, |m| {
+                m.failure_kind = Set(Some(failure_kind.as_str().to_owned()));
+                m.failure_reason = Set(failure_reason.clone());
+            })
+            .await?
+        };
+        tx.commit().await?;
+        Ok(saved)
+    })
+    .await
+}
+
+/// What a job asks to do once its transaction has committed.
+#[derive(Debug, Default)]
+pub struct AfterCommit {
+    pub cancel_transfer: Option<i64>,
+}
+
+/// `RECHARGE_DEADLINE`: a scan payout not recharged within 1 h fails.
+pub async fn expire_recharge(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<AfterCommit> {
+    let p = locked(tx, id).await?;
+    if status_of(&p)? == PayoutStatus::PendingRecharge {
+        let change = Change {
+            to: PayoutStatus::RechargeFailed,
+            at: now,
+            actor: "system",
+            note: Some("not recharged within 1 h"),
+        };
+        transition(tx, &p, change, |_| {}).await?;
+    }
+    Ok(AfterCommit::default())
+}
+
+/// `CLOSE`: a payout still `PAYING` or `FAILED` 7 days after its commit closes; its open card
+/// expires, its transfer is cancelled, and its refund is scheduled 3 business days later.
+pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, default_tz: Tz) -> AppResult<AfterCommit> {
+    let p = locked(tx, id).await?;
+    if !matches!(status_of(&p)?, PayoutStatus::Paying | PayoutStatus::Failed) {
+        return Ok(AfterCommit::default());
+    }
+    let tz = shop::Entity::find_by_id(p.shop_id.clone())
+        .one(tx)
+        .await?
+        .and_then(|s| s.time_zone.parse::<Tz>().ok())
+        .unwrap_or(default_tz);
+    let refund_due = rules::add_business_days(now, tz, rules::REFUND_BUSINESS_DAYS);
+    let change =
+        Change { to: PayoutStatus::Closed, at: now, actor: "system", note: Some("closed 7 days after commit") };
+    transition(tx, &p, change, |m| {
+        m.closed_at = Set(Some(now));
+        m.refund_status = Set(RefundStatus::Pending.as_str().to_owned());
+        m.refund_due_at = Set(Some(refund_due));
+    })
+    .await?;
+    account_card::Entity::update_many()
+        .col_expr(account_card::Column::Status, Expr::value("EXPIRED"))
+        .filter(account_card::Column::PayoutId.eq(id))
+        .filter(account_card::Column::Status.eq("OPEN"))
+        .exec(tx)
+        .await?;
+    jobs::schedule(tx, JobKind::Refund, id, refund_due, now).await?;
+    Ok(AfterCommit { cancel_transfer: Some(id) })
+}
+
+/// `REFUND`: a closed payout's amount returns to the shop's balance, once.
+pub async fn refund(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<AfterCommit> {
+    let p = locked(tx, id).await?;
+    if p.refund_status != RefundStatus::Pending.as_str() {
+        return Ok(AfterCommit::default());
+    }
+    let credit = NewEntry {
+        shop_id: &p.shop_id,
+        kind: EntryKind::RefundCredit,
+        amount_fen: p.amount_fen,
+        payout_id: Some(p.id),
+        reference: None,
+        at: now,
+    };
+    ledger::append(tx, credit).await?.ok_or_else(|| AppError::Internal("a credit cannot overdraw".into()))?;
+    let updated = payout::Entity::update_many()
+        .set(payout::ActiveModel {
+            refund_status: Set(RefundStatus::Refunded.as_str().to_owned()),
+            refunded_at: Set(Some(now)),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .filter(payout::Column::Id.eq(id))
+        .filter(payout::Column::RefundStatus.eq(RefundStatus::Pending.as_str()))
+        .exec(tx)
+        .await?;
+    if updated.rows_affected != 1 {
+        return Err(AppError::Contention);
+    }
+    Ok(AfterCommit::default())
+}
