@@ -5,6 +5,7 @@ mod helpers;
 mod auth;
 mod http;
 mod lifecycle;
+mod model;
 mod orders;
 mod payouts;
 mod platform;

@@ -1,0 +1,242 @@
+//! A property test of the payout lifecycle: random sequences of creations, recharges,
+//! transfer results and clock moves, run against the real server (manual channel) and a small
+//! reference model. After every step: each payout's status and refund status match the model,
+//! the ledger balances to the model's balance, nothing is debited or refunded twice, and every
+//! status is reachable by its recorded history.
+use std::collections::HashMap;
+
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
+use entity::ledger_entry;
+use proptest::{
+    prelude::*,
+    test_runner::{Config, TestRunner},
+};
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+use serde_json::{Value, json};
+use smallpay::{
+    config::Gateway,
+    payouts::{rules, types::PayoutStatus},
+};
+
+use crate::helpers::{Backend, TestApp};
+
+const ORDERS: usize = 4;
+const OPENING_FEN: i64 = 1_000_00;
+
+#[derive(Debug, Clone)]
+enum Op {
+    Create { order: usize, amount_fen: i64, scan: bool },
+    Confirm { payout: usize },
+    Report { payout: usize, ok: bool },
+    Advance { seconds: i64 },
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        3 => (0..ORDERS, 100i64..=5_000, any::<bool>()).prop_map(|(order, amount_fen, scan)| Op::Create { order, amount_fen, scan }),
+        2 => (0..8usize).prop_map(|payout| Op::Confirm { payout }),
+        2 => (0..8usize, any::<bool>()).prop_map(|(payout, ok)| Op::Report { payout, ok }),
+        3 => prop::sample::select(vec![1i64, 59, 61, 3_599, 3_600, 86_400, 3 * 86_400, 7 * 86_400 - 1, 7 * 86_400])
+            .prop_map(|seconds| Op::Advance { seconds }),
+    ]
+}
+
+#[derive(Debug, Clone)]
+struct ModelPayout {
+    id: String,
+    status: PayoutStatus,
+    amount_fen: i64,
+    committed: DateTime<Utc>,
+    refund_due: Option<DateTime<Utc>>,
+    refunded: bool,
+}
+
+struct Model {
+    now: DateTime<Utc>,
+    balance_fen: i64,
+    payouts: Vec<ModelPayout>,
+}
+
+impl Model {
+    /// Applies every deadline due by `until`, earliest first.
+    fn advance(&mut self, until: DateTime<Utc>) {
+        loop {
+            let next = self
+                .payouts
+                .iter()
+                .enumerate()
+                .filter_map(|(i, p)| {
+                    let due = match p.status {
+                        PayoutStatus::PendingRecharge => Some(p.committed + rules::RECHARGE_WINDOW),
+                        PayoutStatus::Paying | PayoutStatus::Failed => Some(p.committed + rules::CLOSE_AFTER),
+                        PayoutStatus::Closed if !p.refunded => p.refund_due,
+                        _ => None,
+                    }?;
+                    (due <= until).then_some((due, i))
+                })
+                .min();
+            let Some((due, i)) = next else { break };
+            let p = &mut self.payouts[i];
+            match p.status {
+                PayoutStatus::PendingRecharge => p.status = PayoutStatus::RechargeFailed,
+                PayoutStatus::Paying | PayoutStatus::Failed => {
+                    p.status = PayoutStatus::Closed;
+                    p.refund_due = Some(rules::add_business_days(due, Shanghai, rules::REFUND_BUSINESS_DAYS));
+                }
+                _ => {
+                    p.refunded = true;
+                    self.balance_fen += p.amount_fen;
+                }
+            }
+        }
+        self.now = until;
+    }
+}
+
+async fn run_case(app: &TestApp, case: u32, ops: Vec<Op>) {
+    let shop = format!("m{case}");
+    app.sync_shop(&shop, "1000", json!({})).await;
+    for i in 0..ORDERS {
+        app.sync_order(&format!("{shop}-O{i}"), &shop, json!({})).await;
+    }
+    let admin = app.admin(&shop);
+    let platform = app.platform();
+    let mut model = Model { now: app.state.clock.now(), balance_fen: OPENING_FEN, payouts: Vec::new() };
+    for (step, op) in ops.iter().enumerate() {
+        match op {
+            Op::Create { order, amount_fen, scan } => {
+                let amount = format!("{}.{:02}", amount_fen / 100, amount_fen % 100);
+                let funding = if *scan { "WECHAT_SCAN" } else { "BALANCE" };
+                let r = app.create_payout(&admin, &format!("{shop}-O{order}"), &amount, funding, json!({})).await;
+                if let Some(id) = r["data"]["createPayout"]["id"].as_str() {
+                    if !scan {
+                        model.balance_fen -= amount_fen;
+                    }
+                    model.payouts.push(ModelPayout {
+                        id: id.to_owned(),
+                        status: if *scan { PayoutStatus::PendingRecharge } else { PayoutStatus::Paying },
+                        amount_fen: *amount_fen,
+                        committed: model.now,
+                        refund_due: None,
+                        refunded: false,
+                    });
+                } else {
+                    let code = crate::helpers::first_code(&r);
+                    assert!(
+                        [
+                            "ORDER_RATE_LIMITED",
+                            "ORDER_ATTEMPTS_EXHAUSTED",
+                            "SHOP_DAILY_CAP_REACHED",
+                            "SHOP_DAILY_BALANCE_CAP_REACHED",
+                            "INSUFFICIENT_BALANCE"
+                        ]
+                        .contains(&code.as_str()),
+                        "step {step}: {r}"
+                    );
+                }
+            }
+            Op::Confirm { payout } => {
+                let Some(p) = model.payouts.get_mut(*payout) else { continue };
+                let q =
+                    "mutation($id: ID!, $t: String!) { confirmRecharge(payoutId: $id, channelTxnId: $t) { status } }";
+                let r = app
+                    .gql(Some(&platform), q, json!({ "id": p.id, "t": format!("{shop}-txn-{}-{step}", p.id) }))
+                    .await;
+                if p.status == PayoutStatus::PendingRecharge {
+                    assert_eq!(r["data"]["confirmRecharge"]["status"], "PAYING", "step {step}: {r}");
+                    p.status = PayoutStatus::Paying;
+                } else {
+                    assert_eq!(crate::helpers::first_code(&r), "INVALID_STATE", "step {step}: {r}");
+                }
+            }
+            Op::Report { payout, ok } => {
+                let Some(p) = model.payouts.get_mut(*payout) else { continue };
+                let q = "mutation($id: ID!, $ok: Boolean!) { reportTransferResult(payoutId: $id, succeeded: $ok) { status } }";
+                let r = app.gql(Some(&platform), q, json!({ "id": p.id, "ok": ok })).await;
+                if p.status == PayoutStatus::Paying {
+                    p.status = if *ok { PayoutStatus::Succeeded } else { PayoutStatus::Failed };
+                    assert_eq!(r["data"]["reportTransferResult"]["status"], p.status.as_str(), "step {step}: {r}");
+                } else {
+                    assert_eq!(crate::helpers::first_code(&r), "INVALID_STATE", "step {step}: {r}");
+                }
+            }
+            Op::Advance { seconds } => {
+                app.advance(*seconds).await;
+                model.advance(model.now + TimeDelta::seconds(*seconds));
+            }
+        }
+        check(app, &shop, &admin, &model, step).await;
+    }
+}
+
+async fn check(app: &TestApp, shop: &str, admin: &str, model: &Model, step: usize) {
+    let q = "query($f: String!) { order(orderSn: $f) { payouts { id status refundStatus history { from to } } } }";
+    let mut seen: HashMap<String, Value> = HashMap::new();
+    for i in 0..ORDERS {
+        let data = app.ok(admin, q, json!({ "f": format!("{shop}-O{i}") })).await;
+        for p in data["order"]["payouts"].as_array().unwrap() {
+            seen.insert(p["id"].as_str().unwrap().to_owned(), p.clone());
+        }
+    }
+    assert_eq!(seen.len(), model.payouts.len(), "step {step}: payouts");
+    for m in &model.payouts {
+        let p = &seen[&m.id];
+        assert_eq!(p["status"], m.status.as_str(), "step {step}: payout {} status", m.id);
+        let refund = match (m.refund_due, m.refunded) {
+            (None, _) => "NONE",
+            (Some(_), false) => "PENDING",
+            (Some(_), true) => "REFUNDED",
+        };
+        assert_eq!(p["refundStatus"], refund, "step {step}: payout {} refund", m.id);
+        // The status is reachable by its history, edge by allowed edge.
+        let history = p["history"].as_array().unwrap();
+        assert_eq!(history[0]["from"], Value::Null, "step {step}");
+        for pair in history.windows(2) {
+            assert_eq!(pair[1]["from"], pair[0]["to"], "step {step}: history chains");
+            let (from, to) = (pair[1]["from"].as_str().unwrap(), pair[1]["to"].as_str().unwrap());
+            assert!(
+                rules::may_transition(PayoutStatus::parse(from).unwrap(), PayoutStatus::parse(to).unwrap()),
+                "{from}→{to}"
+            );
+        }
+        assert_eq!(history.last().unwrap()["to"], m.status.as_str(), "step {step}");
+    }
+    let (balance, ledger) = app.balance_and_ledger(shop).await;
+    assert_eq!((balance, ledger), (model.balance_fen, model.balance_fen), "step {step}: the ledger balances");
+    let entries =
+        ledger_entry::Entity::find().filter(ledger_entry::Column::ShopId.eq(shop)).all(&app.state.db).await.unwrap();
+    let mut per: HashMap<(Option<i64>, String), usize> = HashMap::new();
+    for e in entries.iter().filter(|e| e.payout_id.is_some()) {
+        *per.entry((e.payout_id, e.kind.clone())).or_default() += 1;
+    }
+    assert!(per.values().all(|n| *n == 1), "step {step}: nothing paid or refunded twice: {per:?}");
+}
+
+fn run_model(backend: Backend) {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    let Some(app) = rt.block_on(TestApp::try_spawn_with(backend, |c| c.gateway = Gateway::Manual)) else {
+        return;
+    };
+    let mut runner = TestRunner::new(Config { cases: 24, failure_persistence: None, ..Config::default() });
+    let case = std::sync::atomic::AtomicU32::new(0);
+    let result = runner.run(&prop::collection::vec(op(), 1..30), |ops| {
+        let n = case.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        rt.block_on(run_case(&app, n, ops));
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    drop(app);
+}
+
+#[test]
+fn the_lifecycle_follows_the_reference_model_sqlite() {
+    run_model(Backend::Sqlite);
+}
+
+#[test]
+fn the_lifecycle_follows_the_reference_model_postgres() {
+    run_model(Backend::Postgres);
+}
