@@ -5,6 +5,7 @@
 //! cross-cutting pieces (`auth`, `graphql`, `http`, `clock`, `gateway`, `jobs`) beside them.
 pub mod accounts;
 pub mod app;
+pub mod approvals;
 pub mod auth;
 pub mod clock;
 pub mod config;

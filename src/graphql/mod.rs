@@ -9,6 +9,7 @@ use async_graphql::{EmptySubscription, MergedObject, Schema};
 use crate::{
     accounts::graphql::AccountsQuery,
     app::AppState,
+    approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -17,11 +18,11 @@ use crate::{
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery);
+pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation);
+pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use crate::{
     app::AppState,
-    db,
+    approvals, db,
     error::{AppError, AppResult},
     payouts::lifecycle::{self, AfterCommit},
 };
@@ -27,6 +27,8 @@ pub enum JobKind {
     Close,
     /// 3 business days after closing: credit the amount back.
     Refund,
+    /// 7 days after an approval request: reject it if still undecided.
+    ApprovalExpiry,
 }
 
 impl JobKind {
@@ -35,6 +37,7 @@ impl JobKind {
             JobKind::RechargeDeadline => "RECHARGE_DEADLINE",
             JobKind::Close => "CLOSE",
             JobKind::Refund => "REFUND",
+            JobKind::ApprovalExpiry => "APPROVAL_EXPIRY",
         }
     }
 
@@ -43,6 +46,7 @@ impl JobKind {
             "RECHARGE_DEADLINE" => JobKind::RechargeDeadline,
             "CLOSE" => JobKind::Close,
             "REFUND" => JobKind::Refund,
+            "APPROVAL_EXPIRY" => JobKind::ApprovalExpiry,
             _ => return None,
         })
     }
@@ -127,6 +131,7 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
         Some(JobKind::RechargeDeadline) => lifecycle::expire_recharge(&tx, payout, now).await?,
         Some(JobKind::Close) => lifecycle::close(&tx, payout, now, state.config.timezone).await?,
         Some(JobKind::Refund) => lifecycle::refund(&tx, payout, now).await?,
+        Some(JobKind::ApprovalExpiry) => approvals::service::expire(&tx, payout, now).await?,
         None => return Err(AppError::Internal(format!("unknown job kind {}", job.kind))),
     };
     tx.commit().await?;

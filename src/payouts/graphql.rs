@@ -424,3 +424,42 @@ impl PayoutsMutation {
         Ok(Payout(lifecycle::settle_transfer(state, id, succeeded, kind, reason).await?))
     }
 }
+
+#[derive(SimpleObject)]
+pub struct PayoutEdge {
+    pub cursor: String,
+    pub node: Payout,
+}
+
+/// A page of payouts.
+#[derive(SimpleObject)]
+pub struct PayoutConnection {
+    pub edges: Vec<PayoutEdge>,
+    pub page_info: crate::graphql::pagination::PageInfo,
+    /// Payouts matching, over all pages.
+    pub total_count: i32,
+}
+
+pub const CURSOR_KIND: &str = "payout";
+
+impl PayoutConnection {
+    /// A page from `limit + 1` fetched rows.
+    pub fn from_rows(rows: Vec<payout::Model>, limit: u64, total: u64) -> Self {
+        let (rows, has_next_page) = crate::graphql::pagination::split_page(rows, limit);
+        let edges: Vec<PayoutEdge> = rows
+            .into_iter()
+            .map(|p| PayoutEdge {
+                cursor: crate::graphql::pagination::encode_cursor(CURSOR_KIND, p.id),
+                node: Payout(p),
+            })
+            .collect();
+        PayoutConnection {
+            page_info: crate::graphql::pagination::PageInfo {
+                has_next_page,
+                end_cursor: edges.last().map(|e| e.cursor.clone()),
+            },
+            edges,
+            total_count: i32::try_from(total).unwrap_or(i32::MAX),
+        }
+    }
+}

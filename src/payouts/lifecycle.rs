@@ -89,9 +89,13 @@ async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payout::Model> {
     repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
 }
 
-/// Schedules the deadlines of a payout that has just been committed: the recharge window of a
-/// scan payout and the close after 7 days.
+/// Schedules the deadlines of a payout that has just been created or committed: a request's
+/// 7-day expiry, a scan payout's recharge window, and the close 7 days after commit.
 pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, now: DateTime<Utc>) -> AppResult<()> {
+    if p.status == PayoutStatus::PendingApproval.as_str() {
+        return jobs::schedule(tx, JobKind::ApprovalExpiry, p.id, p.created_at + rules::APPROVAL_EXPIRES_AFTER, now)
+            .await;
+    }
     let Some(committed) = p.committed_at else {
         return Ok(());
     };

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use chrono_tz::Tz;
 
-use super::types::{BalanceBlocker, FundingChoice, PayoutBlocker, PayoutStatus};
+use super::types::{BalanceBlocker, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus};
 use crate::{auth::Role, money::Cny, shops::rules::Policy};
 
 /// Every payout is at least this much (§6 Q1).
@@ -16,6 +16,8 @@ pub const RATE_LIMIT_SECONDS: i64 = 60;
 pub const RECHARGE_WINDOW: TimeDelta = TimeDelta::hours(1);
 /// A payout still PAYING or FAILED this long after its commit closes (§4.2).
 pub const CLOSE_AFTER: TimeDelta = TimeDelta::days(7);
+/// A request undecided this long is rejected by the system.
+pub const APPROVAL_EXPIRES_AFTER: TimeDelta = TimeDelta::days(7);
 /// A closed payout's amount returns to the balance after this many business days.
 pub const REFUND_BUSINESS_DAYS: u32 = 3;
 
@@ -188,6 +190,42 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
         }),
         can_request_approval,
     }
+}
+
+/// The re-check when the admin approves a request (rules.md "Approvals"): the shop's unpaid
+/// bills and daily cap, and for a balance approval every balance blocker but the three quota
+/// ones — judged with the admin as operator. The request is not committed, so it is in no
+/// sum; the 60 s rule, the attempts and the order's age are not re-judged. Returns the first
+/// broken rule and all of them.
+pub fn approval_refusal(
+    s: &Snapshot,
+    amount: Cny,
+    funding: FundingMethod,
+) -> Option<(&'static str, Vec<&'static str>)> {
+    let admin = Snapshot { operator_role: Role::Admin, operator_quota: None, ..s.clone() };
+    let d = decide(&admin, Some(amount));
+    let mut all: Vec<&'static str> = d
+        .blockers
+        .iter()
+        .filter(|b| matches!(b, PayoutBlocker::ShopUnpaidBills | PayoutBlocker::ShopDailyCapReached))
+        .map(|b| b.code())
+        .collect();
+    if funding == FundingMethod::Balance {
+        all.extend(
+            d.balance_blockers
+                .iter()
+                .filter(|b| {
+                    !matches!(
+                        b,
+                        BalanceBlocker::NoQuotaConfigured
+                            | BalanceBlocker::PerPayoutQuotaExceeded
+                            | BalanceBlocker::DailyQuotaExceeded
+                    )
+                })
+                .map(|b| b.code()),
+        );
+    }
+    all.first().copied().map(|first| (first, all))
 }
 
 /// Does this status count as an application on its order (the 3-limit)?
@@ -459,6 +497,35 @@ mod tests {
         assert_eq!(
             add_business_days(at(27, 23, 30), tz, 3),
             tz.with_ymd_and_hms(2026, 12, 2, 23, 30, 0).unwrap().with_timezone(&Utc)
+        );
+    }
+
+    #[test]
+    fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
+        let mut s = ok();
+        // Not re-judged: the 60 s rule, the attempts, the order's age, the amount bounds, quotas.
+        s.last_payout_created_at = Some(now());
+        s.order_applications = 3;
+        s.grouped_at = Some(now() - TimeDelta::days(400));
+        s.operator_quota = Some(QuotaLimits { per_payout: cny("1"), daily: cny("1") });
+        assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
+        // Re-judged for a balance approval: the 3–12 months rule and the balance.
+        let balance = approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap();
+        assert_eq!(balance.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
+        s.grouped_at = Some(now() - TimeDelta::days(1));
+        s.balance = cny("9.99");
+        s.shop_paid_from_balance_today = cny("1995");
+        assert_eq!(
+            approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap().1,
+            ["SHOP_DAILY_BALANCE_CAP_REACHED", "INSUFFICIENT_BALANCE"]
+        );
+        assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::AlipayScan), None);
+        // Always re-judged: unpaid bills and the daily cap.
+        s.has_unpaid_bills = true;
+        s.shop_paid_today = cny("4995");
+        assert_eq!(
+            approval_refusal(&s, cny("10"), FundingMethod::AlipayScan).unwrap(),
+            ("SHOP_UNPAID_BILLS", vec!["SHOP_UNPAID_BILLS", "SHOP_DAILY_CAP_REACHED"])
         );
     }
 

@@ -277,7 +277,7 @@ async fn create_once(
 }
 
 /// The QR code content the merchant scans to recharge a scan payout.
-fn qr_payload(method: FundingMethod, amount: Cny) -> String {
+pub fn qr_payload(method: FundingMethod, amount: Cny) -> String {
     let scheme = match method {
         FundingMethod::AlipayScan => "alipays",
         _ => "weixin",

@@ -2,6 +2,7 @@
 //! over HTTP or WebSocket, on SQLite and on PostgreSQL.
 mod helpers;
 
+mod approvals;
 mod auth;
 mod http;
 mod lifecycle;

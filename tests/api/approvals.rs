@@ -1,0 +1,196 @@
+//! Approvals through the API: staff ask, the admin sees, approves or rejects, the rules hold
+//! at approval time, and an undecided request expires after 7 days.
+use serde_json::{Value, json};
+use smallpay::auth::Role;
+
+use crate::{
+    helpers::{TestApp, first_code},
+    on_both_databases,
+    payouts::{PREVIEW, shop},
+};
+
+const PENDING: &str = "query($first: Int, $after: String) { pendingApprovals(first: $first, after: $after) {
+  totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id amount approvalNote applicant { id } } } } }";
+const APPROVE: &str = "mutation($id: ID!, $f: FundingMethod) { approvePayout(payoutId: $id, funding: $f) {
+  id status funding approver { id } deductedAt recharge { method deadline } } }";
+const REJECT: &str = "mutation($id: ID!, $r: String!) { rejectPayout(payoutId: $id, reason: $r) { id status rejectReason approver { id } } }";
+const PAYOUT: &str = "query($id: ID!) { payout(id: $id) { status funding approver { id } rejectReason history { from to actor note } } }";
+
+async fn ask(app: &TestApp, token: &str, order: &str, amount: &str, note: &str) -> Value {
+    let r = app.create_payout(token, order, amount, "REQUEST_APPROVAL", json!({ "approvalNote": note })).await;
+    r["data"]["createPayout"].clone()
+}
+
+async fn the_admin_sees_and_approves_at_once(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    for sn in ["O-1", "O-2", "O-3"] {
+        app.sync_order(sn, "s1", json!({})).await;
+    }
+    let a = ask(&app, &cs, "O-1", "20.00", "first").await;
+    let b = ask(&app, &cs, "O-2", "5.00", "second").await;
+    let c = ask(&app, &cs, "O-3", "6.00", "third").await;
+    // Oldest first, paged.
+    let page = app.ok(&admin, PENDING, json!({ "first": 2 })).await["pendingApprovals"].clone();
+    assert_eq!(page["totalCount"], 3);
+    let ids: Vec<&Value> = page["edges"].as_array().unwrap().iter().map(|e| &e["node"]["id"]).collect();
+    assert_eq!(ids, [&a["id"], &b["id"]]);
+    assert_eq!(page["edges"][0]["node"]["approvalNote"], "first");
+    assert_eq!(page["pageInfo"]["hasNextPage"], true);
+    let rest = app.ok(&admin, PENDING, json!({ "first": 2, "after": page["pageInfo"]["endCursor"] })).await["pendingApprovals"].clone();
+    assert_eq!(rest["edges"][0]["node"]["id"], c["id"]);
+    assert_eq!(rest["pageInfo"]["hasNextPage"], false);
+    assert_eq!(app.code(Some(&cs), PENDING, json!({})).await, "FORBIDDEN");
+
+    // Approved at once: no 60 s rule, the request does not count against itself, no quota.
+    let approved = app.ok(&admin, APPROVE, json!({ "id": a["id"] })).await["approvePayout"].clone();
+    assert_eq!((approved["status"].as_str(), approved["funding"].as_str()), (Some("PAYING"), Some("BALANCE")));
+    assert_eq!(approved["approver"], json!({ "id": "admin" }));
+    let now = app.ok(&cs, PAYOUT, json!({ "id": a["id"] })).await["payout"].clone();
+    assert_eq!(now["status"], "SUCCEEDED");
+    assert_eq!(
+        now["history"],
+        json!([
+            { "from": null, "to": "PENDING_APPROVAL", "actor": "cs-1", "note": "first" },
+            { "from": "PENDING_APPROVAL", "to": "PAYING", "actor": "admin", "note": "approved" },
+            { "from": "PAYING", "to": "SUCCEEDED", "actor": "platform", "note": null },
+        ])
+    );
+    assert_eq!(app.balance_and_ledger("s1").await, (8000, 8000));
+    let totals = app.ok(&admin, "{ shop { paidToday paidFromBalanceToday } }", json!({})).await;
+    assert_eq!(totals["shop"], json!({ "paidToday": "20.00", "paidFromBalanceToday": "20.00" }));
+    let set = "mutation { setQuota(accountId: \"cs-1\", perPayoutLimit: \"1\", dailyLimit: \"1\") { usedToday } }";
+    assert_eq!(
+        app.ok(&admin, set, json!({})).await["setQuota"]["usedToday"],
+        "0.00",
+        "an approved request uses no quota"
+    );
+
+    // By scan: waits for the recharge like the admin's own scan payout.
+    let scan = app.ok(&admin, APPROVE, json!({ "id": b["id"], "f": "ALIPAY_SCAN" })).await["approvePayout"].clone();
+    assert_eq!(scan["status"], "PENDING_RECHARGE");
+    assert_eq!(scan["recharge"]["method"], "ALIPAY_SCAN");
+    let confirm = "mutation($id: ID!) { confirmRecharge(payoutId: $id, channelTxnId: \"ali-9\") { status } }";
+    app.ok(&app.platform(), confirm, json!({ "id": b["id"] })).await;
+    assert_eq!(app.ok(&cs, PAYOUT, json!({ "id": b["id"] })).await["payout"]["status"], "SUCCEEDED");
+    assert_eq!(app.ok(&admin, PENDING, json!({})).await["pendingApprovals"]["totalCount"], 1);
+}
+
+async fn rejecting_needs_a_reason_and_gives_the_attempt_back(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let a = ask(&app, &cs, "O-1", "20.00", "please").await;
+    assert_eq!(app.ok(&cs, PREVIEW, json!({ "o": "O-1" })).await["payoutPreview"]["remainingAttempts"], 2);
+    assert_eq!(app.code(Some(&admin), REJECT, json!({ "id": a["id"], "r": "   " })).await, "BAD_USER_INPUT");
+    let rejected = app.ok(&admin, REJECT, json!({ "id": a["id"], "r": "重复补偿" })).await["rejectPayout"].clone();
+    assert_eq!(
+        rejected,
+        json!({ "id": a["id"], "status": "REJECTED", "rejectReason": "重复补偿", "approver": { "id": "admin" } })
+    );
+    assert_eq!(app.ok(&cs, PREVIEW, json!({ "o": "O-1" })).await["payoutPreview"]["remainingAttempts"], 3);
+    // The applicant sees the outcome on the order.
+    let order = app.ok(&cs, "{ order(orderSn: \"O-1\") { payouts { status rejectReason } } }", json!({})).await;
+    assert_eq!(order["order"]["payouts"], json!([{ "status": "REJECTED", "rejectReason": "重复补偿" }]));
+}
+
+async fn deciding_is_refused_when_it_cannot_be_decided(app: TestApp) {
+    let (admin, cs, cs_admin) = shop(&app, "100", json!({})).await;
+    for sn in ["O-1", "O-2", "O-3"] {
+        app.sync_order(sn, "s1", json!({})).await;
+    }
+    let a = ask(&app, &cs, "O-1", "2.00", "x").await;
+    app.ok(&admin, APPROVE, json!({ "id": a["id"] })).await;
+    let before = app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await;
+    assert_eq!(app.code(Some(&admin), APPROVE, json!({ "id": a["id"] })).await, "INVALID_STATE");
+    assert_eq!(app.code(Some(&admin), REJECT, json!({ "id": a["id"], "r": "late" })).await, "INVALID_STATE");
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await, before);
+    let own = app.pay(&admin, "O-2", "2.00", "BALANCE").await;
+    assert_eq!(app.code(Some(&admin), APPROVE, json!({ "id": own["id"] })).await, "INVALID_STATE");
+    // Only the admin decides; another shop's admin does not see the request.
+    let b = ask(&app, &cs, "O-3", "2.00", "y").await;
+    for token in [&cs, &cs_admin] {
+        assert_eq!(app.code(Some(token), APPROVE, json!({ "id": b["id"] })).await, "FORBIDDEN");
+    }
+    app.sync_shop("s2", "100", json!({})).await;
+    let other = app.admin("s2");
+    assert_eq!(app.code(Some(&other), APPROVE, json!({ "id": b["id"] })).await, "NOT_FOUND");
+    assert_eq!(app.code(Some(&other), REJECT, json!({ "id": b["id"], "r": "no" })).await, "NOT_FOUND");
+    assert_eq!(app.code(Some(&admin), APPROVE, json!({ "id": "nope" })).await, "NOT_FOUND");
+    assert_eq!(app.ok(&other, PENDING, json!({})).await["pendingApprovals"]["totalCount"], 0);
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": b["id"] })).await["payout"]["status"], "PENDING_APPROVAL");
+}
+
+async fn the_rules_hold_at_approval_time(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    for sn in ["O-1", "O-2"] {
+        app.sync_order(sn, "s1", json!({})).await;
+    }
+    let a = ask(&app, &cs, "O-1", "50.00", "x").await;
+    // The balance fell meanwhile: no balance approval; a scan approval still works.
+    let drain = "mutation { adjustShopBalance(shopId: \"s1\", amount: \"-60\", reference: \"fee\") { balance } }";
+    app.ok(&app.platform(), drain, json!({})).await;
+    let r = app.gql(Some(&admin), APPROVE, json!({ "id": a["id"] })).await;
+    assert_eq!(first_code(&r), "INSUFFICIENT_BALANCE");
+    assert_eq!(r["errors"][0]["extensions"]["blockers"], json!(["INSUFFICIENT_BALANCE"]));
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"]["status"], "PENDING_APPROVAL");
+    // The shop got unpaid bills and a lower daily cap: even a scan approval is refused.
+    app.sync_shop("s1", "0", json!({ "hasUnpaidBills": true, "dailyCap": "40" })).await;
+    let r = app.gql(Some(&admin), APPROVE, json!({ "id": a["id"], "f": "WECHAT_SCAN" })).await;
+    assert_eq!(r["errors"][0]["extensions"]["blockers"], json!(["SHOP_UNPAID_BILLS", "SHOP_DAILY_CAP_REACHED"]));
+    app.sync_shop("s1", "0", json!({ "dailyCap": "60" })).await;
+    let ok = app.ok(&admin, APPROVE, json!({ "id": a["id"], "f": "WECHAT_SCAN" })).await;
+    assert_eq!(ok["approvePayout"]["status"], "PENDING_RECHARGE");
+    assert_eq!(app.balance_and_ledger("s1").await, (4000, 4000));
+}
+
+async fn two_admins_deciding_at_once_make_one_decision(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let a = ask(&app, &cs, "O-1", "10.00", "x").await;
+    let second_admin = app.token(Role::Admin, Some("s1"), "admin-2");
+    let calls = (0..10).map(|i| {
+        let token = if i % 2 == 0 { &admin } else { &second_admin };
+        let (query, vars) = if i % 3 == 0 {
+            (REJECT, json!({ "id": a["id"], "r": "no" }))
+        } else {
+            (APPROVE, json!({ "id": a["id"] }))
+        };
+        app.gql(Some(token), query, vars)
+    });
+    let answers = futures_util::future::join_all(calls).await;
+    let wins = answers.iter().filter(|r| r.get("errors").is_none()).count();
+    assert_eq!(wins, 1, "{answers:?}");
+    for r in answers.iter().filter(|r| r.get("errors").is_some()) {
+        assert_eq!(first_code(r), "INVALID_STATE", "{r}");
+    }
+    let history = app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"]["history"].clone();
+    let decisions = history.as_array().unwrap().iter().filter(|t| t["from"] == "PENDING_APPROVAL").count();
+    assert_eq!(decisions, 1);
+    let (balance, ledger) = app.balance_and_ledger("s1").await;
+    assert_eq!(balance, ledger);
+    assert!(balance == 10000 || balance == 9000, "{balance}");
+}
+
+async fn an_undecided_request_expires_after_seven_days(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let a = ask(&app, &cs, "O-1", "10.00", "x").await;
+    app.advance(7 * 86400 - 1).await;
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"]["status"], "PENDING_APPROVAL");
+    app.advance(1).await;
+    let expired = app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"].clone();
+    assert_eq!((expired["status"].as_str(), expired["rejectReason"].as_str()), (Some("REJECTED"), Some("expired")));
+    assert_eq!(
+        expired["history"][1],
+        json!({ "from": "PENDING_APPROVAL", "to": "REJECTED", "actor": "system", "note": "expired" })
+    );
+    assert_eq!(app.code(Some(&admin), APPROVE, json!({ "id": a["id"] })).await, "INVALID_STATE");
+}
+
+on_both_databases!(
+    the_admin_sees_and_approves_at_once,
+    rejecting_needs_a_reason_and_gives_the_attempt_back,
+    deciding_is_refused_when_it_cannot_be_decided,
+    the_rules_hold_at_approval_time,
+    two_admins_deciding_at_once_make_one_decision,
+    an_undecided_request_expires_after_seven_days,
+);
