@@ -1,6 +1,13 @@
 //! The application: state shared by every request, the router, and one `build` used by
 //! `serve` and by the tests alike.
-use std::{future::Future, ops::Deref, sync::Arc};
+use std::{
+    future::Future,
+    ops::Deref,
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+};
 
 use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
@@ -17,6 +24,9 @@ use crate::{
 
 pub struct Inner {
     pub db: DatabaseConnection,
+    /// SQL statements executed so far by this application (tests count them; `/metrics`
+    /// exports them as `db_statements_total`).
+    pub statements: Arc<AtomicU64>,
     pub clock: Clock,
     pub config: Config,
     pub keys: JwtKeys,
@@ -57,11 +67,19 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
-        let db = db::connect(&config.database_url).await?;
+        let mut db = db::connect(&config.database_url).await?;
         db::migrate(&db).await?;
+        let statements = Arc::new(AtomicU64::new(0));
+        let counter = statements.clone();
+        db.set_metric_callback(move |info| {
+            counter.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("db_statements_total", "failed" => if info.failed { "true" } else { "false" })
+                .increment(1);
+            metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
+        });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
         let gateway = gateway::from_config(config.gateway);
-        let state = AppState(Arc::new(Inner { db, clock, config, keys, gateway }));
+        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway }));
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         Ok(App { state, schema })
     }

@@ -30,6 +30,7 @@ impl ApprovalsQuery {
         let scope = viewer(ctx)?.shop_scope()?;
         let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
         let (rows, total) = service::pending(state, &scope, page).await?;
+        crate::payouts::graphql::prefetch(ctx, &rows).await?;
         Ok(PayoutConnection::from_rows(rows, page.limit, total))
     }
 }

@@ -3,7 +3,10 @@
 //! that were already confined to the caller's shop.
 use std::{collections::HashMap, sync::Arc};
 
-use async_graphql::dataloader::{DataLoader, Loader as LoaderTrait};
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait};
+
+/// The request's loader type, as stored in the request data.
+pub type RequestLoader = DataLoader<Loader, HashMapCache>;
 use entity::{account, order, payout, payout_transition, platform_compensation};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
 
@@ -14,9 +17,10 @@ pub struct Loader {
 }
 
 impl Loader {
-    /// A loader for one request (its cache lives as long as the request).
-    pub fn for_request(db: DatabaseConnection) -> DataLoader<Loader> {
-        DataLoader::new(Loader { db }, tokio::spawn)
+    /// A loader for one request, with a cache that lives as long as the request: what a
+    /// list resolver prefetches for its page is then served from memory.
+    pub fn for_request(db: DatabaseConnection) -> DataLoader<Loader, HashMapCache> {
+        DataLoader::with_cache(Loader { db }, tokio::spawn, HashMapCache::default())
     }
 }
 
@@ -43,9 +47,10 @@ impl From<sea_orm::DbErr> for LoadError {
     }
 }
 
-/// Groups rows into a map of vectors by key.
-fn group<K: std::hash::Hash + Eq, V>(rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
-    let mut out: HashMap<K, Vec<V>> = HashMap::new();
+/// Groups rows by key, with an empty list for every asked key that has none (so that "none"
+/// is cached too).
+fn group<K: std::hash::Hash + Eq + Clone, V>(keys: &[K], rows: Vec<V>, key: impl Fn(&V) -> K) -> HashMap<K, Vec<V>> {
+    let mut out: HashMap<K, Vec<V>> = keys.iter().map(|k| (k.clone(), Vec::new())).collect();
     for row in rows {
         out.entry(key(&row)).or_default().push(row);
     }
@@ -66,7 +71,7 @@ impl LoaderTrait<CompensationsByOrder> for Loader {
     ) -> Result<HashMap<CompensationsByOrder, Self::Value>, LoadError> {
         let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = orders::repo::compensations_of(&self.db, &sns).await?;
-        Ok(group(rows, |r| CompensationsByOrder(r.order_sn.clone())))
+        Ok(group(keys, rows, |r| CompensationsByOrder(r.order_sn.clone())))
     }
 }
 
@@ -81,7 +86,7 @@ impl LoaderTrait<PayoutsByOrder> for Loader {
     async fn load(&self, keys: &[PayoutsByOrder]) -> Result<HashMap<PayoutsByOrder, Self::Value>, LoadError> {
         let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
         let rows = payouts::repo::of_orders(&self.db, &sns).await?;
-        Ok(group(rows, |r| PayoutsByOrder(r.order_sn.clone())))
+        Ok(group(keys, rows, |r| PayoutsByOrder(r.order_sn.clone())))
     }
 }
 
@@ -96,7 +101,7 @@ impl LoaderTrait<TransitionsByPayout> for Loader {
     async fn load(&self, keys: &[TransitionsByPayout]) -> Result<HashMap<TransitionsByPayout, Self::Value>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
         let rows = payouts::repo::transitions_of(&self.db, &ids).await?;
-        Ok(group(rows, |r| TransitionsByPayout(r.payout_id)))
+        Ok(group(keys, rows, |r| TransitionsByPayout(r.payout_id)))
     }
 }
 

@@ -1,6 +1,6 @@
 //! GraphQL: `Order`, `PlatformCompensation`, `order`, `orders`, and the platform's
 //! `syncOrder` / `recordPlatformCompensation`.
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{order, platform_compensation};
 
@@ -11,7 +11,7 @@ use crate::{
     clock::to_millis,
     error::AppError,
     graphql::{
-        loaders::{CompensationsByOrder, Loader, PayoutsByOrder},
+        loaders::{CompensationsByOrder, PayoutsByOrder, RequestLoader},
         pagination::{PageInfo, PageRequest, encode_cursor, split_page},
     },
     money::Cny,
@@ -64,14 +64,14 @@ impl Order {
 
     /// The shop's payouts on this order, newest first.
     async fn payouts(&self, ctx: &Context<'_>) -> Result<Vec<Payout>> {
-        let loader = ctx.data::<DataLoader<Loader>>()?;
+        let loader = ctx.data::<RequestLoader>()?;
         let found = loader.load_one(PayoutsByOrder(self.0.order_sn.clone())).await?;
         Ok(found.unwrap_or_default().into_iter().map(Payout).collect())
     }
 
     /// What the platform itself already paid the buyer for this order, oldest first.
     async fn platform_compensations(&self, ctx: &Context<'_>) -> Result<Vec<PlatformCompensation>> {
-        let loader = ctx.data::<DataLoader<Loader>>()?;
+        let loader = ctx.data::<RequestLoader>()?;
         let found = loader.load_one(CompensationsByOrder(self.0.order_sn.clone())).await?;
         Ok(found.unwrap_or_default().into_iter().map(PlatformCompensation).collect())
     }

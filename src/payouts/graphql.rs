@@ -1,6 +1,6 @@
 //! GraphQL: `Payout`, `PayoutTransition`, `RechargeInfo`, `PayoutPreview`, `payout`,
 //! `payoutPreview` and `createPayout`.
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject, dataloader::DataLoader};
+use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{payout, payout_transition};
 
@@ -16,14 +16,16 @@ use crate::{
     app::AppState,
     auth::{RoleGuard, guards::viewer},
     error::AppError,
-    graphql::loaders::{AccountKey, Loader, OrderBySn, PayoutById, TransitionsByPayout},
+    graphql::loaders::{
+        AccountKey, CompensationsByOrder, OrderBySn, PayoutById, PayoutsByOrder, RequestLoader, TransitionsByPayout,
+    },
     money::Cny,
     orders::graphql::Order,
     validate,
 };
 
-fn loader<'a>(ctx: &Context<'a>) -> Result<&'a DataLoader<Loader>> {
-    ctx.data::<DataLoader<Loader>>()
+fn loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
+    ctx.data::<RequestLoader>()
 }
 
 fn parse<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
@@ -344,6 +346,36 @@ impl CreatePayoutInput {
     }
 }
 
+/// Narrows the history; every given field must match.
+#[derive(InputObject, Default)]
+pub struct PayoutFilter {
+    pub order_sn: Option<String>,
+    pub goods_id: Option<String>,
+    pub applicant_id: Option<ID>,
+    /// Deducted at or after (inclusive).
+    pub deducted_from: Option<DateTime<Utc>>,
+    /// Deducted before (exclusive).
+    pub deducted_to: Option<DateTime<Utc>>,
+    /// Any of these statuses.
+    pub status: Option<Vec<PayoutStatus>>,
+    #[graphql(name = "type")]
+    pub kind: Option<PayoutType>,
+}
+
+impl PayoutFilter {
+    fn validate(self) -> Result<super::repo::HistoryFilter, AppError> {
+        Ok(super::repo::HistoryFilter {
+            order_sn: self.order_sn.as_deref().map(|s| validate::id("orderSn", s)).transpose()?,
+            goods_id: self.goods_id.as_deref().map(|s| validate::id("goodsId", s)).transpose()?,
+            applicant_id: self.applicant_id.as_deref().map(|s| validate::text("applicantId", s, 128)).transpose()?,
+            deducted_from: self.deducted_from.map(crate::clock::to_millis),
+            deducted_to: self.deducted_to.map(crate::clock::to_millis),
+            statuses: self.status.unwrap_or_default(),
+            kind: self.kind,
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct PayoutsQuery;
 
@@ -358,6 +390,26 @@ impl PayoutsQuery {
             return Ok(None);
         };
         Ok(super::repo::find(&state.db, &scope, id).await?.map(Payout))
+    }
+
+    /// The shop's payout records, newest first, filtered and cursor-paged (first ≤ 100).
+    /// Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payouts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PayoutFilter>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PayoutConnection> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let filter = filter.unwrap_or_default().validate()?;
+        let page = crate::graphql::pagination::PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
+        let rows = super::repo::history_page(&state.db, &scope, &filter, page).await?;
+        let total = super::repo::history_count(&state.db, &scope, &filter).await?;
+        prefetch(ctx, &rows).await?;
+        Ok(PayoutConnection::from_rows(rows, page.limit, total))
     }
 
     /// What the rules say about a payout on an order, and the earlier payments on it. Without
@@ -441,6 +493,48 @@ pub struct PayoutConnection {
 }
 
 pub const CURSOR_KIND: &str = "payout";
+
+/// Loads, in one query per relation, what the selection under `edges.node` will ask of each
+/// payout of a page, so that resolving the nodes hits the request's loader cache instead of
+/// depending on batch timing: a page costs the same statements whatever its size.
+pub async fn prefetch(ctx: &Context<'_>, rows: &[payout::Model]) -> Result<()> {
+    use std::collections::BTreeSet;
+    let node = ctx.look_ahead().field("edges").field("node");
+    if rows.is_empty() || !node.exists() {
+        return Ok(());
+    }
+    let loader = loader(ctx)?;
+    let order = node.field("order");
+    if order.exists() {
+        let sns: BTreeSet<String> = rows.iter().map(|p| p.order_sn.clone()).collect();
+        loader.load_many(sns.iter().cloned().map(OrderBySn)).await?;
+        if order.field("payouts").exists() {
+            loader.load_many(sns.iter().cloned().map(PayoutsByOrder)).await?;
+        }
+        if order.field("platformCompensations").exists() {
+            loader.load_many(sns.iter().cloned().map(CompensationsByOrder)).await?;
+        }
+    }
+    if node.field("applicant").exists() || node.field("approver").exists() {
+        let keys: BTreeSet<(String, String)> = rows
+            .iter()
+            .flat_map(|p| {
+                std::iter::once(&p.applicant_id).chain(p.approver_id.as_ref()).map(|a| (p.shop_id.clone(), a.clone()))
+            })
+            .collect();
+        loader.load_many(keys.into_iter().map(|(shop_id, id)| AccountKey { shop_id, id })).await?;
+    }
+    let history = node.field("history");
+    if history.exists() {
+        let transitions = loader.load_many(rows.iter().map(|p| TransitionsByPayout(p.id))).await?;
+        if history.field("payout").exists() {
+            loader.feed_many(rows.iter().map(|p| (PayoutById(p.id), p.clone()))).await;
+            let ids: BTreeSet<i64> = transitions.values().flatten().map(|t| t.payout_id).collect();
+            loader.load_many(ids.into_iter().map(PayoutById)).await?;
+        }
+    }
+    Ok(())
+}
 
 impl PayoutConnection {
     /// A page from `limit + 1` fetched rows.

@@ -13,6 +13,65 @@ pub fn in_shop(scope: &ShopScope) -> Select<payout::Entity> {
     payout::Entity::find().filter(payout::Column::ShopId.eq(scope.id()))
 }
 
+/// The history filters (rules.md "History"); every given field must match.
+#[derive(Debug, Clone, Default)]
+pub struct HistoryFilter {
+    pub order_sn: Option<String>,
+    pub goods_id: Option<String>,
+    pub applicant_id: Option<String>,
+    /// Deducted at or after.
+    pub deducted_from: Option<DateTime<Utc>>,
+    /// Deducted before.
+    pub deducted_to: Option<DateTime<Utc>>,
+    pub statuses: Vec<PayoutStatus>,
+    pub kind: Option<super::types::PayoutType>,
+}
+
+fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
+    let mut q = in_shop(scope);
+    if let Some(sn) = &f.order_sn {
+        q = q.filter(payout::Column::OrderSn.eq(sn.as_str()));
+    }
+    if let Some(goods) = &f.goods_id {
+        q = q.filter(payout::Column::GoodsId.eq(goods.as_str()));
+    }
+    if let Some(applicant) = &f.applicant_id {
+        q = q.filter(payout::Column::ApplicantId.eq(applicant.as_str()));
+    }
+    if let Some(from) = f.deducted_from {
+        q = q.filter(payout::Column::DeductedAt.gte(from));
+    }
+    if let Some(to) = f.deducted_to {
+        q = q.filter(payout::Column::DeductedAt.lt(to));
+    }
+    if !f.statuses.is_empty() {
+        q = q.filter(payout::Column::Status.is_in(f.statuses.iter().map(|s| s.as_str())));
+    }
+    if let Some(kind) = f.kind {
+        q = q.filter(payout::Column::Type.eq(kind.as_str()));
+    }
+    q
+}
+
+/// A page of the shop's history, newest first: `limit + 1` rows below the cursor.
+pub async fn history_page(
+    db: &impl ConnectionTrait,
+    scope: &ShopScope,
+    filter: &HistoryFilter,
+    page: crate::graphql::pagination::PageRequest,
+) -> AppResult<Vec<payout::Model>> {
+    let mut q = history(scope, filter);
+    if let Some(after) = page.after {
+        q = q.filter(payout::Column::Id.lt(after));
+    }
+    Ok(q.order_by_desc(payout::Column::Id).limit(page.limit + 1).all(db).await?)
+}
+
+pub async fn history_count(db: &impl ConnectionTrait, scope: &ShopScope, filter: &HistoryFilter) -> AppResult<u64> {
+    use sea_orm::PaginatorTrait;
+    Ok(history(scope, filter).count(db).await?)
+}
+
 pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope, id: i64) -> AppResult<Option<payout::Model>> {
     Ok(in_shop(scope).filter(payout::Column::Id.eq(id)).one(db).await?)
 }

@@ -4,6 +4,7 @@ mod helpers;
 
 mod approvals;
 mod auth;
+mod history;
 mod http;
 mod lifecycle;
 mod model;

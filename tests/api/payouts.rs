@@ -129,10 +129,15 @@ async fn shop_caps_count_committed_payouts_of_the_shops_day(app: TestApp) {
     }
     created(&app, &admin, "O-1", "20.00", "BALANCE").await;
     refused(&app, &admin, "O-2", "1.00", "BALANCE", "SHOP_DAILY_BALANCE_CAP_REACHED").await;
-    created(&app, &admin, "O-2", "1.00", "WECHAT_SCAN").await;
+    let scan_2 = created(&app, &admin, "O-2", "1.00", "WECHAT_SCAN").await;
     // A request waiting for approval is not committed: it counts in no sum.
     app.pay(&cs, "O-5", "5.00", "REQUEST_APPROVAL").await;
-    created(&app, &admin, "O-3", "9.00", "ALIPAY_SCAN").await;
+    let scan_3 = created(&app, &admin, "O-3", "9.00", "ALIPAY_SCAN").await;
+    // Recharged, so that they stay committed (an unpaid scan fails after 1 h and stops counting).
+    let confirm = "mutation($id: ID!, $t: String!) { confirmRecharge(payoutId: $id, channelTxnId: $t) { id } }";
+    for (p, t) in [(&scan_2, "t-2"), (&scan_3, "t-3")] {
+        app.ok(&app.platform(), confirm, json!({ "id": p["id"], "t": t })).await;
+    }
     let totals = app.ok(&admin, "{ shop { paidToday paidFromBalanceToday } }", json!({})).await;
     assert_eq!(totals["shop"], json!({ "paidToday": "30.00", "paidFromBalanceToday": "20.00" }));
     refused(&app, &admin, "O-4", "1.00", "WECHAT_SCAN", "SHOP_DAILY_CAP_REACHED").await;

@@ -1,0 +1,165 @@
+//! The payout history: every filter alone and combined, stable cursors while payouts arrive,
+//! tenant isolation, and a flat number of SQL statements per page whatever its size.
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+use smallpay::auth::Role;
+
+use crate::{helpers::TestApp, on_both_databases, payouts::shop};
+
+const HISTORY: &str = "query($f: PayoutFilter, $first: Int, $after: String) {
+  payouts(filter: $f, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }";
+
+fn ids(page: &Value) -> Vec<String> {
+    page["payouts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect()
+}
+
+async fn every_filter_alone_and_combined(app: TestApp) {
+    let (admin, cs, cs_admin) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({ "goodsId": "G-A" })).await;
+    app.sync_order("O-2", "s1", json!({ "goodsId": "G-B" })).await;
+    app.sync_order("O-3", "s1", json!({ "goodsId": "G-A", "buyerId": "buyer-invalid" })).await;
+    let t0 = app.state.clock.now();
+    let p1 = app.pay(&admin, "O-1", "1.00", "BALANCE").await["id"].as_str().unwrap().to_owned(); // SUCCEEDED, deducted t0
+    let p2 = app.pay(&cs_admin, "O-2", "2.00", "WECHAT_SCAN").await["id"].as_str().unwrap().to_owned(); // PENDING_RECHARGE
+    let p3 = app.create_payout(&cs, "O-3", "3.00", "REQUEST_APPROVAL", json!({ "type": "OTHER" })).await["data"]["createPayout"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.advance(3600 * 2).await; // p2's recharge window ends
+    let t1 = app.state.clock.now();
+    let p4 = app.pay(&admin, "O-1", "4.00", "BALANCE").await["id"].as_str().unwrap().to_owned(); // SUCCEEDED, deducted t1
+    let p5 = app
+        .create_payout(&cs_admin, "O-2", "5.00", "BALANCE", json!({ "type": "PRICE_DIFFERENCE" }))
+        .await["data"]["createPayout"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    app.advance(61).await;
+    let p6 = app.pay(&admin, "O-3", "6.00", "BALANCE").await["id"].as_str().unwrap().to_owned(); // FAILED (buyer-invalid)
+    let t2 = app.state.clock.now();
+
+    let cases: Vec<(Value, Vec<&String>)> = vec![
+        (json!({}), vec![&p6, &p5, &p4, &p3, &p2, &p1]),
+        (json!({ "orderSn": "O-1" }), vec![&p4, &p1]),
+        (json!({ "goodsId": "G-A" }), vec![&p6, &p4, &p3, &p1]),
+        (json!({ "applicantId": "csa" }), vec![&p5, &p2]),
+        (json!({ "deductedFrom": t1.to_rfc3339() }), vec![&p6, &p5, &p4]),
+        (json!({ "deductedTo": t1.to_rfc3339() }), vec![&p1]),
+        (json!({ "deductedFrom": t0.to_rfc3339(), "deductedTo": t2.to_rfc3339() }), vec![&p5, &p4, &p1]),
+        (json!({ "status": ["SUCCEEDED"] }), vec![&p5, &p4, &p1]),
+        (json!({ "status": ["RECHARGE_FAILED", "PENDING_APPROVAL"] }), vec![&p3, &p2]),
+        (json!({ "status": ["FAILED"] }), vec![&p6]),
+        (json!({ "type": "OTHER" }), vec![&p3]),
+        (json!({ "type": "PRICE_DIFFERENCE", "applicantId": "csa" }), vec![&p5]),
+        (json!({ "goodsId": "G-A", "status": ["SUCCEEDED", "FAILED"], "applicantId": "admin" }), vec![&p6, &p4, &p1]),
+        (json!({ "orderSn": "O-1", "deductedFrom": t1.to_rfc3339() }), vec![&p4]),
+        (json!({ "orderSn": "O-2", "type": "OTHER" }), vec![]),
+    ];
+    for (filter, expected) in cases {
+        let page = app.ok(&admin, HISTORY, json!({ "f": filter })).await;
+        assert_eq!(ids(&page), expected.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "{filter}");
+        assert_eq!(page["payouts"]["totalCount"], expected.len(), "{filter}");
+    }
+    assert_eq!(app.code(Some(&admin), HISTORY, json!({ "first": 101 })).await, "BAD_USER_INPUT");
+    assert_eq!(
+        app.code(Some(&admin), HISTORY, json!({ "after": "b3JkZXI6NQ" })).await,
+        "BAD_USER_INPUT",
+        "an order cursor"
+    );
+}
+
+async fn paging_forward_while_payouts_arrive(app: TestApp) {
+    let (admin, _, cs_admin) = shop(&app, "100", json!({})).await;
+    for i in 0..9 {
+        app.sync_order(&format!("O-{i}"), "s1", json!({})).await;
+    }
+    let mut made = Vec::new();
+    for i in 0..7 {
+        made.push(app.pay(&admin, &format!("O-{i}"), "1.00", "WECHAT_SCAN").await["id"].as_str().unwrap().to_owned());
+    }
+    made.reverse();
+    let mut seen = Vec::new();
+    let mut after = Value::Null;
+    let mut round = 0;
+    loop {
+        let page = app.ok(&admin, HISTORY, json!({ "first": 3, "after": after })).await;
+        seen.extend(ids(&page));
+        // New payouts arrive between pages: they are newer than every cursor.
+        if round < 2 {
+            app.pay(&cs_admin, &format!("O-{}", 7 + round), "1.00", "WECHAT_SCAN").await;
+        }
+        round += 1;
+        if page["payouts"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = page["payouts"]["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(seen, made, "no duplicates, no gaps among the old ones");
+    assert_eq!(app.ok(&admin, HISTORY, json!({})).await["payouts"]["totalCount"], 9);
+}
+
+async fn another_shop_sees_none_of_it(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let id = app.pay(&admin, "O-1", "1.00", "BALANCE").await["id"].clone();
+    app.sync_shop("s2", "0", json!({})).await;
+    let other = app.admin("s2");
+    let staff = app.token(Role::Staff, Some("s2"), "x");
+    for token in [&other, &staff] {
+        assert_eq!(
+            app.ok(token, "query($id: ID!) { payout(id: $id) { id } }", json!({ "id": id })).await["payout"],
+            json!(null)
+        );
+        for filter in
+            [json!({}), json!({ "orderSn": "O-1" }), json!({ "applicantId": "admin" }), json!({ "goodsId": "G-1" })]
+        {
+            let page = app.ok(token, HISTORY, json!({ "f": filter })).await;
+            assert_eq!(page["payouts"]["totalCount"], 0, "{filter}");
+        }
+    }
+    assert_eq!(app.code(Some(&app.platform()), HISTORY, json!({})).await, "FORBIDDEN");
+    assert_eq!(app.code(Some(&app.token(Role::Buyer, None, "buyer-1")), HISTORY, json!({})).await, "FORBIDDEN");
+}
+
+const NESTED: &str = "query($first: Int) { payouts(first: $first) { totalCount edges { node {
+  id amount status applicant { id name } approver { id }
+  order { orderSn goodsName payouts { id } platformCompensations { amount } }
+  history { id from to payout { id } }
+} } } }";
+
+async fn a_page_costs_the_same_statements_whatever_its_size(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "1000", json!({})).await;
+    for i in 0..20 {
+        app.sync_order(&format!("O-{i}"), "s1", json!({})).await;
+    }
+    for round in 0..2 {
+        for i in 0..20 {
+            let sn = format!("O-{i}");
+            if i % 4 == 0 {
+                let id = app.create_payout(&cs, &sn, "1.00", "REQUEST_APPROVAL", json!({})).await["data"]["createPayout"]["id"].clone();
+                app.ok(&admin, "mutation($id: ID!) { approvePayout(payoutId: $id) { id } }", json!({ "id": id })).await;
+            } else {
+                app.pay(&admin, &sn, "1.00", if round == 0 { "BALANCE" } else { "WECHAT_SCAN" }).await;
+            }
+        }
+        app.advance(61).await;
+    }
+    let mut costs = Vec::new();
+    for first in [2, 10, 40] {
+        let before = app.state.statements.load(Ordering::SeqCst);
+        let data = app.ok(&admin, NESTED, json!({ "first": first })).await;
+        let cost = app.state.statements.load(Ordering::SeqCst) - before;
+        assert_eq!(data["payouts"]["edges"].as_array().unwrap().len(), first);
+        costs.push(cost);
+    }
+    assert!(costs.iter().all(|c| *c == costs[0]), "statements per page grew with its size: {costs:?}");
+    assert!(costs[0] <= 12, "a nested page costs {} statements", costs[0]);
+}
+
+on_both_databases!(
+    every_filter_alone_and_combined,
+    paging_forward_while_payouts_arrive,
+    another_shop_sees_none_of_it,
+    a_page_costs_the_same_statements_whatever_its_size,
+);
