@@ -14,6 +14,10 @@ use tokio::net::TcpListener;
 
 use crate::{
     auth::JwtKeys,
+    cards::{
+        notify::{LogNotifier, Notifier},
+        seal::Sealer,
+    },
     clock::Clock,
     config::Config,
     db,
@@ -31,6 +35,8 @@ pub struct Inner {
     pub config: Config,
     pub keys: JwtKeys,
     pub gateway: Arc<dyn PaymentChannel>,
+    pub notifier: Arc<dyn Notifier>,
+    pub sealer: Sealer,
 }
 
 /// Cheap to clone; everything a use case needs.
@@ -79,7 +85,9 @@ impl App {
         });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
         let gateway = gateway::from_config(config.gateway);
-        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway }));
+        let sealer = Sealer::new(config.jwt_secret_or_dev());
+        let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
+        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer }));
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         Ok(App { state, schema })
     }

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod app;
 pub mod approvals;
 pub mod auth;
+pub mod cards;
 pub mod clock;
 pub mod config;
 pub mod db;

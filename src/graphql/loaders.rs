@@ -7,8 +7,8 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait}
 
 /// The request's loader type, as stored in the request data.
 pub type RequestLoader = DataLoader<Loader, HashMapCache>;
-use entity::{account, order, payout, payout_transition, platform_compensation};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter};
+use entity::{account, account_card, order, payout, payout_transition, platform_compensation, shop};
+use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
 
 use crate::{error::AppError, orders, payouts};
 
@@ -158,5 +158,41 @@ impl LoaderTrait<AccountKey> for Loader {
             .map(|a| (AccountKey { shop_id: a.shop_id.clone(), id: a.id.clone() }, a))
             .filter(|(k, _)| keys.contains(k))
             .collect())
+    }
+}
+
+/// The newest account card of a payout.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct CardByPayout(pub i64);
+
+impl LoaderTrait<CardByPayout> for Loader {
+    type Value = account_card::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[CardByPayout]) -> Result<HashMap<CardByPayout, Self::Value>, LoadError> {
+        let rows = account_card::Entity::find()
+            .filter(account_card::Column::PayoutId.is_in(keys.iter().map(|k| k.0)))
+            .order_by_asc(account_card::Column::Id)
+            .all(&self.db)
+            .await?;
+        // Ascending ids: the last card of each payout wins.
+        Ok(rows.into_iter().map(|c| (CardByPayout(c.payout_id), c)).collect())
+    }
+}
+
+/// A shop by id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ShopById(pub String);
+
+impl LoaderTrait<ShopById> for Loader {
+    type Value = shop::Model;
+    type Error = LoadError;
+
+    async fn load(&self, keys: &[ShopById]) -> Result<HashMap<ShopById, Self::Value>, LoadError> {
+        let rows = shop::Entity::find()
+            .filter(shop::Column::Id.is_in(keys.iter().map(|k| k.0.as_str())))
+            .all(&self.db)
+            .await?;
+        Ok(rows.into_iter().map(|s| (ShopById(s.id.clone()), s)).collect())
     }
 }

@@ -10,6 +10,7 @@ use crate::{
     accounts::graphql::AccountsQuery,
     app::AppState,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
+    cards::graphql::{CardsMutation, CardsQuery},
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -18,11 +19,11 @@ use crate::{
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery);
+pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery, CardsQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation);
+pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation, CardsMutation);
 
 pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
 

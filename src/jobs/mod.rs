@@ -11,7 +11,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, Query
 
 use crate::{
     app::AppState,
-    approvals, db,
+    approvals, cards, db,
     error::{AppError, AppResult},
     payouts::lifecycle::{self, AfterCommit},
 };
@@ -29,6 +29,8 @@ pub enum JobKind {
     Refund,
     /// 7 days after an approval request: reject it if still undecided.
     ApprovalExpiry,
+    /// 72 h after an account card was sent: expire it if still open.
+    CardExpiry,
 }
 
 impl JobKind {
@@ -38,6 +40,7 @@ impl JobKind {
             JobKind::Close => "CLOSE",
             JobKind::Refund => "REFUND",
             JobKind::ApprovalExpiry => "APPROVAL_EXPIRY",
+            JobKind::CardExpiry => "CARD_EXPIRY",
         }
     }
 
@@ -47,6 +50,7 @@ impl JobKind {
             "CLOSE" => JobKind::Close,
             "REFUND" => JobKind::Refund,
             "APPROVAL_EXPIRY" => JobKind::ApprovalExpiry,
+            "CARD_EXPIRY" => JobKind::CardExpiry,
             _ => return None,
         })
     }
@@ -64,6 +68,27 @@ pub async fn schedule(
         kind: Set(kind.as_str().to_owned()),
         payout_id: Set(Some(payout_id)),
         card_id: Set(None),
+        due_at: Set(due_at),
+        status: Set("PENDING".to_owned()),
+        attempts: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    scheduled_job::Entity::insert(job).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Schedules the expiry of an account card at `due_at`.
+pub async fn schedule_card(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let job = scheduled_job::ActiveModel {
+        kind: Set(JobKind::CardExpiry.as_str().to_owned()),
+        payout_id: Set(None),
+        card_id: Set(Some(card_id)),
         due_at: Set(due_at),
         status: Set("PENDING".to_owned()),
         attempts: Set(0),
@@ -93,6 +118,7 @@ pub async fn run_due(state: &AppState) -> AppResult<usize> {
             .filter(|j| !tried.contains(&j.id))
             .collect();
         if due.is_empty() {
+            cards::notify::deliver_pending(state).await?;
             return Ok(ran);
         }
         for job in due {
@@ -126,12 +152,14 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
     if claimed.rows_affected == 0 {
         return Ok(false);
     }
-    let payout = job.payout_id.ok_or_else(|| AppError::Internal(format!("job {} has no payout", job.id)))?;
+    let missing = |what: &str| AppError::Internal(format!("job {} has no {what}", job.id));
+    let payout = || job.payout_id.ok_or_else(|| missing("payout"));
     let after = match JobKind::parse(&job.kind) {
-        Some(JobKind::RechargeDeadline) => lifecycle::expire_recharge(&tx, payout, now).await?,
-        Some(JobKind::Close) => lifecycle::close(&tx, payout, now, state.config.timezone).await?,
-        Some(JobKind::Refund) => lifecycle::refund(&tx, payout, now).await?,
-        Some(JobKind::ApprovalExpiry) => approvals::service::expire(&tx, payout, now).await?,
+        Some(JobKind::RechargeDeadline) => lifecycle::expire_recharge(&tx, payout()?, now).await?,
+        Some(JobKind::Close) => lifecycle::close(&tx, payout()?, now, state.config.timezone).await?,
+        Some(JobKind::Refund) => lifecycle::refund(&tx, payout()?, now).await?,
+        Some(JobKind::ApprovalExpiry) => approvals::service::expire(&tx, payout()?, now).await?,
+        Some(JobKind::CardExpiry) => cards::service::expire(&tx, job.card_id.ok_or_else(|| missing("card"))?).await?,
         None => return Err(AppError::Internal(format!("unknown job kind {}", job.kind))),
     };
     tx.commit().await?;

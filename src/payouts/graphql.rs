@@ -153,6 +153,12 @@ impl Payout {
         self.0.refunded_at
     }
 
+    /// The newest account card, once FAILED for BUYER_ACCOUNT.
+    async fn account_card(&self, ctx: &Context<'_>) -> Result<Option<crate::cards::graphql::AccountCard>> {
+        let card = loader(ctx)?.load_one(crate::graphql::loaders::CardByPayout(self.0.id)).await?;
+        Ok(card.map(crate::cards::graphql::AccountCard))
+    }
+
     /// Every status change, oldest first.
     async fn history(&self, ctx: &Context<'_>) -> Result<Vec<PayoutTransition>> {
         let rows = loader(ctx)?.load_one(TransitionsByPayout(self.0.id)).await?;

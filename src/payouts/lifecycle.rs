@@ -3,10 +3,8 @@
 //! close after 7 days, refund after 3 business days).
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use entity::{account_card, payout, shop};
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter, sea_query::Expr,
-};
+use entity::{payout, shop};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
 use super::{
     repo::{self, NewTransition},
@@ -16,7 +14,7 @@ use super::{
 use crate::{
     app::AppState,
     auth::{Role, Viewer},
-    db,
+    cards, db,
     error::{AppError, AppResult},
     jobs::{self, JobKind},
     ledger::{
@@ -192,6 +190,7 @@ pub async fn settle_transfer(
             })
             .await?
         };
+        cards::service::on_transfer_result(&tx, &saved, now).await?;
         tx.commit().await?;
         Ok(saved)
     })
@@ -240,12 +239,7 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
         m.refund_due_at = Set(Some(refund_due));
     })
     .await?;
-    account_card::Entity::update_many()
-        .col_expr(account_card::Column::Status, Expr::value("EXPIRED"))
-        .filter(account_card::Column::PayoutId.eq(id))
-        .filter(account_card::Column::Status.eq("OPEN"))
-        .exec(tx)
-        .await?;
+    cards::service::expire_open(tx, id).await?;
     jobs::schedule(tx, JobKind::Refund, id, refund_due, now).await?;
     Ok(AfterCommit { cancel_transfer: Some(id) })
 }

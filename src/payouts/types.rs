@@ -157,6 +157,42 @@ contract_enum! {
     }
 }
 
+contract_enum! {
+    /// An account card's state.
+    AccountCardStatus as "AccountCardStatus" {
+        /// Sent; the buyer may submit an account until it expires (72 h).
+        Open = "OPEN",
+        /// The buyer submitted an account; the transfer was retried.
+        Submitted = "SUBMITTED",
+        /// Expired, replaced by a new card, or its payout closed.
+        Expired = "EXPIRED",
+    }
+}
+
+contract_enum! {
+    ReceivingAccountKind as "ReceivingAccountKind" {
+        /// A mobile number or an e-mail address.
+        Alipay = "ALIPAY",
+        /// 16–19 digits passing the Luhn check.
+        BankCard = "BANK_CARD",
+    }
+}
+
+contract_enum! {
+    NotificationKind as "NotificationKind" {
+        PayoutSucceeded = "PAYOUT_SUCCEEDED",
+        PayoutFailed = "PAYOUT_FAILED",
+        AccountCardSent = "ACCOUNT_CARD_SENT",
+    }
+}
+
+contract_enum! {
+    NotificationChannel as "NotificationChannel" {
+        InApp = "IN_APP",
+        Wechat = "WECHAT",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -41,16 +41,39 @@ macro_rules! on_both_databases {
             }
         )*
     };
+    (manual_channel: $($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                fn manual(c: &mut smallpay::config::Config) {
+                    c.gateway = smallpay::config::Gateway::Manual;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = $crate::helpers::TestApp::try_spawn_with($crate::helpers::Backend::Sqlite, manual).await;
+                    super::$name(app.expect("SQLite is always available")).await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    if let Some(app) = $crate::helpers::TestApp::try_spawn_with($crate::helpers::Backend::Postgres, manual).await {
+                        super::$name(app).await;
+                    }
+                }
+            }
+        )*
+    };
 }
 
 /// Where a test's database lives; removed or dropped when the test ends.
-enum TestDb {
+pub enum TestDb {
     Sqlite(PathBuf),
     Postgres { admin_url: String, name: String },
 }
 
 impl TestDb {
-    async fn create(backend: Backend) -> Option<(TestDb, String)> {
+    /// A fresh database and its URL (`None`: PostgreSQL not configured).
+    pub async fn create(backend: Backend) -> Option<(TestDb, String)> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         match backend {
             Backend::Sqlite => {

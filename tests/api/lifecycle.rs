@@ -4,7 +4,7 @@
 use chrono::{DateTime, Datelike, NaiveTime, TimeDelta, TimeZone, Utc, Weekday};
 use chrono_tz::Asia::Shanghai;
 use serde_json::{Value, json};
-use smallpay::{auth::Role, config::Gateway};
+use smallpay::auth::Role;
 
 use crate::{
     helpers::{Backend, TestApp, first_code},
@@ -26,10 +26,6 @@ async fn payout(app: &TestApp, token: &str, id: &Value) -> Value {
 
 fn statuses(p: &Value) -> Vec<String> {
     p["history"].as_array().unwrap().iter().map(|t| t["to"].as_str().unwrap().to_owned()).collect()
-}
-
-async fn manual(backend: Backend) -> Option<TestApp> {
-    TestApp::try_spawn_with(backend, |c| c.gateway = Gateway::Manual).await
 }
 
 async fn scan_to_pay_within_the_hour(app: TestApp) {
@@ -220,27 +216,7 @@ on_both_databases!(
     deadlines_survive_a_restart,
 );
 
-macro_rules! on_both_with_manual_channel {
-    ($($name:ident),* $(,)?) => {
-        $(
-            mod $name {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    super::$name(super::manual(super::Backend::Sqlite).await.unwrap()).await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    if let Some(app) = super::manual(super::Backend::Postgres).await {
-                        super::$name(app).await;
-                    }
-                }
-            }
-        )*
-    };
-}
-
-on_both_with_manual_channel!(
+on_both_databases!(manual_channel:
     transfer_results_settle_paying_payouts_only,
     a_payout_closes_after_seven_days_and_is_refunded_three_business_days_later,
 );

@@ -4,6 +4,7 @@ mod helpers;
 
 mod approvals;
 mod auth;
+mod cards;
 mod history;
 mod http;
 mod lifecycle;
@@ -11,6 +12,7 @@ mod model;
 mod orders;
 mod payouts;
 mod platform;
+mod process;
 mod quotas;
 mod schema;
 mod storm;

@@ -1,0 +1,117 @@
+//! Buyer notifications: recorded in the transaction of the transition that causes them, then
+//! handed to a [`Notifier`] by the job runner (at least once; logged by default).
+use chrono::{DateTime, Utc};
+use entity::{buyer_notification, payout};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
+
+use crate::{
+    app::AppState,
+    error::AppResult,
+    money::Cny,
+    payouts::types::{NotificationChannel, NotificationKind, PayoutType},
+};
+
+/// The title of a success notice (§3.3).
+pub const SUCCEEDED_TITLE: &str = "商家补偿转账通知";
+
+/// Delivers notices to buyers (the app's inbox, WeChat…).
+#[async_trait::async_trait]
+pub trait Notifier: Send + Sync {
+    async fn deliver(&self, notice: &buyer_notification::Model);
+}
+
+/// Writes each notice to the log (ids and kind only).
+pub struct LogNotifier;
+
+#[async_trait::async_trait]
+impl Notifier for LogNotifier {
+    async fn deliver(&self, notice: &buyer_notification::Model) {
+        tracing::info!(notice = notice.id, buyer = %notice.buyer_id, payout = notice.payout_id, kind = %notice.kind,
+            channels = %notice.channels, "buyer notice delivered");
+    }
+}
+
+fn kind_name(kind: &str) -> &'static str {
+    match PayoutType::parse(kind) {
+        Some(PayoutType::ShippingFee) => "退运费",
+        Some(PayoutType::PriceDifference) => "补差价",
+        _ => "其他补偿",
+    }
+}
+
+/// Records a notice about `p` for its buyer.
+pub async fn record(
+    db: &impl ConnectionTrait,
+    p: &payout::Model,
+    shop_name: &str,
+    kind: NotificationKind,
+    at: DateTime<Utc>,
+) -> AppResult<buyer_notification::Model> {
+    let amount = Cny::from_fen(p.amount_fen);
+    let what = kind_name(&p.r#type);
+    let (channels, title, body) = match kind {
+        NotificationKind::PayoutSucceeded => (
+            vec![NotificationChannel::InApp, NotificationChannel::Wechat],
+            SUCCEEDED_TITLE.to_owned(),
+            format!("{shop_name} 向您转账 {amount} 元（{what}，订单 {}）：{}", p.order_sn, p.message),
+        ),
+        NotificationKind::PayoutFailed => (
+            vec![NotificationChannel::InApp],
+            "商家补偿转账失败".to_owned(),
+            format!("{shop_name} 给您的 {amount} 元{what}（订单 {}）转账失败，请联系平台客服。", p.order_sn),
+        ),
+        NotificationKind::AccountCardSent => (
+            vec![NotificationChannel::InApp],
+            "请填写收款账户".to_owned(),
+            format!(
+                "{shop_name} 给您的 {amount} 元{what}（订单 {}）未能到账，请在 72 小时内填写收款账户。",
+                p.order_sn
+            ),
+        ),
+    };
+    let channels = channels.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",");
+    Ok(buyer_notification::ActiveModel {
+        buyer_id: Set(p.buyer_id.clone()),
+        payout_id: Set(p.id),
+        shop_id: Set(p.shop_id.clone()),
+        kind: Set(kind.as_str().to_owned()),
+        channels: Set(channels),
+        title: Set(title),
+        body: Set(body),
+        at: Set(at),
+        delivered_at: Set(None),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?)
+}
+
+/// A buyer's notices, newest first.
+pub async fn of_buyer(db: &impl ConnectionTrait, buyer: &str) -> AppResult<Vec<buyer_notification::Model>> {
+    Ok(buyer_notification::Entity::find()
+        .filter(buyer_notification::Column::BuyerId.eq(buyer))
+        .order_by_desc(buyer_notification::Column::Id)
+        .all(db)
+        .await?)
+}
+
+/// Hands undelivered notices to the notifier and marks them delivered; returns how many.
+pub async fn deliver_pending(state: &AppState) -> AppResult<usize> {
+    let pending = buyer_notification::Entity::find()
+        .filter(buyer_notification::Column::DeliveredAt.is_null())
+        .order_by_asc(buyer_notification::Column::Id)
+        .limit(500)
+        .all(&state.db)
+        .await?;
+    for notice in &pending {
+        state.notifier.deliver(notice).await;
+        buyer_notification::Entity::update_many()
+            .set(buyer_notification::ActiveModel { delivered_at: Set(Some(state.clock.now())), ..Default::default() })
+            .filter(buyer_notification::Column::Id.eq(notice.id))
+            .exec(&state.db)
+            .await?;
+    }
+    Ok(pending.len())
+}

@@ -1,0 +1,116 @@
+//! Receiving accounts on account cards (§4.1): validation and masking. Pure.
+use std::sync::LazyLock;
+
+use regex::Regex;
+
+use crate::error::{AppError, AppResult};
+
+/// An account card is open this long.
+pub const CARD_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(72);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AccountKind {
+    Alipay,
+    BankCard,
+}
+
+impl AccountKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountKind::Alipay => "ALIPAY",
+            AccountKind::BankCard => "BANK_CARD",
+        }
+    }
+}
+
+static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("mobile"));
+static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$").expect("email")
+});
+
+/// The Luhn checksum of a string of digits.
+pub fn luhn(digits: &str) -> bool {
+    let mut sum = 0u32;
+    for (i, c) in digits.chars().rev().enumerate() {
+        let Some(mut d) = c.to_digit(10) else { return false };
+        if i % 2 == 1 {
+            d *= 2;
+            if d > 9 {
+                d -= 9;
+            }
+        }
+        sum += d;
+    }
+    !digits.is_empty() && sum.is_multiple_of(10)
+}
+
+/// Validates and normalises an account number: an Alipay account is a mainland mobile number
+/// or an e-mail address; a bank card is 16–19 digits passing the Luhn check (spaces allowed).
+pub fn normalise(kind: AccountKind, account_no: &str) -> AppResult<String> {
+    let raw = account_no.trim();
+    match kind {
+        AccountKind::Alipay => {
+            if MOBILE.is_match(raw) || EMAIL.is_match(raw) {
+                Ok(raw.to_owned())
+            } else {
+                Err(AppError::bad_input("accountNo", "an Alipay account is a mobile number or an e-mail address"))
+            }
+        }
+        AccountKind::BankCard => {
+            let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
+            if !(16..=19).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
+                return Err(AppError::bad_input("accountNo", "a bank card number has 16 to 19 digits"));
+            }
+            if !luhn(&digits) {
+                return Err(AppError::bad_input("accountNo", "this bank card number fails its check digit"));
+            }
+            Ok(digits)
+        }
+    }
+}
+
+/// What may be shown of an account: `138****0000`, `a***@example.com`, `**** 1234`.
+pub fn mask(kind: AccountKind, account_no: &str) -> String {
+    match kind {
+        AccountKind::BankCard => format!("**** {}", &account_no[account_no.len().saturating_sub(4)..]),
+        AccountKind::Alipay => match account_no.split_once('@') {
+            Some((local, domain)) => format!("{}***@{domain}", local.chars().next().unwrap_or('*')),
+            None if account_no.len() == 11 => format!("{}****{}", &account_no[..3], &account_no[7..]),
+            None => "****".to_owned(),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn luhn_accepts_valid_numbers_only() {
+        assert!(luhn("4111111111111111"));
+        assert!(luhn("6222020000000000000"));
+        assert!(!luhn("6222020000000000008"));
+        assert!(!luhn("4111111111111112"));
+        assert!(!luhn(""));
+    }
+
+    #[test]
+    fn accounts_are_validated_by_kind() {
+        assert_eq!(normalise(AccountKind::Alipay, " 13800138000 ").unwrap(), "13800138000");
+        assert!(normalise(AccountKind::Alipay, "buyer@example.com").is_ok());
+        for bad in ["1380013800", "23800138000", "buyer@", "not an account"] {
+            assert!(normalise(AccountKind::Alipay, bad).is_err(), "{bad}");
+        }
+        assert_eq!(normalise(AccountKind::BankCard, "4111 1111 1111 1111").unwrap(), "4111111111111111");
+        for bad in ["411111111111111", "41111111111111111111", "4111111111111112", "4111-1111-1111-1111"] {
+            assert!(normalise(AccountKind::BankCard, bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn masks_never_show_the_whole_number() {
+        assert_eq!(mask(AccountKind::Alipay, "13800130000"), "138****0000");
+        assert_eq!(mask(AccountKind::Alipay, "buyer@example.com"), "b***@example.com");
+        assert_eq!(mask(AccountKind::BankCard, "6222020000000000008"), "**** 0008");
+    }
+}

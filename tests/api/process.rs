@@ -1,0 +1,118 @@
+//! The real binary as a process: `smallpay serve` prints where it listens, and a buyer's full
+//! account number never reaches any log line (debug level) or any answer.
+use std::{process::Stdio, time::Duration};
+
+use serde_json::{Value, json};
+use smallpay::auth::{JwtKeys, Role};
+use tokio::{
+    io::{AsyncBufReadExt, AsyncReadExt, BufReader},
+    process::Command,
+};
+
+use crate::helpers::{Backend, TestDb, test_config};
+
+const SECRET: &str = "a-test-secret-that-is-long-enough-to-use";
+
+async fn gql(http: &reqwest::Client, base: &str, token: &str, query: &str, variables: Value) -> Value {
+    let r = http
+        .post(format!("{base}/graphql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": query, "variables": variables }));
+    r.send().await.expect("request").json().await.expect("json")
+}
+
+async fn account_numbers_never_reach_a_log_line(backend: Backend) {
+    let Some((_db, url)) = TestDb::create(backend).await else {
+        return;
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smallpay"))
+        .args(["serve", "--no-demo"])
+        .env("DATABASE_URL", &url)
+        .env("SMALLPAY_BIND", "127.0.0.1:0")
+        .env("SMALLPAY_TEST_CLOCK", "1")
+        .env("SMALLPAY_GATEWAY", "simulated")
+        .env("SMALLPAY_JWT_SECRET", SECRET)
+        .env("RUST_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("smallpay starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let errors = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut printed = String::new();
+    let base = loop {
+        let line =
+            tokio::time::timeout(Duration::from_secs(30), stdout.next_line()).await.expect("starts in time").unwrap();
+        let line = line.expect("prints where it listens");
+        printed.push_str(&line);
+        printed.push('\n');
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_owned();
+        }
+    };
+    let mut config = test_config();
+    config.jwt_secret = Some(SECRET.into());
+    let keys = JwtKeys::from_config(&config).unwrap();
+    let token = |role, shop: Option<&str>, sub: &str| {
+        keys.sign(&keys.claims(role, shop, sub, None, Duration::from_secs(600))).unwrap()
+    };
+    let (platform, admin, buyer) = (
+        token(Role::Platform, None, "p"),
+        token(Role::Admin, Some("s1"), "admin"),
+        token(Role::Buyer, None, "hana-invalid"),
+    );
+    let http = reqwest::Client::new();
+    let shop = "mutation { syncShop(input: {id: \"s1\", name: \"S\", openingBalance: \"50\", zeroEntry: false, depositPaid: true, hasUnpaidBills: false}) { id } }";
+    gql(&http, &base, &platform, shop, json!({})).await;
+    let grouped = chrono::Utc::now() - chrono::TimeDelta::days(1);
+    let order = "mutation($g: DateTime) { syncOrder(input: {orderSn: \"O-1\", shopId: \"s1\", buyerId: \"hana-invalid\", goodsId: \"g\", goodsName: \"n\", activityGoods: false, paidAmount: \"9\", groupedAt: $g}) { orderSn } }";
+    gql(&http, &base, &platform, order, json!({ "g": grouped.to_rfc3339() })).await;
+    let pay = "mutation { createPayout(input: {orderSn: \"O-1\", type: OTHER, amount: \"5\", reason: \"r\", message: \"m\", funding: BALANCE}) { id } }";
+    gql(&http, &base, &admin, pay, json!({})).await;
+
+    let cards = "{ myAccountCards { id status accountMasked } }";
+    let submit = "mutation($c: ID!, $k: ReceivingAccountKind!, $n: String!) { submitReceivingAccount(cardId: $c, account: {kind: $k, accountNo: $n, holderName: \"H\"}) { status accountMasked } }";
+    let mut answers = String::new();
+    for (kind, number) in [("BANK_CARD", "4000000000020000"), ("ALIPAY", "13900139000")] {
+        let open = gql(&http, &base, &buyer, cards, json!({})).await;
+        let card = open["data"]["myAccountCards"][0]["id"].clone();
+        let r = gql(&http, &base, &buyer, submit, json!({ "c": card, "k": kind, "n": number })).await;
+        assert_eq!(r["data"]["submitReceivingAccount"]["status"], "SUBMITTED", "{r}");
+        answers.push_str(&r.to_string());
+    }
+    answers.push_str(&gql(&http, &base, &buyer, cards, json!({})).await.to_string());
+    answers.push_str(&gql(&http, &base, &buyer, "{ myNotifications { body } }", json!({})).await.to_string());
+    // Run the job runner (it delivers the notices, which are logged).
+    http.post(format!("{base}/_test/clock/advance?seconds=1")).send().await.unwrap();
+
+    let pid = child.id().expect("running");
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+    let status = tokio::time::timeout(Duration::from_secs(20), child.wait()).await.expect("stops on SIGTERM").unwrap();
+    assert!(status.success(), "graceful shutdown exits 0: {status}");
+    while let Ok(Some(line)) = stdout.next_line().await {
+        printed.push_str(&line);
+        printed.push('\n');
+    }
+    let logs = format!("{printed}{}", errors.await.unwrap());
+    assert!(logs.contains("buyer notice delivered"), "the debug log was captured: {logs}");
+    for secret in ["4000000000020000", "13900139000"] {
+        assert!(!logs.contains(secret), "{secret} in a log line");
+        assert!(!answers.contains(secret), "{secret} in an answer");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_numbers_never_reach_a_log_line_sqlite() {
+    account_numbers_never_reach_a_log_line(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn account_numbers_never_reach_a_log_line_postgres() {
+    account_numbers_never_reach_a_log_line(Backend::Postgres).await;
+}
