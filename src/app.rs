@@ -21,6 +21,7 @@ use crate::{
     clock::Clock,
     config::Config,
     db,
+    events::{self, Bus},
     gateway::{self, PaymentChannel},
     graphql::{AppSchema, build_schema},
     http, jobs,
@@ -37,6 +38,7 @@ pub struct Inner {
     pub gateway: Arc<dyn PaymentChannel>,
     pub notifier: Arc<dyn Notifier>,
     pub sealer: Sealer,
+    pub bus: Bus,
 }
 
 /// Cheap to clone; everything a use case needs.
@@ -87,7 +89,8 @@ impl App {
         let gateway = gateway::from_config(config.gateway);
         let sealer = Sealer::new(config.jwt_secret_or_dev());
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
-        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer }));
+        let bus = Bus::new(config.subscriber_buffer);
+        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer, bus }));
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         Ok(App { state, schema })
     }
@@ -106,11 +109,13 @@ impl App {
         let addr = listener.local_addr()?;
         let router = self.router();
         let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::worker(self.state.clone())));
+        let publisher = tokio::spawn(events::publisher(self.state.clone()));
         println!("listening on http://{addr}");
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         if let Some(worker) = worker {
             worker.abort();
         }
+        publisher.abort();
         self.state.db.clone().close().await?;
         Ok(served?)
     }

@@ -99,6 +99,10 @@ pub struct Config {
     /// How long subscription events are kept for `afterEventId` replay.
     #[arg(long, env = "SMALLPAY_EVENT_RETENTION", default_value = "7d", value_parser = parse_duration, global = true)]
     pub event_retention: Duration,
+    /// How many events a subscriber may fall behind before its subscription ends with an
+    /// error it can resume from (`afterEventId`).
+    #[arg(long, env = "SMALLPAY_SUBSCRIBER_BUFFER", default_value = "1024", global = true)]
+    pub subscriber_buffer: usize,
     /// The default shop time zone: the day boundary for caps and quotas.
     #[arg(long, env = "SMALLPAY_TIMEZONE", default_value = "Asia/Shanghai", global = true)]
     pub timezone: Tz,

@@ -142,21 +142,37 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
 async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
     upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
         let state = server.state.clone();
-        GraphQLWebSocket::new(socket, server.schema.clone(), protocol)
+        // The token's expiry, once connection_init has been accepted.
+        let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel::<i64>();
+        let connection = GraphQLWebSocket::new(socket, server.schema.clone(), protocol)
             .on_connection_init(move |payload| async move {
                 let token = token_from_init(&payload).ok_or_else(|| {
                     AppError::Unauthenticated("connection_init must carry the token".into()).to_graphql()
                 })?;
-                let viewer = state.keys.verify(&token).map_err(|e| e.to_graphql())?;
+                let (viewer, exp) = state.keys.verify_with_expiry(&token).map_err(|e| e.to_graphql())?;
                 accounts::service::provision(&state, &viewer).await.map_err(|e| e.to_graphql())?;
+                let _ = expiry_tx.send(exp);
                 let mut data = Data::default();
                 data.insert(viewer);
-                data.insert(Loader::for_request(state.db.clone()));
+                data.insert(Loader::for_connection(state.db.clone()));
                 Ok(data)
             })
             .keepalive_timeout(WS_KEEPALIVE)
-            .serve()
-            .await;
+            .serve();
+        // The socket closes when the token expires.
+        let expires = async move {
+            match expiry_rx.await {
+                Ok(exp) => {
+                    let left = exp - chrono::Utc::now().timestamp();
+                    tokio::time::sleep(Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0))).await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            () = connection => {},
+            () = expires => tracing::debug!("subscription socket closed: token expired"),
+        }
     })
 }
 

@@ -85,6 +85,11 @@ impl JwtKeys {
 
     /// Verifies a token and builds the viewer it names.
     pub fn verify(&self, token: &str) -> Result<Viewer, AppError> {
+        self.verify_with_expiry(token).map(|(viewer, _)| viewer)
+    }
+
+    /// Like [`JwtKeys::verify`], also answering the token's `exp` (seconds since the epoch).
+    pub fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, i64), AppError> {
         let refuse = |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             if header_alg(token).is_some_and(|alg| alg.eq_ignore_ascii_case("none")) {
@@ -115,7 +120,8 @@ impl JwtKeys {
                 _ => "not a well-formed JWT".to_owned(),
             })
         })?;
-        viewer_from_claims(data.claims)
+        let exp = data.claims.exp;
+        Ok((viewer_from_claims(data.claims)?, exp))
     }
 
     /// Signs claims with the shared secret (development tokens, tests).

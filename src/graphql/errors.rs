@@ -5,7 +5,8 @@ use std::sync::Arc;
 
 use async_graphql::{
     Response, ServerError, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest},
+    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe},
+    futures_util::stream::BoxStream,
 };
 
 pub struct ErrorCodes;
@@ -27,6 +28,24 @@ impl Extension for ErrorCodesExtension {
             fill_code(error, executed);
         }
         response
+    }
+
+    fn subscribe<'s>(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        stream: BoxStream<'s, Response>,
+        next: NextSubscribe<'_>,
+    ) -> BoxStream<'s, Response> {
+        use futures_util::StreamExt;
+        next.run(ctx, stream)
+            .map(|mut response| {
+                let executed = !matches!(response.data, Value::Null);
+                for error in &mut response.errors {
+                    fill_code(error, executed);
+                }
+                response
+            })
+            .boxed()
     }
 }
 

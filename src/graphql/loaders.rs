@@ -22,6 +22,14 @@ impl Loader {
     pub fn for_request(db: DatabaseConnection) -> DataLoader<Loader, HashMapCache> {
         DataLoader::with_cache(Loader { db }, tokio::spawn, HashMapCache::default())
     }
+
+    /// A loader for a subscription socket: batching without the cache, so every event shows
+    /// its payout as it is at that moment.
+    pub fn for_connection(db: DatabaseConnection) -> DataLoader<Loader, HashMapCache> {
+        let loader = Loader::for_request(db);
+        loader.enable_all_cache(false);
+        loader
+    }
 }
 
 /// Errors must be `Clone`; the client sees the error's code and message (`internal error`

@@ -4,13 +4,14 @@ pub mod loaders;
 pub mod pagination;
 pub mod scalars;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 use crate::{
     accounts::graphql::AccountsQuery,
     app::AppState,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
     cards::graphql::{CardsMutation, CardsQuery},
+    events::graphql::Subscription,
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -25,7 +26,7 @@ pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuer
 #[graphql(name = "Mutation")]
 pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation, CardsMutation);
 
-pub type AppSchema = Schema<Query, Mutation, EmptySubscription>;
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
 /// Deepest query accepted (nested selections).
 pub const MAX_DEPTH: usize = 12;
@@ -34,7 +35,7 @@ pub const MAX_COMPLEXITY: usize = 2000;
 
 /// The schema, with the service's state when it will execute requests (`None` to print SDL).
 pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), EmptySubscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .extension(errors::ErrorCodes)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);

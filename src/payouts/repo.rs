@@ -109,7 +109,9 @@ pub struct NewTransition<'a> {
     pub note: Option<&'a str>,
 }
 
+/// Records a transition: the payout's history and its event (see [`crate::events`]).
 pub async fn record_transition(db: &impl ConnectionTrait, t: NewTransition<'_>) -> AppResult<payout_transition::Model> {
+    crate::events::repo::before_insert(db).await?;
     let model = payout_transition::ActiveModel {
         payout_id: Set(t.payout.id),
         shop_id: Set(t.payout.shop_id.clone()),

@@ -391,6 +391,66 @@ pub const CREATE_PAYOUT: &str = "mutation($i: CreatePayoutInput!) { createPayout
   history { from to actor note }
 } }";
 
+/// A subscription over a real socket, speaking either protocol.
+pub struct Subscription {
+    pub socket: WsStream,
+}
+
+impl TestApp {
+    /// Opens a socket with `protocol`, authenticates with `token`, and subscribes.
+    pub async fn subscribe(&self, protocol: &str, token: &str, query: &str, variables: Value) -> Subscription {
+        let (mut socket, first, close) =
+            self.ws_init(protocol, json!({ "Authorization": format!("Bearer {token}") })).await;
+        assert_eq!(first.as_ref().map(|f| f["type"].clone()), Some(json!("connection_ack")), "{first:?} {close:?}");
+        let start = if protocol == "graphql-ws" { "start" } else { "subscribe" };
+        let message = json!({ "id": "1", "type": start, "payload": { "query": query, "variables": variables } });
+        socket.send(Message::Text(message.to_string().into())).await.expect("subscribe");
+        Subscription { socket }
+    }
+}
+
+impl Subscription {
+    /// The next message for the subscription: `Ok(data)` or `Err(errors)`; panics on a
+    /// closed socket or after 10 s of silence.
+    pub async fn next(&mut self) -> Result<Value, Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                .await
+                .expect("an event within 10 s")
+                .expect("the socket is open")
+                .expect("a frame");
+            let Message::Text(text) = frame else { continue };
+            let value: Value = serde_json::from_str(&text).expect("JSON");
+            match value["type"].as_str() {
+                Some("next" | "data") => {
+                    let payload = &value["payload"];
+                    if let Some(errors) = payload.get("errors") {
+                        return Err(errors.clone());
+                    }
+                    return Ok(payload["data"].clone());
+                }
+                Some("error") => return Err(value["payload"].clone()),
+                Some("ping") => {
+                    let pong = json!({ "type": "pong" }).to_string();
+                    self.socket.send(Message::Text(pong.into())).await.expect("pong");
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Waits for the socket to close (or the subscription to complete); returns the close code.
+    pub async fn closed(&mut self) -> Option<u16> {
+        loop {
+            match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("closes within 10 s") {
+                None | Some(Err(_)) => return None,
+                Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+                Some(Ok(_)) => {}
+            }
+        }
+    }
+}
+
 pub type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// `errors[0].extensions.code` of a response (panics when there is no error).

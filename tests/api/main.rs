@@ -5,6 +5,7 @@ mod helpers;
 mod approvals;
 mod auth;
 mod cards;
+mod events;
 mod history;
 mod http;
 mod lifecycle;
