@@ -9,7 +9,10 @@ use async_graphql::{
 use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
-    extract::{Query, Request, State, WebSocketUpgrade},
+    extract::{
+        Query, Request, State, WebSocketUpgrade,
+        ws::{CloseFrame, Message, WebSocket},
+    },
     http::{HeaderMap, StatusCode, header::AUTHORIZATION},
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
@@ -30,8 +33,8 @@ use crate::{
     jobs,
 };
 
-/// Server pings on idle subscription sockets (`graphql-ws`) this often.
-const WS_KEEPALIVE: Duration = Duration::from_secs(15);
+/// The server pings every subscription socket this often (WebSocket ping frames).
+const WS_PING: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 struct Server {
@@ -140,40 +143,72 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
 }
 
 async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| async move {
-        let state = server.state.clone();
-        // The token's expiry, once connection_init has been accepted.
-        let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel::<i64>();
-        let connection = GraphQLWebSocket::new(socket, server.schema.clone(), protocol)
-            .on_connection_init(move |payload| async move {
-                let token = token_from_init(&payload).ok_or_else(|| {
-                    AppError::Unauthenticated("connection_init must carry the token".into()).to_graphql()
-                })?;
-                let (viewer, exp) = state.keys.verify_with_expiry(&token).map_err(|e| e.to_graphql())?;
-                accounts::service::provision(&state, &viewer).await.map_err(|e| e.to_graphql())?;
-                let _ = expiry_tx.send(exp);
-                let mut data = Data::default();
-                data.insert(viewer);
-                data.insert(Loader::for_connection(state.db.clone()));
-                Ok(data)
-            })
-            .keepalive_timeout(WS_KEEPALIVE)
-            .serve();
-        // The socket closes when the token expires.
-        let expires = async move {
-            match expiry_rx.await {
-                Ok(exp) => {
-                    let left = exp - chrono::Utc::now().timestamp();
-                    tokio::time::sleep(Duration::from_secs(u64::try_from(left.max(0)).unwrap_or(0))).await;
-                }
-                Err(_) => std::future::pending::<()>().await,
+    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(server, protocol, socket))
+}
+
+/// One subscription socket: the GraphQL protocol over a writer that also sends WebSocket
+/// pings every [`WS_PING`] and closes the socket (code 4401) when the token expires.
+async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSocket) {
+    use futures_util::{SinkExt, StreamExt};
+    let (mut sink, stream) = socket.split();
+    let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(64);
+    let outgoing = Box::pin(futures_util::sink::unfold(out_tx, |tx, message: Message| async move {
+        tx.send(message).await.map(|()| tx).map_err(|_| axum::Error::new("socket writer stopped"))
+    }));
+    let state = server.state.clone();
+    // The token's expiry, once connection_init has been accepted.
+    let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel::<i64>();
+    let connection = GraphQLWebSocket::new_with_pair(outgoing, stream, server.schema.clone(), protocol)
+        .on_connection_init(move |payload| async move {
+            let token = token_from_init(&payload)
+                .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()).to_graphql())?;
+            let (viewer, exp) = state.keys.verify_with_expiry(&token).map_err(|e| e.to_graphql())?;
+            accounts::service::provision(&state, &viewer).await.map_err(|e| e.to_graphql())?;
+            let _ = expiry_tx.send(exp);
+            let mut data = Data::default();
+            data.insert(viewer);
+            data.insert(Loader::for_connection(state.db.clone()));
+            Ok(data)
+        })
+        .serve();
+    let connection = tokio::spawn(connection);
+    let expires = async move {
+        match expiry_rx.await {
+            Ok(exp) => {
+                let left = u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0);
+                tokio::time::sleep(Duration::from_secs(left)).await;
             }
-        };
-        tokio::select! {
-            () = connection => {},
-            () = expires => tracing::debug!("subscription socket closed: token expired"),
+            Err(_) => std::future::pending::<()>().await,
         }
-    })
+    };
+    tokio::pin!(expires);
+    let mut ping = tokio::time::interval(WS_PING);
+    ping.tick().await;
+    loop {
+        tokio::select! {
+            message = out_rx.recv() => match message {
+                Some(message) => {
+                    let close = matches!(message, Message::Close(_));
+                    if sink.send(message).await.is_err() || close {
+                        break;
+                    }
+                }
+                None => break,
+            },
+            _ = ping.tick() => {
+                if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
+                    break;
+                }
+            }
+            () = &mut expires => {
+                let frame = CloseFrame { code: 4401, reason: "token expired".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                tracing::debug!("subscription socket closed: token expired");
+                break;
+            }
+        }
+    }
+    connection.abort();
 }
 
 async fn readyz(State(server): State<Server>) -> Response {

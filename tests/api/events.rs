@@ -151,8 +151,10 @@ async fn the_socket_closes_when_the_token_expires(app: TestApp) {
     let mut claims = app.keys.claims(Role::Admin, Some("s1"), "admin", None, Duration::from_secs(1));
     claims.exp = chrono::Utc::now().timestamp() - 30;
     let token = app.keys.sign(&claims).unwrap();
-    let mut sub = app.subscribe("graphql-transport-ws", &token, STATUS, json!({})).await;
-    sub.closed().await;
+    for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let mut sub = app.subscribe(protocol, &token, STATUS, json!({})).await;
+        assert_eq!(sub.closed().await, Some(4401), "{protocol}: closed for the expired token");
+    }
     let (_, first, close) = app
         .ws_init(
             "graphql-transport-ws",
@@ -162,7 +164,28 @@ async fn the_socket_closes_when_the_token_expires(app: TestApp) {
     assert!(first.is_none() && close.is_some(), "a token past the leeway is refused: {first:?}");
 }
 
+async fn replay_reaches_back_as_far_as_the_retention(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    app.sync_order("O-2", "s1", json!({})).await;
+    app.pay(&admin, "O-1", "1.00", "WECHAT_SCAN").await;
+    // 7 days later (the default retention) the first event is still replayed…
+    app.advance(3600).await; // its recharge window ends: a second event
+    app.advance(7 * 86400 - 3600).await;
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, STATUS, json!({ "a": "0" })).await;
+    assert_eq!(event(sub.next().await, "payoutStatusChanged")["to"], "PENDING_RECHARGE");
+    drop(sub);
+    // …one second later it is not, the second one is.
+    app.advance(1).await;
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, STATUS, json!({ "a": "0" })).await;
+    assert_eq!(event(sub.next().await, "payoutStatusChanged")["to"], "RECHARGE_FAILED");
+    // And the payout's history keeps both: only the replay is bounded.
+    let history = app.ok(&admin, "{ order(orderSn: \"O-1\") { payouts { history { to } } } }", json!({})).await;
+    assert_eq!(history["order"]["payouts"][0]["history"].as_array().unwrap().len(), 2);
+}
+
 on_both_databases!(
+    replay_reaches_back_as_far_as_the_retention,
     status_changes_reach_their_shop_only,
     approval_events_reach_the_admin_and_the_applicant,
     resuming_after_a_disconnect_gets_every_missed_event_once,
