@@ -22,7 +22,11 @@ impl Server {
     }
 
     async fn gql(&self, token: &str, query: &str, variables: Value) -> Value {
-        let r = self.http.post(format!("{}/graphql", self.base)).bearer_auth(token).json(&json!({ "query": query, "variables": variables }));
+        let r = self
+            .http
+            .post(format!("{}/graphql", self.base))
+            .bearer_auth(token)
+            .json(&json!({ "query": query, "variables": variables }));
         let v: Value = r.send().await.expect("send").json().await.expect("json");
         assert!(v.get("errors").is_none(), "{v}");
         v
@@ -56,11 +60,19 @@ struct Row {
 fn row(name: &str, mut samples: Vec<Duration>, wall: Duration) -> Row {
     samples.sort();
     let at = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
-    Row { name: name.to_owned(), n: samples.len(), p50: at(0.5), p95: at(0.95), p99: at(0.99), per_second: samples.len() as f64 / wall.as_secs_f64() }
+    Row {
+        name: name.to_owned(),
+        n: samples.len(),
+        p50: at(0.5),
+        p95: at(0.95),
+        p99: at(0.99),
+        per_second: samples.len() as f64 / wall.as_secs_f64(),
+    }
 }
 
 const CREATE: &str = "mutation($o: String!, $f: FundingChoice!) { createPayout(input: {orderSn: $o, type: SHIPPING_FEE, amount: \"1.00\", reason: \"r\", message: \"m\", funding: $f}) { id status } }";
-const PREVIEW: &str = "query($o: String!) { payoutPreview(orderSn: $o, amount: \"5\") { allowed balanceAllowed duplicates { amount } } }";
+const PREVIEW: &str =
+    "query($o: String!) { payoutPreview(orderSn: $o, amount: \"5\") { allowed balanceAllowed duplicates { amount } } }";
 const PAGE: &str = "query($n: Int) { payouts(first: $n) { totalCount edges { node { id amount status applicant { name } order { goodsName } history { to at } } } } }";
 
 async fn run(label: &str, url: String) -> Vec<Row> {
@@ -94,7 +106,12 @@ async fn run(label: &str, url: String) -> Vec<Row> {
             let (s, admin) = (&s, &admin);
             async move {
                 let t = Instant::now();
-                s.gql(admin, CREATE, json!({ "o": format!("B-{i}"), "f": if i % 2 == 0 { "BALANCE" } else { "WECHAT_SCAN" } })).await;
+                s.gql(
+                    admin,
+                    CREATE,
+                    json!({ "o": format!("B-{i}"), "f": if i % 2 == 0 { "BALANCE" } else { "WECHAT_SCAN" } }),
+                )
+                .await;
                 t.elapsed()
             }
         }))
@@ -120,7 +137,11 @@ async fn run(label: &str, url: String) -> Vec<Row> {
             s.gql(&admin, PAGE, json!({ "n": n })).await;
             samples.push(t.elapsed());
         }
-        rows.push(row(&format!("{label}: payouts(first: {n}) with applicant, order, history"), samples, wall.elapsed()));
+        rows.push(row(
+            &format!("{label}: payouts(first: {n}) with applicant, order, history"),
+            samples,
+            wall.elapsed(),
+        ));
     }
     rows
 }

@@ -64,18 +64,7 @@ pub async fn schedule(
     due_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let job = scheduled_job::ActiveModel {
-        kind: Set(kind.as_str().to_owned()),
-        payout_id: Set(Some(payout_id)),
-        card_id: Set(None),
-        due_at: Set(due_at),
-        status: Set("PENDING".to_owned()),
-        attempts: Set(0),
-        created_at: Set(now),
-        ..Default::default()
-    };
-    scheduled_job::Entity::insert(job).exec_without_returning(db).await?;
-    Ok(())
+    insert(db, kind, Some(payout_id), None, due_at, now).await
 }
 
 /// Schedules the expiry of an account card at `due_at`.
@@ -85,10 +74,21 @@ pub async fn schedule_card(
     due_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
+    insert(db, JobKind::CardExpiry, None, Some(card_id), due_at, now).await
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    payout_id: Option<i64>,
+    card_id: Option<i64>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
     let job = scheduled_job::ActiveModel {
-        kind: Set(JobKind::CardExpiry.as_str().to_owned()),
-        payout_id: Set(None),
-        card_id: Set(Some(card_id)),
+        kind: Set(kind.as_str().to_owned()),
+        payout_id: Set(payout_id),
+        card_id: Set(card_id),
         due_at: Set(due_at),
         status: Set("PENDING".to_owned()),
         attempts: Set(0),
