@@ -39,6 +39,7 @@ pub struct Inner {
     pub notifier: Arc<dyn Notifier>,
     pub sealer: Sealer,
     pub bus: Bus,
+    pub write_gate: db::WriteGate,
 }
 
 /// Cheap to clone; everything a use case needs.
@@ -90,7 +91,19 @@ impl App {
         let sealer = Sealer::new(config.jwt_secret_or_dev());
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
-        let state = AppState(Arc::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer, bus }));
+        let write_gate = db::WriteGate::for_backend(db.get_database_backend());
+        let state = AppState(Arc::new(Inner {
+            db,
+            statements,
+            clock,
+            config,
+            keys,
+            gateway,
+            notifier,
+            sealer,
+            bus,
+            write_gate,
+        }));
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         Ok(App { state, schema })
     }

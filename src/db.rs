@@ -64,9 +64,27 @@ pub fn is_retryable(e: &DbErr) -> bool {
 /// How many times a use case that lost a race is tried before `UNAVAILABLE`.
 pub const MAX_ATTEMPTS: u32 = 8;
 
-/// Runs `attempt` until it succeeds, fails with something other than contention, or has
-/// been tried [`MAX_ATTEMPTS`] times.
-pub async fn retrying<T, F, Fut>(mut attempt: F) -> crate::error::AppResult<T>
+/// On SQLite, the process's writers queue here (first come, first served) before they begin
+/// their transaction, instead of spinning in SQLite's busy handler; on PostgreSQL it lets
+/// everyone through (row locks order them).
+pub struct WriteGate(Option<tokio::sync::Mutex<()>>);
+
+impl WriteGate {
+    pub fn for_backend(backend: DbBackend) -> Self {
+        WriteGate((backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())))
+    }
+
+    pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
+        match &self.0 {
+            Some(gate) => Some(gate.lock().await),
+            None => None,
+        }
+    }
+}
+
+/// Runs `attempt` (one write transaction) through the write gate until it succeeds, fails
+/// with something other than contention, or has been tried [`MAX_ATTEMPTS`] times.
+pub async fn retrying<T, F, Fut>(state: &crate::app::AppState, mut attempt: F) -> crate::error::AppResult<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = crate::error::AppResult<T>>,
@@ -75,7 +93,11 @@ where
     let mut tries = 0;
     loop {
         tries += 1;
-        match attempt().await {
+        let outcome = {
+            let _turn = state.write_gate.enter().await;
+            attempt().await
+        };
+        match outcome {
             Err(AppError::Contention) if tries < MAX_ATTEMPTS => {
                 let backoff = 5u64 * u64::from(tries) + u64::from(rand_jitter());
                 tokio::time::sleep(Duration::from_millis(backoff)).await;

@@ -59,7 +59,7 @@ fn must_be_pending(p: &payout::Model) -> AppResult<()> {
 /// request pending.
 pub async fn approve(state: &AppState, admin: &Viewer, id: i64, funding: FundingMethod) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    let saved = db::retrying(|| async {
+    let saved = db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         let shop = shops::repo::find_for_update(&tx, &scope)
@@ -123,7 +123,7 @@ pub async fn approve(state: &AppState, admin: &Viewer, id: i64, funding: Funding
 /// Rejects a request with a reason; the order's application count gives the attempt back.
 pub async fn reject(state: &AppState, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    db::retrying(|| async {
+    db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         shops::repo::find_for_update(&tx, &scope).await?;

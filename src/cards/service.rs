@@ -106,7 +106,7 @@ pub async fn submit(
 ) -> AppResult<account_card::Model> {
     let sealed = state.sealer.seal(&account.number)?;
     let masked = rules::mask(account.kind, &account.number);
-    let (card, payout) = db::retrying(|| async {
+    let (card, payout) = db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         let card = account_card::Entity::find()
@@ -155,7 +155,7 @@ pub async fn submit(
 /// old open card, if any, expires.
 pub async fn resend(state: &AppState, viewer: &Viewer, payout_id: i64) -> AppResult<account_card::Model> {
     let scope = viewer.shop_scope()?;
-    db::retrying(|| async {
+    db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         let p = payouts_repo::in_shop(&scope)

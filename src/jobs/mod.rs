@@ -137,6 +137,7 @@ pub async fn run_due(state: &AppState) -> AppResult<usize> {
 /// a close or a refund when it was due, not when it happened to run.
 async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool> {
     let now = job.due_at.min(state.clock.now());
+    let turn = state.write_gate.enter().await;
     let tx = db::begin_write(&state.db).await?;
     let claimed = scheduled_job::Entity::update_many()
         .set(scheduled_job::ActiveModel {
@@ -163,6 +164,7 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
         None => return Err(AppError::Internal(format!("unknown job kind {}", job.kind))),
     };
     tx.commit().await?;
+    drop(turn);
     metrics::counter!("jobs_run_total", "kind" => job.kind.clone()).increment(1);
     apply(state, after).await;
     Ok(true)

@@ -29,7 +29,7 @@ pub struct OrderSpec {
 
 /// Creates or updates an order. An order never moves to another shop.
 pub async fn sync(state: &AppState, spec: OrderSpec) -> AppResult<order::Model> {
-    db::retrying(|| sync_once(state, &spec)).await
+    db::retrying(state, || sync_once(state, &spec)).await
 }
 
 async fn sync_once(state: &AppState, spec: &OrderSpec) -> AppResult<order::Model> {
@@ -79,7 +79,7 @@ pub struct CompensationSpec {
 /// Records a compensation the platform paid. Idempotent: the same order, type and amount —
 /// and time, when given — returns the existing record instead of a second one.
 pub async fn record_compensation(state: &AppState, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
-    db::retrying(|| record_once(state, &spec)).await
+    db::retrying(state, || record_once(state, &spec)).await
 }
 
 async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {

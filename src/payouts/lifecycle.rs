@@ -132,7 +132,7 @@ fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> &str {
 /// The channel's callback for a scan recharge: `PENDING_RECHARGE` → `PAYING`, then the
 /// transfer. Idempotent on `channel_txn_id`.
 pub async fn confirm_recharge(state: &AppState, id: i64, channel_txn_id: &str) -> AppResult<payout::Model> {
-    let (payout, fresh) = db::retrying(|| async {
+    let (payout, fresh) = db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         let p = locked(&tx, id).await?;
@@ -171,7 +171,7 @@ pub async fn settle_transfer(
     failure_kind: TransferFailureKind,
     failure_reason: Option<String>,
 ) -> AppResult<payout::Model> {
-    db::retrying(|| async {
+    db::retrying(state, || async {
         let now = state.clock.now();
         let tx = db::begin_write(&state.db).await?;
         let p = locked(&tx, id).await?;

@@ -142,7 +142,7 @@ pub async fn create(state: &AppState, viewer: &Viewer, input: NewPayout) -> AppR
         return Err(AppError::Forbidden("an admin pays directly; REQUEST_APPROVAL is for other roles".into()));
     }
     let fingerprint = input.fingerprint();
-    match db::retrying(|| create_once(state, viewer, &scope, &input, &fingerprint)).await? {
+    match db::retrying(state, || create_once(state, viewer, &scope, &input, &fingerprint)).await? {
         Created::Replay(id) => repo::find(&state.db, &scope, id)
             .await?
             .ok_or_else(|| AppError::Internal("replayed payout vanished".into())),

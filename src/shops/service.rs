@@ -31,7 +31,7 @@ pub struct ShopSpec {
 
 /// Creates or updates a shop. The opening balance is used only when the shop is created.
 pub async fn sync(state: &AppState, spec: ShopSpec) -> AppResult<shop::Model> {
-    db::retrying(|| sync_once(state, &spec)).await
+    db::retrying(state, || sync_once(state, &spec)).await
 }
 
 async fn sync_once(state: &AppState, spec: &ShopSpec) -> AppResult<shop::Model> {
@@ -83,7 +83,7 @@ async fn sync_once(state: &AppState, spec: &ShopSpec) -> AppResult<shop::Model> 
 /// `INSUFFICIENT_BALANCE` if the balance would go below zero; the same reference with
 /// another amount is `IDEMPOTENCY_KEY_REUSED`.
 pub async fn adjust_balance(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
-    db::retrying(|| adjust_once(state, shop_id, amount, reference)).await
+    db::retrying(state, || adjust_once(state, shop_id, amount, reference)).await
 }
 
 async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
