@@ -1,6 +1,12 @@
 //! HTTP: GraphQL over POST, GraphiQL, subscriptions over WebSocket, health, readiness,
 //! metrics and the test clock.
-use std::time::{Duration, Instant};
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::{Duration, Instant},
+};
 
 use async_graphql::{
     Data, Response as GqlResponse,
@@ -147,7 +153,9 @@ async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, 
 }
 
 /// One subscription socket: the GraphQL protocol over a writer that also sends WebSocket
-/// pings every [`WS_PING`] and closes the socket (code 4401) when the token expires.
+/// pings every [`WS_PING`], closes the socket (code 4401) when the token expires, and closes a
+/// refused `connection_init` with 4403 (graphql-transport-ws; the legacy protocol answers
+/// `connection_error`).
 async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSocket) {
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, stream) = socket.split();
@@ -158,12 +166,23 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     let state = server.state.clone();
     // The token's expiry, once connection_init has been accepted.
     let (expiry_tx, expiry_rx) = tokio::sync::oneshot::channel::<i64>();
+    // Set when connection_init is refused: the close that follows gets code 4403.
+    let refused = Arc::new(AtomicBool::new(false));
+    let refused_init = refused.clone();
     let connection = GraphQLWebSocket::new_with_pair(outgoing, stream, server.schema.clone(), protocol)
         .on_connection_init(move |payload| async move {
-            let token = token_from_init(&payload)
-                .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()).to_graphql())?;
-            let (viewer, exp) = state.keys.verify_with_expiry(&token).map_err(|e| e.to_graphql())?;
-            accounts::service::provision(&state, &viewer).await.map_err(|e| e.to_graphql())?;
+            let accepted = async {
+                let token = token_from_init(&payload)
+                    .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()))?;
+                let (viewer, exp) = state.keys.verify_with_expiry(&token)?;
+                accounts::service::provision(&state, &viewer).await?;
+                Ok::<_, AppError>((viewer, exp))
+            }
+            .await;
+            let (viewer, exp) = accepted.map_err(|e| {
+                refused_init.store(true, Ordering::SeqCst);
+                e.to_graphql()
+            })?;
             let _ = expiry_tx.send(exp);
             let mut data = Data::default();
             data.insert(viewer);
@@ -189,6 +208,11 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
             message = out_rx.recv() => match message {
                 Some(message) => {
                     let close = matches!(message, Message::Close(_));
+                    let message = if close && refused.load(Ordering::SeqCst) {
+                        Message::Close(Some(CloseFrame { code: 4403, reason: "Forbidden".into() }))
+                    } else {
+                        message
+                    };
                     if sink.send(message).await.is_err() || close {
                         break;
                     }
