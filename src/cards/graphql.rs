@@ -16,15 +16,11 @@ use crate::{
     graphql::loaders::{PayoutById, RequestLoader, ShopById},
     money::Cny,
     payouts::{
-        graphql::payout_id,
+        graphql::{parse as stored, payout_id},
         types::{AccountCardStatus, NotificationChannel, NotificationKind, PayoutType, ReceivingAccountKind},
     },
     validate,
 };
-
-fn stored<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
-    parse(value).ok_or_else(|| AppError::Internal(format!("unknown stored value {value}")).into())
-}
 
 /// A card asking the buyer for a receiving account after a failed transfer.
 pub struct AccountCard(pub account_card::Model);

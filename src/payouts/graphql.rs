@@ -28,7 +28,8 @@ fn loader<'a>(ctx: &Context<'a>) -> Result<&'a RequestLoader> {
     ctx.data::<RequestLoader>()
 }
 
-fn parse<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
+/// A stored enum value, parsed (`INTERNAL` if the database holds something unknown).
+pub fn parse<T>(value: &str, parse: fn(&str) -> Option<T>) -> Result<T> {
     parse(value).ok_or_else(|| AppError::Internal(format!("unknown stored value {value}")).into())
 }
 
