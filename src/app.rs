@@ -63,12 +63,17 @@ pub enum StartError {
     Db(#[from] sea_orm::DbErr),
     #[error("network: {0}")]
     Io(#[from] std::io::Error),
+    #[error("reading the event outbox: {0}")]
+    Outbox(String),
 }
 
 /// A built application: state, schema and router, ready to serve.
 pub struct App {
     pub state: AppState,
     pub schema: AppSchema,
+    /// The newest event when the app was built: live events start after it, so none caused
+    /// by a request can be missed.
+    first_event: i64,
 }
 
 impl App {
@@ -105,7 +110,8 @@ impl App {
             write_gate,
         }));
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
-        Ok(App { state, schema })
+        let first_event = events::repo::last_id(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
+        Ok(App { state, schema, first_event })
     }
 
     pub fn router(&self) -> axum::Router {
@@ -122,7 +128,7 @@ impl App {
         let addr = listener.local_addr()?;
         let router = self.router();
         let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::worker(self.state.clone())));
-        let publisher = tokio::spawn(events::publisher(self.state.clone()));
+        let publisher = tokio::spawn(events::publisher(self.state.clone(), self.first_event));
         println!("listening on http://{addr}");
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         if let Some(worker) = worker {

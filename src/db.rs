@@ -9,17 +9,26 @@ use sea_orm::{
 };
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, 8, 16).await
+}
+
+/// A two-connection pool for a background task that only reads.
+pub async fn connect_small(url: &str) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, 2, 2).await
+}
+
+async fn connect_with(url: &str, sqlite_max: u32, postgres_max: u32) -> Result<DatabaseConnection, DbErr> {
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
-        opts.max_connections(8).map_sqlx_sqlite_opts(|o| {
+        opts.max_connections(sqlite_max).map_sqlx_sqlite_opts(|o| {
             o.journal_mode(SqliteJournalMode::Wal)
                 .synchronous(SqliteSynchronous::Normal)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });
     } else {
-        opts.max_connections(16);
+        opts.max_connections(postgres_max);
     }
     Database::connect(opts).await
 }

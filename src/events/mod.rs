@@ -45,20 +45,22 @@ impl Bus {
     }
 }
 
-/// Reads new events and broadcasts them, until the process ends.
-pub async fn publisher(state: AppState) {
-    let mut last = match repo::last_id(&state.db).await {
-        Ok(id) => id,
+/// Reads the events after `last` (the newest event when the server started accepting
+/// requests) and broadcasts them, until the process ends. It polls on a connection of its
+/// own, so its background reads stay out of the request statement counts.
+pub async fn publisher(state: AppState, mut last: i64) {
+    let db = match crate::db::connect_small(&state.config.database_url).await {
+        Ok(db) => db,
         Err(e) => {
-            tracing::error!(error = ?e, "event publisher cannot start");
+            tracing::error!(error = %e, "event publisher cannot connect");
             return;
         }
     };
-    let mut listener = match state.db.get_database_backend() {
+    let mut listener = match db.get_database_backend() {
         DbBackend::Postgres => listen(&state.config.database_url).await,
         _ => None,
     };
-    let postgres = state.db.get_database_backend() == DbBackend::Postgres;
+    let postgres = db.get_database_backend() == DbBackend::Postgres;
     let poll = if postgres { POLL_POSTGRES } else { POLL_SQLITE };
     loop {
         let lost = match listener.as_mut() {
@@ -74,7 +76,7 @@ pub async fn publisher(state: AppState) {
         if lost {
             listener = None;
         }
-        match repo::after(&state.db, last, 500).await {
+        match repo::after(&db, last, 500).await {
             Ok(events) => {
                 for event in events {
                     last = event.id;
