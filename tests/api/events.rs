@@ -233,7 +233,7 @@ async fn a_slow_subscriber_ends_with_an_error_it_can_resume_from() {
 /// Two server processes on one PostgreSQL database: a subscriber on one, the mutation through
 /// the other, and the event arrives.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_event_crosses_server_processes() {
+async fn an_event_crosses_server_processes_postgres() {
     let Some(app) = TestApp::try_spawn(Backend::Postgres).await else {
         return;
     };

@@ -20,7 +20,8 @@ pub enum Backend {
 }
 
 /// Runs each named `async fn(TestApp)` once on SQLite and once on PostgreSQL (the latter
-/// skipped, with a notice, when `TEST_POSTGRES_URL` is unset).
+/// skipped, with a notice, when `TEST_POSTGRES_URL` is unset). A test that uses PostgreSQL
+/// must have `postgres` in its name: `.ci/run` selects the PostgreSQL pass by it.
 #[macro_export]
 macro_rules! on_both_databases {
     ($($name:ident),* $(,)?) => {

@@ -224,7 +224,7 @@ on_both_databases!(manual_channel:
 /// Two instances on one PostgreSQL database advance their clocks at the same time: every
 /// deadline runs exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn two_instances_run_each_deadline_once() {
+async fn two_instances_run_each_deadline_once_postgres() {
     let Some(app) = TestApp::try_spawn(Backend::Postgres).await else {
         return;
     };
