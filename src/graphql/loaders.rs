@@ -169,12 +169,12 @@ impl LoaderTrait<AccountKey> for Loader {
     }
 }
 
-/// The newest account card of a payout.
+/// The newest account card of a payout (`None` cached too: most payouts have none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct CardByPayout(pub i64);
 
 impl LoaderTrait<CardByPayout> for Loader {
-    type Value = account_card::Model;
+    type Value = Option<account_card::Model>;
     type Error = LoadError;
 
     async fn load(&self, keys: &[CardByPayout]) -> Result<HashMap<CardByPayout, Self::Value>, LoadError> {
@@ -183,8 +183,12 @@ impl LoaderTrait<CardByPayout> for Loader {
             .order_by_asc(account_card::Column::Id)
             .all(&self.db)
             .await?;
+        let mut out: HashMap<CardByPayout, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
         // Ascending ids: the last card of each payout wins.
-        Ok(rows.into_iter().map(|c| (CardByPayout(c.payout_id), c)).collect())
+        for card in rows {
+            out.insert(CardByPayout(card.payout_id), Some(card));
+        }
+        Ok(out)
     }
 }
 

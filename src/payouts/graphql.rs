@@ -157,7 +157,7 @@ impl Payout {
     /// The newest account card, once FAILED for BUYER_ACCOUNT.
     async fn account_card(&self, ctx: &Context<'_>) -> Result<Option<crate::cards::graphql::AccountCard>> {
         let card = loader(ctx)?.load_one(crate::graphql::loaders::CardByPayout(self.0.id)).await?;
-        Ok(card.map(crate::cards::graphql::AccountCard))
+        Ok(card.flatten().map(crate::cards::graphql::AccountCard))
     }
 
     /// Every status change, oldest first.
@@ -530,6 +530,9 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[payout::Model]) -> Result<()> {
             })
             .collect();
         loader.load_many(keys.into_iter().map(|(shop_id, id)| AccountKey { shop_id, id })).await?;
+    }
+    if node.field("accountCard").exists() {
+        loader.load_many(rows.iter().map(|p| crate::graphql::loaders::CardByPayout(p.id))).await?;
     }
     let history = node.field("history");
     if history.exists() {

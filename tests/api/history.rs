@@ -123,7 +123,7 @@ async fn another_shop_sees_none_of_it(app: TestApp) {
 }
 
 const NESTED: &str = "query($first: Int) { payouts(first: $first) { totalCount edges { node {
-  id amount status applicant { id name } approver { id }
+  id amount status applicant { id name } approver { id } accountCard { id status }
   order { orderSn goodsName payouts { id } platformCompensations { amount } }
   history { id from to payout { id } }
 } } } }";
