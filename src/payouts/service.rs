@@ -1,7 +1,6 @@
 //! Payout use cases, one transaction each: preview, create (ledger debit, quota, idempotency)
 //! and settling a transfer's result. The rules themselves live in [`super::rules`].
 use chrono::TimeDelta;
-use chrono_tz::Tz;
 use entity::{idempotency_key, order, payout, platform_compensation, shop};
 use sea_orm::{ActiveValue::Set, ConnectionTrait};
 use sha2::{Digest, Sha256};
@@ -40,7 +39,7 @@ pub async fn snapshot(
     operator: &Viewer,
 ) -> AppResult<(Snapshot, Vec<payout::Model>)> {
     let now = state.clock.now();
-    let tz: Tz = shop.time_zone.parse().unwrap_or(state.config.timezone);
+    let tz = shops::service::zone(state, shop);
     let (from, to) = shops::rules::day_bounds(tz, now);
     let paid_today = shops::repo::committed_total(db, scope, from, to, false).await?;
     let paid_from_balance = shops::repo::committed_total(db, scope, from, to, true).await?;

@@ -1,6 +1,5 @@
 //! Setting and clearing quotas; reading them with today's usage.
-use chrono_tz::Tz;
-use entity::{account, quota, shop};
+use entity::{account, quota};
 
 use super::repo;
 use crate::{
@@ -9,7 +8,7 @@ use crate::{
     auth::{Role, ShopScope},
     error::{AppError, AppResult},
     money::Cny,
-    shops::{self, rules::day_bounds},
+    shops,
 };
 
 /// A quota with its account and today's usage.
@@ -27,20 +26,11 @@ impl QuotaView {
     }
 }
 
-/// The UTC bounds of the shop's today.
-pub fn shop_today(
-    state: &AppState,
-    shop: &shop::Model,
-) -> (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>) {
-    let tz: Tz = shop.time_zone.parse().unwrap_or(state.config.timezone);
-    day_bounds(tz, state.clock.now())
-}
-
 async fn views(state: &AppState, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
     let Some(shop) = shops::repo::find(&state.db, scope).await? else {
         return Ok(Vec::new());
     };
-    let (from, to) = shop_today(state, &shop);
+    let (from, to) = shops::service::today(state, &shop);
     let ids: Vec<String> = quotas.iter().map(|q| q.account_id.clone()).collect();
     let used = repo::used(&state.db, scope, &ids, from, to).await?;
     let accounts = accounts::repo::find_many(&state.db, scope, &ids).await?;

@@ -1,4 +1,5 @@
 //! Shop use cases: the platform's sync and balance adjustments, one transaction each.
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use entity::shop;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
@@ -117,10 +118,19 @@ async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &s
     Ok(saved)
 }
 
-/// The shop's totals for its today: (all committed payouts, balance-funded ones).
+/// The shop's time zone (stored validated; the server's default should it ever not parse).
+pub fn zone(state: &AppState, shop: &shop::Model) -> Tz {
+    shop.time_zone.parse().unwrap_or(state.config.timezone)
+}
+
+/// The UTC bounds `[from, to)` of the shop's today.
+pub fn today(state: &AppState, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
+    super::rules::day_bounds(zone(state, shop), state.clock.now())
+}
+
+/// The shop's committed payouts today: every funding kind, or balance-funded only.
 pub async fn paid_today(state: &AppState, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
-    let tz: Tz = shop.time_zone.parse().unwrap_or(state.config.timezone);
-    let (from, to) = super::rules::day_bounds(tz, state.clock.now());
+    let (from, to) = today(state, shop);
     let scope = ShopScope::platform(&shop.id);
     Ok(Cny::from_fen(repo::committed_total(&state.db, &scope, from, to, balance_only).await?))
 }
