@@ -94,7 +94,8 @@ pub async fn load(state: &AppState) -> AppResult<()> {
             order_sn: "DEMO-0001".to_owned(),
             kind: PayoutType::ShippingFee,
             amount: Cny::from_fen(8_00),
-            at: Some(now - day),
+            at: None,
+            reference: Some("DEMO-PC-0001".to_owned()),
         },
     )
     .await?;

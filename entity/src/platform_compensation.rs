@@ -13,6 +13,8 @@ pub struct Model {
     pub amount_fen: i64,
     pub at: DateTimeUtc,
     pub created_at: DateTimeUtc,
+    /// The platform's own id for it; a repeated reference returns this record.
+    pub reference: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -175,8 +175,12 @@ pub struct PlatformCompensationInput {
     #[graphql(name = "type")]
     pub kind: PayoutType,
     pub amount: Cny,
-    /// Null: now.
+    /// When the platform paid it; null: now.
     pub at: Option<DateTime<Utc>>,
+    /// The platform's own id for it: a repeated reference returns the same record (the same
+    /// reference with another order, type, amount or time is `IDEMPOTENCY_KEY_REUSED`);
+    /// without one every call records a new compensation.
+    pub reference: Option<String>,
 }
 
 #[derive(Default)]
@@ -232,8 +236,8 @@ impl OrdersMutation {
         Ok(Order(service::sync(state, input.validate()?).await?))
     }
 
-    /// Records a compensation the platform paid on an order (idempotent on order, type,
-    /// amount and time). PLATFORM.
+    /// Records a compensation the platform paid on an order: idempotent on `reference` when
+    /// one is given, a new record on every call without one. PLATFORM.
     #[graphql(guard = "RoleGuard::platform()")]
     async fn record_platform_compensation(
         &self,
@@ -246,6 +250,7 @@ impl OrdersMutation {
             kind: input.kind,
             amount: validate::positive("amount", input.amount)?,
             at: input.at.map(to_millis),
+            reference: input.reference.as_deref().map(|r| validate::id("reference", r)).transpose()?,
         };
         Ok(PlatformCompensation(service::record_compensation(state, spec).await?))
     }

@@ -74,10 +74,23 @@ pub struct CompensationSpec {
     pub kind: PayoutType,
     pub amount: Cny,
     pub at: Option<DateTime<Utc>>,
+    /// The platform's own id for the compensation.
+    pub reference: Option<String>,
 }
 
-/// Records a compensation the platform paid. Idempotent: the same order, type and amount —
-/// and time, when given — returns the existing record instead of a second one.
+impl CompensationSpec {
+    /// True when `existing` records this request (a repeat of the same reference).
+    fn matches(&self, existing: &platform_compensation::Model) -> bool {
+        existing.order_sn == self.order_sn
+            && existing.r#type == self.kind.as_str()
+            && existing.amount_fen == self.amount.fen()
+            && self.at.is_none_or(|at| existing.at == at)
+    }
+}
+
+/// Records a compensation the platform paid (rules.md): with a `reference`, a repeated call
+/// returns the record made by the first (the same reference with another order, type, amount
+/// or time is `IDEMPOTENCY_KEY_REUSED`); without one, every call is a new compensation.
 pub async fn record_compensation(state: &AppState, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
     db::retrying(state, || record_once(state, &spec)).await
 }
@@ -87,17 +100,18 @@ async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<pla
     let order = repo::find_by_sn(&tx, &spec.order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", spec.order_sn)))?;
-    let mut same = platform_compensation::Entity::find()
-        .filter(platform_compensation::Column::OrderSn.eq(spec.order_sn.as_str()))
-        .filter(platform_compensation::Column::Type.eq(spec.kind.as_str()))
-        .filter(platform_compensation::Column::AmountFen.eq(spec.amount.fen()));
-    if let Some(at) = spec.at {
-        same = same.filter(platform_compensation::Column::At.eq(at));
-    }
-    if let Some(existing) = same.one(&tx).await? {
-        return Ok(existing);
+    if let Some(reference) = &spec.reference {
+        let existing = platform_compensation::Entity::find()
+            .filter(platform_compensation::Column::Reference.eq(reference.as_str()))
+            .one(&tx)
+            .await?;
+        if let Some(existing) = existing {
+            return if spec.matches(&existing) { Ok(existing) } else { Err(AppError::IdempotencyKeyReused) };
+        }
     }
     let now = state.clock.now();
+    // A concurrent first use of the same reference loses on the unique index and is retried,
+    // then finds the winner's record above.
     let saved = platform_compensation::ActiveModel {
         shop_id: Set(order.shop_id),
         order_sn: Set(spec.order_sn.clone()),
@@ -105,6 +119,7 @@ async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<pla
         amount_fen: Set(spec.amount.fen()),
         at: Set(spec.at.unwrap_or(now)),
         created_at: Set(now),
+        reference: Set(spec.reference.clone()),
         ..Default::default()
     }
     .insert(&tx)

@@ -110,29 +110,39 @@ async fn sync_order_upserts_and_never_moves_shop(app: TestApp) {
     assert_eq!(data["orders"]["totalCount"], 0);
 }
 
-async fn platform_compensations_are_recorded_once(app: TestApp) {
+async fn platform_compensations_are_idempotent_on_their_reference(app: TestApp) {
     app.sync_shop("s1", "0", json!({})).await;
     app.sync_order("O-1", "s1", json!({})).await;
     let record = "mutation($i: PlatformCompensationInput!) { recordPlatformCompensation(input: $i) { id orderSn type amount at } }";
     let p = app.platform();
-    let input = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-01T10:00:00Z" });
+    // With a reference: a replay returns the first record, with or without its time.
+    let input = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-01T10:00:00Z", "reference": "PC-1" });
     let first = app.ok(&p, record, json!({ "i": input })).await["recordPlatformCompensation"].clone();
     let second = app.ok(&p, record, json!({ "i": input })).await["recordPlatformCompensation"].clone();
     assert_eq!(first, second);
-    // Without a time: recorded now, and a replay finds the same record.
+    let undated_replay = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "reference": "PC-1" });
+    let third = app.ok(&p, record, json!({ "i": undated_replay })).await["recordPlatformCompensation"].clone();
+    assert_eq!(first, third);
+    // The same reference for something else is refused and records nothing.
+    let other_amount = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "9.00", "reference": "PC-1" });
+    assert_eq!(app.code(Some(&p), record, json!({ "i": other_amount })).await, "IDEMPOTENCY_KEY_REUSED");
+    // Without a reference: two genuine 8.00 refunds at the same time are two records.
+    let unreferenced = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-01T10:00:00Z" });
+    let a = app.ok(&p, record, json!({ "i": unreferenced })).await["recordPlatformCompensation"].clone();
+    let b = app.ok(&p, record, json!({ "i": unreferenced })).await["recordPlatformCompensation"].clone();
+    assert_ne!(a["id"], b["id"]);
+    assert_ne!(a["id"], first["id"]);
+    // Without a time: recorded now.
     let undated = json!({ "orderSn": "O-1", "type": "OTHER", "amount": "3.00" });
-    let a = app.ok(&p, record, json!({ "i": undated })).await["recordPlatformCompensation"].clone();
-    let b = app.ok(&p, record, json!({ "i": undated })).await["recordPlatformCompensation"].clone();
-    assert_eq!(a["id"], b["id"]);
-    // Another time is another compensation.
-    let later = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-02T10:00:00Z" });
-    app.ok(&p, record, json!({ "i": later })).await;
+    let now = app.ok(&p, record, json!({ "i": undated })).await["recordPlatformCompensation"].clone();
+    assert!(now["at"].as_str().is_some_and(|at| !at.is_empty()));
     let data = app
         .ok(&app.admin("s1"), "{ order(orderSn: \"O-1\") { platformCompensations { type amount } } }", json!({}))
         .await;
     assert_eq!(
         data["order"]["platformCompensations"],
         json!([
+            { "type": "SHIPPING_FEE", "amount": "8.00" },
             { "type": "SHIPPING_FEE", "amount": "8.00" },
             { "type": "SHIPPING_FEE", "amount": "8.00" },
             { "type": "OTHER", "amount": "3.00" },
@@ -142,6 +152,22 @@ async fn platform_compensations_are_recorded_once(app: TestApp) {
     assert_eq!(app.code(Some(&p), record, json!({ "i": unknown })).await, "NOT_FOUND");
     let zero = json!({ "orderSn": "O-1", "type": "OTHER", "amount": "0.00" });
     assert_eq!(app.code(Some(&p), record, json!({ "i": zero })).await, "BAD_USER_INPUT");
+    let spaced = json!({ "orderSn": "O-1", "type": "OTHER", "amount": "1.00", "reference": "PC 2" });
+    assert_eq!(app.code(Some(&p), record, json!({ "i": spaced })).await, "BAD_USER_INPUT");
+}
+
+async fn concurrent_replays_of_one_reference_record_it_once(app: TestApp) {
+    app.sync_shop("s1", "0", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let record = "mutation($i: PlatformCompensationInput!) { recordPlatformCompensation(input: $i) { id } }";
+    let input = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "reference": "PC-RACE" });
+    let p = app.platform();
+    let calls = (0..16).map(|_| app.ok(&p, record, json!({ "i": input })));
+    let ids: Vec<_> =
+        futures_util::future::join_all(calls).await.into_iter().map(|d| d["recordPlatformCompensation"]["id"].clone()).collect();
+    assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
+    let data = app.ok(&app.admin("s1"), "{ order(orderSn: \"O-1\") { platformCompensations { id } } }", json!({})).await;
+    assert_eq!(data["order"]["platformCompensations"], json!([{ "id": ids[0] }]));
 }
 
 on_both_databases!(
@@ -149,5 +175,6 @@ on_both_databases!(
     adjust_shop_balance_is_idempotent_and_never_goes_negative,
     concurrent_adjustments_never_overdraw,
     sync_order_upserts_and_never_moves_shop,
-    platform_compensations_are_recorded_once,
+    platform_compensations_are_idempotent_on_their_reference,
+    concurrent_replays_of_one_reference_record_it_once,
 );
