@@ -1,57 +1,32 @@
-//! The application: state shared by every request, the router, and one `build` used by
-//! `serve` and by the tests alike.
+//! The wiring: one `build` (used by `serve` and by the tests alike) makes the shared
+//! [`AppState`], the schema and the router; `serve` runs them with the job runner and the
+//! event publisher. Nothing but `main.rs` imports this module.
 use std::{
     future::Future,
-    ops::Deref,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
     },
 };
 
-use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
+pub use crate::state::AppState;
 use crate::{
     auth::JwtKeys,
     cards::{
-        notify::{LogNotifier, Notifier},
+        notifier::{LogNotifier, Notifier},
         seal::Sealer,
     },
     clock::Clock,
     config::Config,
     db,
-    events::{self, Bus},
-    gateway::{self, PaymentChannel},
-    graphql::{AppSchema, build_schema},
+    events::{self, bus::Bus},
+    gateway,
+    graphql::schema::{AppSchema, build_schema},
     http, jobs,
+    state::Inner,
 };
-
-pub struct Inner {
-    pub db: DatabaseConnection,
-    /// SQL statements executed so far by this application (tests count them; `/metrics`
-    /// exports them as `db_statements_total`).
-    pub statements: Arc<AtomicU64>,
-    pub clock: Clock,
-    pub config: Config,
-    pub keys: JwtKeys,
-    pub gateway: Arc<dyn PaymentChannel>,
-    pub notifier: Arc<dyn Notifier>,
-    pub sealer: Sealer,
-    pub bus: Bus,
-    pub write_gate: db::WriteGate,
-}
-
-/// Cheap to clone; everything a use case needs.
-#[derive(Clone)]
-pub struct AppState(Arc<Inner>);
-
-impl Deref for AppState {
-    type Target = Inner;
-    fn deref(&self) -> &Inner {
-        &self.0
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -97,18 +72,8 @@ impl App {
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
         let write_gate = db::WriteGate::for_backend(db.get_database_backend());
-        let state = AppState(Arc::new(Inner {
-            db,
-            statements,
-            clock,
-            config,
-            keys,
-            gateway,
-            notifier,
-            sealer,
-            bus,
-            write_gate,
-        }));
+        let state =
+            AppState::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer, bus, write_gate });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         let first_event = events::repo::last_id(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
         Ok(App { state, schema, first_event })
@@ -127,8 +92,8 @@ impl App {
     ) -> Result<(), StartError> {
         let addr = listener.local_addr()?;
         let router = self.router();
-        let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::worker(self.state.clone())));
-        let publisher = tokio::spawn(events::publisher(self.state.clone(), self.first_event));
+        let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::runner::worker(self.state.clone())));
+        let publisher = tokio::spawn(events::publisher::run(self.state.clone(), self.first_event));
         println!("listening on http://{addr}");
         let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
         if let Some(worker) = worker {

@@ -1,12 +1,39 @@
 //! Connecting to SQLite or PostgreSQL, migrations, and write transactions that cannot race.
 use std::time::Duration;
 
+use chrono_tz::Tz;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
     TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
+
+use crate::{
+    clock::Clock,
+    error::{AppError, AppResult},
+};
+
+/// What a use case touches besides its arguments: the database, the clock, the write gate
+/// (and the zone a shop without a valid one falls back to). `Copy`; `AppState::ctx` makes it.
+#[derive(Clone, Copy)]
+pub struct Ctx<'a> {
+    pub db: &'a DatabaseConnection,
+    pub clock: &'a Clock,
+    pub gate: &'a WriteGate,
+    pub default_zone: Tz,
+}
+
+impl Ctx<'_> {
+    /// Runs one write transaction through [`retrying`] with this context's gate.
+    pub async fn write<T, F, Fut>(self, attempt: F) -> AppResult<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        retrying(self.gate, attempt).await
+    }
+}
 
 pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
     connect_with(url, 8, 16).await
@@ -55,21 +82,6 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(options).await
 }
 
-/// True for errors worth retrying the whole transaction for: a unique key taken by a
-/// concurrent insert, a serialization failure or deadlock, or SQLite's busy lock.
-pub fn is_retryable(e: &DbErr) -> bool {
-    let text = e.to_string();
-    [
-        "database is locked",
-        "could not serialize",
-        "deadlock detected",
-        "UNIQUE constraint failed",
-        "duplicate key value",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
-}
-
 /// How many times a use case that lost a race is tried before `UNAVAILABLE`.
 pub const MAX_ATTEMPTS: u32 = 8;
 
@@ -93,17 +105,16 @@ impl WriteGate {
 
 /// Runs `attempt` (one write transaction) through the write gate until it succeeds, fails
 /// with something other than contention, or has been tried [`MAX_ATTEMPTS`] times.
-pub async fn retrying<T, F, Fut>(state: &crate::app::AppState, mut attempt: F) -> crate::error::AppResult<T>
+pub async fn retrying<T, F, Fut>(gate: &WriteGate, mut attempt: F) -> AppResult<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = crate::error::AppResult<T>>,
+    Fut: Future<Output = AppResult<T>>,
 {
-    use crate::error::AppError;
     let mut tries = 0;
     loop {
         tries += 1;
         let outcome = {
-            let _turn = state.write_gate.enter().await;
+            let _turn = gate.enter().await;
             attempt().await
         };
         match outcome {

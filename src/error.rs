@@ -103,7 +103,7 @@ impl From<AppError> for async_graphql::Error {
 
 impl From<DbErr> for AppError {
     fn from(e: DbErr) -> Self {
-        if crate::db::is_retryable(&e) {
+        if is_contention(&e) {
             tracing::debug!(error = %e, "contention");
             return AppError::Contention;
         }
@@ -113,4 +113,19 @@ impl From<DbErr> for AppError {
         }
         AppError::Internal(format!("database: {e}"))
     }
+}
+
+/// True for errors worth retrying the whole transaction for: a unique key taken by a
+/// concurrent insert, a serialization failure or deadlock, or SQLite's busy lock.
+pub fn is_contention(e: &DbErr) -> bool {
+    let text = e.to_string();
+    [
+        "database is locked",
+        "could not serialize",
+        "deadlock detected",
+        "UNIQUE constraint failed",
+        "duplicate key value",
+    ]
+    .iter()
+    .any(|needle| text.contains(needle))
 }

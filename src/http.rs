@@ -31,12 +31,12 @@ use tower_http::trace::TraceLayer;
 
 use crate::{
     accounts,
-    app::AppState,
     auth::Viewer,
     db,
     error::AppError,
-    graphql::{AppSchema, loaders::Loader},
+    graphql::{loaders::Loader, schema::AppSchema},
     jobs,
+    state::AppState,
 };
 
 /// The server pings every subscription socket this often (WebSocket ping frames).
@@ -116,7 +116,7 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, request: Grap
     let mut request = request.into_inner();
     match authenticate(&server.state, header) {
         Ok(Some(viewer)) => {
-            if let Err(e) = accounts::service::provision(&server.state, &viewer).await {
+            if let Err(e) = accounts::service::provision(server.state.ctx(), &viewer).await {
                 return refusal(&e).into();
             }
             request = request.data(viewer);
@@ -175,7 +175,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 let token = token_from_init(&payload)
                     .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()))?;
                 let (viewer, exp) = state.keys.verify_with_expiry(&token)?;
-                accounts::service::provision(&state, &viewer).await?;
+                accounts::service::provision(state.ctx(), &viewer).await?;
                 Ok::<_, AppError>((viewer, exp))
             }
             .await;
@@ -261,7 +261,7 @@ async fn advance_clock(State(server): State<Server>, Query(advance): Query<Advan
     let Some(now) = server.state.clock.advance(TimeDelta::seconds(advance.seconds)) else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    match jobs::run_due(&server.state).await {
+    match jobs::runner::run_due(&server.state).await {
         Ok(ran) => Json(serde_json::json!({ "now": now.to_rfc3339(), "jobsRun": ran })).into_response(),
         Err(e) => {
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": e.message(), "code": e.code() })))

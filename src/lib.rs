@@ -24,4 +24,5 @@ pub mod orders;
 pub mod payouts;
 pub mod quotas;
 pub mod shops;
+pub mod state;
 pub mod validate;

@@ -31,7 +31,7 @@ async fn run(cli: Cli) -> Result<(), String> {
     let config = cli.config;
     match cli.command.unwrap_or(Command::Serve { no_demo: false }) {
         Command::ExportSchema => {
-            print!("{}", graphql::sdl());
+            print!("{}", graphql::schema::sdl());
             Ok(())
         }
         Command::Token(args) => {

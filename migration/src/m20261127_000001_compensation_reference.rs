@@ -54,7 +54,10 @@ impl MigrationTrait for Migration {
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
             .drop_index(
-                Index::drop().name("uq_platform_compensations_reference").table(PlatformCompensations::Table).to_owned(),
+                Index::drop()
+                    .name("uq_platform_compensations_reference")
+                    .table(PlatformCompensations::Table)
+                    .to_owned(),
             )
             .await?;
         manager
@@ -64,7 +67,10 @@ impl MigrationTrait for Migration {
             .await?;
         manager
             .alter_table(
-                Table::alter().table(PlatformCompensations::Table).drop_column(PlatformCompensations::Reference).to_owned(),
+                Table::alter()
+                    .table(PlatformCompensations::Table)
+                    .drop_column(PlatformCompensations::Reference)
+                    .to_owned(),
             )
             .await
     }

@@ -4,16 +4,17 @@ use entity::account;
 
 use super::repo;
 use crate::{
-    app::AppState,
     auth::{Role, RoleGuard, Viewer, guards::viewer},
     error::AppError,
     quotas::{self, graphql::Quota},
     shops::{self, graphql::Shop},
+    state::AppState,
 };
 
 /// The caller, as its token names it.
 pub struct ViewerObject(pub Viewer);
 
+/// The caller, as its token names it.
 #[Object(name = "Viewer")]
 impl ViewerObject {
     /// The token's `sub`.
@@ -21,10 +22,12 @@ impl ViewerObject {
         ID(self.0.sub.clone())
     }
 
+    /// The token's `name` claim (trimmed, at most 200 characters); the `sub` when it has none.
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The token's `role` claim.
     async fn role(&self) -> Role {
         self.0.role
     }
@@ -44,23 +47,28 @@ impl ViewerObject {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(quotas::service::of_account(state, &scope, &self.0.sub).await?.map(Quota))
+        Ok(quotas::service::of_account(state.ctx(), &scope, &self.0.sub).await?.map(Quota))
     }
 }
 
 /// A merchant account of the shop; `id` is its token's `sub`.
 pub struct Account(pub account::Model);
 
+/// A merchant account of the shop, created on its first authenticated request; its name and
+/// role follow its latest token.
 #[Object]
 impl Account {
+    /// Its token's `sub`; pass it as `accountId` to setQuota and clearQuota.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// The name from its latest token (the `sub` when that token had none).
     async fn name(&self) -> &str {
         &self.0.name
     }
 
+    /// The role from its latest token.
     async fn role(&self) -> Result<Role> {
         Role::parse(&self.0.role).ok_or_else(|| AppError::Internal(format!("unknown role {}", self.0.role)).into())
     }
@@ -73,7 +81,7 @@ impl Account {
         }
         let state = ctx.data::<AppState>()?;
         let scope = me.shop_scope()?;
-        Ok(quotas::service::of_account(state, &scope, &self.0.id).await?.map(Quota))
+        Ok(quotas::service::of_account(state.ctx(), &scope, &self.0.id).await?.map(Quota))
     }
 }
 

@@ -3,13 +3,13 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::service;
 use crate::{
-    app::AppState,
     auth::{RoleGuard, guards::viewer},
     graphql::pagination::PageRequest,
     payouts::{
         graphql::{CURSOR_KIND, Payout, PayoutConnection, payout_id},
         types::FundingMethod,
     },
+    state::AppState,
     validate,
 };
 
@@ -29,7 +29,7 @@ impl ApprovalsQuery {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
-        let (rows, total) = service::pending(state, &scope, page).await?;
+        let (rows, total) = service::pending(state.ctx(), &scope, page).await?;
         crate::payouts::graphql::prefetch(ctx, &rows).await?;
         Ok(PayoutConnection::from_rows(rows, page.limit, total))
     }
@@ -54,7 +54,7 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let funding = funding.unwrap_or(FundingMethod::Balance);
-        Ok(Payout(service::approve(state, viewer(ctx)?, id, funding).await?))
+        Ok(Payout(service::approve(state.ctx(), state.channel(), viewer(ctx)?, id, funding).await?))
     }
 
     /// Rejects a request; the reason is required and kept. ADMIN.
@@ -63,6 +63,6 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let reason = validate::text("reason", &reason, 500)?;
-        Ok(Payout(service::reject(state, viewer(ctx)?, id, &reason).await?))
+        Ok(Payout(service::reject(state.ctx(), viewer(ctx)?, id, &reason).await?))
     }
 }

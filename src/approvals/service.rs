@@ -6,10 +6,10 @@ use sea_orm::{
 };
 
 use crate::{
-    app::AppState,
     auth::{ShopScope, Viewer},
-    db,
+    db::{self, Ctx},
     error::{AppError, AppResult},
+    gateway::PaymentChannel,
     graphql::pagination::PageRequest,
     ledger::{
         EntryKind,
@@ -26,14 +26,14 @@ use crate::{
 };
 
 /// Requests waiting for the admin, oldest first, and how many there are.
-pub async fn pending(state: &AppState, scope: &ShopScope, page: PageRequest) -> AppResult<(Vec<payout::Model>, u64)> {
+pub async fn pending(cx: Ctx<'_>, scope: &ShopScope, page: PageRequest) -> AppResult<(Vec<payout::Model>, u64)> {
     let query = repo::in_shop(scope).filter(payout::Column::Status.eq(PayoutStatus::PendingApproval.as_str()));
-    let total = query.clone().count(&state.db).await?;
+    let total = query.clone().count(cx.db).await?;
     let mut rows = query.order_by_asc(payout::Column::Id);
     if let Some(after) = page.after {
         rows = rows.filter(payout::Column::Id.gt(after));
     }
-    Ok((rows.limit(page.limit + 1).all(&state.db).await?, total))
+    Ok((rows.limit(page.limit + 1).all(cx.db).await?, total))
 }
 
 /// The request, locked, if it is in the admin's shop.
@@ -57,75 +57,83 @@ fn must_be_pending(p: &payout::Model) -> AppResult<()> {
 /// Approves a request with `funding`: re-checks the shop's rules (rules.md "Approvals"), then
 /// settles it under the admin's authority like the admin's own payout. A refusal leaves the
 /// request pending.
-pub async fn approve(state: &AppState, admin: &Viewer, id: i64, funding: FundingMethod) -> AppResult<payout::Model> {
+pub async fn approve(
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    admin: &Viewer,
+    id: i64,
+    funding: FundingMethod,
+) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    let saved = db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
-        let shop = shops::repo::find_for_update(&tx, &scope)
-            .await?
-            .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-        let p = request(&tx, &scope, id).await?;
-        must_be_pending(&p)?;
-        let order = orders::repo::find_in_shop(&tx, &scope, &p.order_sn)
-            .await?
-            .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
-        let (snapshot, _) = payouts::snapshot(&tx, state, &scope, &shop, &order, admin).await?;
-        if let Some((code, blockers)) = rules::approval_refusal(&snapshot, Cny::from_fen(p.amount_fen), funding) {
-            return Err(AppError::Refused {
-                code,
-                message: format!("approval refused: {}", blockers.join(", ")),
-                blockers,
-            });
-        }
-        let balance = funding == FundingMethod::Balance;
-        let to = if balance { PayoutStatus::Paying } else { PayoutStatus::PendingRecharge };
-        let change = Change { to, at: now, actor: &admin.sub, note: Some("approved") };
-        let saved = lifecycle::transition(&tx, &p, change, |m| {
-            m.funding = Set(Some(funding.as_str().to_owned()));
-            m.approver_id = Set(Some(admin.sub.clone()));
-            m.uses_quota = Set(false);
-            m.committed_at = Set(Some(now));
-            if balance {
-                m.deducted_at = Set(Some(now));
-            } else {
-                m.qr_payload = Set(Some(payouts::qr_payload(funding, Cny::from_fen(p.amount_fen))));
-                m.recharge_deadline = Set(Some(now + rules::RECHARGE_WINDOW));
+    let saved = cx
+        .write(|| async {
+            let now = cx.clock.now();
+            let tx = db::begin_write(cx.db).await?;
+            let shop = shops::repo::find_for_update(&tx, &scope)
+                .await?
+                .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
+            let p = request(&tx, &scope, id).await?;
+            must_be_pending(&p)?;
+            let order = orders::repo::find_in_shop(&tx, &scope, &p.order_sn)
+                .await?
+                .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
+            let (snapshot, _) =
+                payouts::snapshot(&tx, now, shops::service::zone(cx, &shop), &scope, &shop, &order, admin).await?;
+            if let Some((code, blockers)) = rules::approval_refusal(&snapshot, Cny::from_fen(p.amount_fen), funding) {
+                return Err(AppError::Refused {
+                    code,
+                    message: format!("approval refused: {}", blockers.join(", ")),
+                    blockers,
+                });
             }
+            let balance = funding == FundingMethod::Balance;
+            let to = if balance { PayoutStatus::Paying } else { PayoutStatus::PendingRecharge };
+            let change = Change { to, at: now, actor: &admin.sub, note: Some("approved") };
+            let saved = lifecycle::transition(&tx, &p, change, |m| {
+                m.funding = Set(Some(funding.as_str().to_owned()));
+                m.approver_id = Set(Some(admin.sub.clone()));
+                m.uses_quota = Set(false);
+                m.committed_at = Set(Some(now));
+                if balance {
+                    m.deducted_at = Set(Some(now));
+                } else {
+                    m.qr_payload = Set(Some(payouts::qr_payload(funding, Cny::from_fen(p.amount_fen))));
+                    m.recharge_deadline = Set(Some(now + rules::RECHARGE_WINDOW));
+                }
+            })
+            .await?;
+            if balance {
+                let debit = NewEntry {
+                    shop_id: scope.id(),
+                    kind: EntryKind::PayoutDebit,
+                    amount_fen: -saved.amount_fen,
+                    payout_id: Some(saved.id),
+                    reference: None,
+                    at: now,
+                };
+                ledger::append(&tx, debit).await?.ok_or_else(|| AppError::Refused {
+                    code: "INSUFFICIENT_BALANCE",
+                    blockers: vec!["INSUFFICIENT_BALANCE"],
+                    message: "approval refused: INSUFFICIENT_BALANCE".into(),
+                })?;
+            }
+            lifecycle::schedule_deadlines(&tx, &saved, now).await?;
+            tx.commit().await?;
+            Ok(saved)
         })
         .await?;
-        if balance {
-            let debit = NewEntry {
-                shop_id: scope.id(),
-                kind: EntryKind::PayoutDebit,
-                amount_fen: -saved.amount_fen,
-                payout_id: Some(saved.id),
-                reference: None,
-                at: now,
-            };
-            ledger::append(&tx, debit).await?.ok_or_else(|| AppError::Refused {
-                code: "INSUFFICIENT_BALANCE",
-                blockers: vec!["INSUFFICIENT_BALANCE"],
-                message: "approval refused: INSUFFICIENT_BALANCE".into(),
-            })?;
-        }
-        lifecycle::schedule_deadlines(&tx, &saved, now).await?;
-        tx.commit().await?;
-        Ok(saved)
-    })
-    .await?;
     if saved.status == PayoutStatus::Paying.as_str() {
-        payouts::deliver(state, &saved, None).await;
+        payouts::deliver(cx, channel, &saved, None).await;
     }
     Ok(saved)
 }
 
 /// Rejects a request with a reason; the order's application count gives the attempt back.
-pub async fn reject(state: &AppState, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
+pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
+    cx.write(|| async {
+        let now = cx.clock.now();
+        let tx = db::begin_write(cx.db).await?;
         shops::repo::find_for_update(&tx, &scope).await?;
         let p = request(&tx, &scope, id).await?;
         must_be_pending(&p)?;

@@ -3,13 +3,24 @@ use async_graphql::Enum;
 
 use crate::error::{AppError, AppResult};
 
+/// What a caller may do: its token's `role` claim (rules.md "Actors").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Enum)]
 pub enum Role {
+    /// Shop administrator (管理员): pays from the balance without a quota, sets quotas,
+    /// approves and rejects requests.
     Admin,
+    /// Customer-service administrator (客服管理员): pays from the balance without a quota
+    /// unless the admin set one on it; cannot approve.
     CsAdmin,
+    /// Customer-service agent (客服): pays from the balance only within its quota; otherwise
+    /// by scan or by requesting approval.
     Cs,
+    /// Any other shop role: like CS.
     Staff,
+    /// A consumer: sees its own account cards and notices, submits a receiving account.
     Buyer,
+    /// The marketplace's service token: syncs shops and orders, adjusts balances, records its
+    /// own compensations, reports payment-channel results.
     Platform,
 }
 

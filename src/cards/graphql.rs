@@ -10,7 +10,6 @@ use super::{
     service,
 };
 use crate::{
-    app::AppState,
     auth::{Role, RoleGuard, guards::viewer},
     error::AppError,
     graphql::loaders::{PayoutById, RequestLoader, ShopById},
@@ -19,6 +18,7 @@ use crate::{
         graphql::{parse as stored, payout_id},
         types::{AccountCardStatus, NotificationChannel, NotificationKind, PayoutType, ReceivingAccountKind},
     },
+    state::AppState,
     validate,
 };
 
@@ -155,7 +155,7 @@ impl CardsQuery {
     #[graphql(guard = "RoleGuard::new(&[Role::Buyer])")]
     async fn my_account_cards(&self, ctx: &Context<'_>) -> Result<Vec<AccountCard>> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::of_buyer(state, &viewer(ctx)?.sub).await?.into_iter().map(AccountCard).collect())
+        Ok(service::of_buyer(state.ctx(), &viewer(ctx)?.sub).await?.into_iter().map(AccountCard).collect())
     }
 
     /// The caller's notices, newest first. BUYER.
@@ -177,7 +177,7 @@ impl CardsMutation {
     async fn resend_account_card(&self, ctx: &Context<'_>, payout_id: ID) -> Result<AccountCard> {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
-        Ok(AccountCard(service::resend(state, viewer(ctx)?, id).await?))
+        Ok(AccountCard(service::resend(state.ctx(), viewer(ctx)?, id).await?))
     }
 
     /// Submits a receiving account on the caller's own open card; the transfer is retried at
@@ -192,6 +192,6 @@ impl CardsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::card_id(&card_id)?;
         let account = account.validate()?;
-        Ok(AccountCard(service::submit(state, viewer(ctx)?, id, account).await?))
+        Ok(AccountCard(service::submit(state.ctx(), state.channel(), &state.sealer, viewer(ctx)?, id, account).await?))
     }
 }

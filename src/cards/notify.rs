@@ -6,8 +6,9 @@ use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 
+use super::notifier::Notifier;
 use crate::{
-    app::AppState,
+    db::Ctx,
     error::AppResult,
     money::Cny,
     payouts::types::{NotificationChannel, NotificationKind, PayoutType},
@@ -15,23 +16,6 @@ use crate::{
 
 /// The title of a success notice (§3.3).
 pub const SUCCEEDED_TITLE: &str = "商家补偿转账通知";
-
-/// Delivers notices to buyers (the app's inbox, WeChat…).
-#[async_trait::async_trait]
-pub trait Notifier: Send + Sync {
-    async fn deliver(&self, notice: &buyer_notification::Model);
-}
-
-/// Writes each notice to the log (ids and kind only).
-pub struct LogNotifier;
-
-#[async_trait::async_trait]
-impl Notifier for LogNotifier {
-    async fn deliver(&self, notice: &buyer_notification::Model) {
-        tracing::info!(notice = notice.id, buyer = %notice.buyer_id, payout = notice.payout_id, kind = %notice.kind,
-            channels = %notice.channels, "buyer notice delivered");
-    }
-}
 
 fn kind_name(kind: &str) -> &'static str {
     match PayoutType::parse(kind) {
@@ -98,19 +82,19 @@ pub async fn of_buyer(db: &impl ConnectionTrait, buyer: &str) -> AppResult<Vec<b
 }
 
 /// Hands undelivered notices to the notifier and marks them delivered; returns how many.
-pub async fn deliver_pending(state: &AppState) -> AppResult<usize> {
+pub async fn deliver_pending(cx: Ctx<'_>, notifier: &dyn Notifier) -> AppResult<usize> {
     let pending = buyer_notification::Entity::find()
         .filter(buyer_notification::Column::DeliveredAt.is_null())
         .order_by_asc(buyer_notification::Column::Id)
         .limit(500)
-        .all(&state.db)
+        .all(cx.db)
         .await?;
     for notice in &pending {
-        state.notifier.deliver(notice).await;
+        notifier.deliver(notice).await;
         buyer_notification::Entity::update_many()
-            .set(buyer_notification::ActiveModel { delivered_at: Set(Some(state.clock.now())), ..Default::default() })
+            .set(buyer_notification::ActiveModel { delivered_at: Set(Some(cx.clock.now())), ..Default::default() })
             .filter(buyer_notification::Column::Id.eq(notice.id))
-            .exec(&state.db)
+            .exec(cx.db)
             .await?;
     }
     Ok(pending.len())

@@ -13,10 +13,11 @@ use super::{
     rules::{self, AccountKind},
 };
 use crate::{
-    app::AppState,
     auth::Viewer,
-    db,
+    cards::seal::Sealer,
+    db::{self, Ctx},
     error::{AppError, AppResult},
+    gateway::PaymentChannel,
     jobs,
     payouts::{
         lifecycle::{self, Change},
@@ -99,65 +100,69 @@ pub struct ReceivingAccount {
 /// The buyer submits a receiving account on its own open card: the card is submitted and the
 /// transfer retried at once (`FAILED` → `PAYING`).
 pub async fn submit(
-    state: &AppState,
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    sealer: &Sealer,
     buyer: &Viewer,
     card_id: i64,
     account: ReceivingAccount,
 ) -> AppResult<account_card::Model> {
-    let sealed = state.sealer.seal(&account.number)?;
+    let sealed = sealer.seal(&account.number)?;
     let masked = rules::mask(account.kind, &account.number);
-    let (card, payout) = db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
-        let card = account_card::Entity::find()
-            .filter(account_card::Column::Id.eq(card_id))
-            .filter(account_card::Column::BuyerId.eq(buyer.sub.as_str()))
-            .lock_exclusive()
-            .one(&tx)
-            .await?
-            .ok_or_else(|| AppError::not_found(format!("account card {card_id}")))?;
-        if card.status != AccountCardStatus::Open.as_str() || now >= card.expires_at {
-            let status = if card.status == AccountCardStatus::Open.as_str() { "EXPIRED" } else { card.status.as_str() };
-            return Err(AppError::InvalidState(format!("this card is {status}")));
-        }
-        let p = payouts_repo::find_for_update(&tx, card.payout_id)
-            .await?
-            .ok_or_else(|| AppError::Internal(format!("payout of card {card_id} missing")))?;
-        let actor = format!("buyer:{}", buyer.sub);
-        let change =
-            Change { to: PayoutStatus::Paying, at: now, actor: &actor, note: Some("receiving account submitted") };
-        let retried = lifecycle::transition(&tx, &p, change, |m| {
-            m.failure_kind = Set(None);
-            m.failure_reason = Set(None);
+    let (card, payout) = cx
+        .write(|| async {
+            let now = cx.clock.now();
+            let tx = db::begin_write(cx.db).await?;
+            let card = account_card::Entity::find()
+                .filter(account_card::Column::Id.eq(card_id))
+                .filter(account_card::Column::BuyerId.eq(buyer.sub.as_str()))
+                .lock_exclusive()
+                .one(&tx)
+                .await?
+                .ok_or_else(|| AppError::not_found(format!("account card {card_id}")))?;
+            if card.status != AccountCardStatus::Open.as_str() || now >= card.expires_at {
+                let status =
+                    if card.status == AccountCardStatus::Open.as_str() { "EXPIRED" } else { card.status.as_str() };
+                return Err(AppError::InvalidState(format!("this card is {status}")));
+            }
+            let p = payouts_repo::find_for_update(&tx, card.payout_id)
+                .await?
+                .ok_or_else(|| AppError::Internal(format!("payout of card {card_id} missing")))?;
+            let actor = format!("buyer:{}", buyer.sub);
+            let change =
+                Change { to: PayoutStatus::Paying, at: now, actor: &actor, note: Some("receiving account submitted") };
+            let retried = lifecycle::transition(&tx, &p, change, |m| {
+                m.failure_kind = Set(None);
+                m.failure_reason = Set(None);
+            })
+            .await?;
+            let submitted = account_card::ActiveModel {
+                id: Set(card.id),
+                status: Set(AccountCardStatus::Submitted.as_str().to_owned()),
+                account_kind: Set(Some(account.kind.as_str().to_owned())),
+                account_masked: Set(Some(masked.clone())),
+                account_sealed: Set(Some(sealed.clone())),
+                holder_name: Set(Some(account.holder.clone())),
+                submitted_at: Set(Some(now)),
+                ..Default::default()
+            }
+            .update(&tx)
+            .await?;
+            tx.commit().await?;
+            Ok((submitted, retried))
         })
         .await?;
-        let submitted = account_card::ActiveModel {
-            id: Set(card.id),
-            status: Set(AccountCardStatus::Submitted.as_str().to_owned()),
-            account_kind: Set(Some(account.kind.as_str().to_owned())),
-            account_masked: Set(Some(masked.clone())),
-            account_sealed: Set(Some(sealed.clone())),
-            holder_name: Set(Some(account.holder.clone())),
-            submitted_at: Set(Some(now)),
-            ..Default::default()
-        }
-        .update(&tx)
-        .await?;
-        tx.commit().await?;
-        Ok((submitted, retried))
-    })
-    .await?;
-    crate::payouts::service::deliver(state, &payout, Some(account.number)).await;
+    crate::payouts::service::deliver(cx, channel, &payout, Some(account.number)).await;
     Ok(card)
 }
 
 /// The merchant sends a new card while the payout is `FAILED` for the buyer's account; the
 /// old open card, if any, expires.
-pub async fn resend(state: &AppState, viewer: &Viewer, payout_id: i64) -> AppResult<account_card::Model> {
+pub async fn resend(cx: Ctx<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<account_card::Model> {
     let scope = viewer.shop_scope()?;
-    db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
+    cx.write(|| async {
+        let now = cx.clock.now();
+        let tx = db::begin_write(cx.db).await?;
         let p = payouts_repo::in_shop(&scope)
             .filter(payout::Column::Id.eq(payout_id))
             .lock_exclusive()
@@ -180,10 +185,10 @@ pub async fn resend(state: &AppState, viewer: &Viewer, payout_id: i64) -> AppRes
 }
 
 /// The buyer's cards, newest first.
-pub async fn of_buyer(state: &AppState, buyer: &str) -> AppResult<Vec<account_card::Model>> {
+pub async fn of_buyer(cx: Ctx<'_>, buyer: &str) -> AppResult<Vec<account_card::Model>> {
     Ok(account_card::Entity::find()
         .filter(account_card::Column::BuyerId.eq(buyer))
         .order_by_desc(account_card::Column::Id)
-        .all(&state.db)
+        .all(cx.db)
         .await?)
 }

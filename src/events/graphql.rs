@@ -5,12 +5,12 @@ use async_graphql::{Context, ErrorExtensions, ID, Result, Subscription};
 use futures_util::Stream;
 use tokio::sync::broadcast::error::RecvError;
 
-use super::{Event, repo};
+use super::{bus::Event, repo};
 use crate::{
-    app::AppState,
     auth::{RoleGuard, ShopScope, guards::viewer},
     error::AppError,
     payouts::{graphql::PayoutTransition, types::PayoutStatus},
+    state::AppState,
 };
 
 /// Which events a subscription wants.

@@ -8,9 +8,12 @@ use crate::error::{AppError, AppResult};
 pub const DEFAULT_PAGE: i32 = 20;
 pub const MAX_PAGE: i32 = 100;
 
+/// Where a page ends and whether more follow.
 #[derive(SimpleObject, Debug, Clone, PartialEq, Eq)]
 pub struct PageInfo {
+    /// More items follow this page.
     pub has_next_page: bool,
+    /// The last edge's cursor: pass it as `after` for the next page. Null when the page is empty.
     pub end_cursor: Option<String>,
 }
 

@@ -6,7 +6,7 @@ use entity::{order, platform_compensation};
 
 use super::{repo, service};
 use crate::{
-    app::AppState,
+    state::AppState,
     auth::{RoleGuard, guards::viewer},
     clock::to_millis,
     error::AppError,
@@ -24,8 +24,10 @@ const CURSOR_KIND: &str = "order";
 /// An order of the shop, as the marketplace synced it.
 pub struct Order(pub order::Model);
 
+/// An order of the shop, as the marketplace synced it.
 #[Object]
 impl Order {
+    /// The marketplace's order number (订单号), unique across shops.
     async fn order_sn(&self) -> &str {
         &self.0.order_sn
     }
@@ -35,10 +37,12 @@ impl Order {
         ID(self.0.buyer_id.clone())
     }
 
+    /// The marketplace's id of the ordered goods.
     async fn goods_id(&self) -> &str {
         &self.0.goods_id
     }
 
+    /// The goods' name, as synced.
     async fn goods_name(&self) -> &str {
         &self.0.goods_name
     }
@@ -233,7 +237,7 @@ impl OrdersMutation {
     #[graphql(guard = "RoleGuard::platform()")]
     async fn sync_order(&self, ctx: &Context<'_>, input: OrderInput) -> Result<Order> {
         let state = ctx.data::<AppState>()?;
-        Ok(Order(service::sync(state, input.validate()?).await?))
+        Ok(Order(service::sync(state.ctx(), input.validate()?).await?))
     }
 
     /// Records a compensation the platform paid on an order: idempotent on `reference` when
@@ -252,6 +256,6 @@ impl OrdersMutation {
             at: input.at.map(to_millis),
             reference: input.reference.as_deref().map(|r| validate::id("reference", r)).transpose()?,
         };
-        Ok(PlatformCompensation(service::record_compensation(state, spec).await?))
+        Ok(PlatformCompensation(service::record_compensation(state.ctx(), spec).await?))
     }
 }

@@ -5,8 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Into
 
 use super::repo;
 use crate::{
-    app::AppState,
-    db,
+    db::{self, Ctx},
     error::{AppError, AppResult},
     money::Cny,
     payouts::types::PayoutType,
@@ -28,13 +27,13 @@ pub struct OrderSpec {
 }
 
 /// Creates or updates an order. An order never moves to another shop.
-pub async fn sync(state: &AppState, spec: OrderSpec) -> AppResult<order::Model> {
-    db::retrying(state, || sync_once(state, &spec)).await
+pub async fn sync(cx: Ctx<'_>, spec: OrderSpec) -> AppResult<order::Model> {
+    cx.write(|| sync_once(cx, &spec)).await
 }
 
-async fn sync_once(state: &AppState, spec: &OrderSpec) -> AppResult<order::Model> {
-    let now = state.clock.now();
-    let tx = db::begin_write(&state.db).await?;
+async fn sync_once(cx: Ctx<'_>, spec: &OrderSpec) -> AppResult<order::Model> {
+    let now = cx.clock.now();
+    let tx = db::begin_write(cx.db).await?;
     if shop::Entity::find_by_id(spec.shop_id.clone()).one(&tx).await?.is_none() {
         return Err(AppError::not_found(format!("shop {}", spec.shop_id)));
     }
@@ -91,12 +90,12 @@ impl CompensationSpec {
 /// Records a compensation the platform paid (rules.md): with a `reference`, a repeated call
 /// returns the record made by the first (the same reference with another order, type, amount
 /// or time is `IDEMPOTENCY_KEY_REUSED`); without one, every call is a new compensation.
-pub async fn record_compensation(state: &AppState, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
-    db::retrying(state, || record_once(state, &spec)).await
+pub async fn record_compensation(cx: Ctx<'_>, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
+    cx.write(|| record_once(cx, &spec)).await
 }
 
-async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {
-    let tx = db::begin_write(&state.db).await?;
+async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {
+    let tx = db::begin_write(cx.db).await?;
     let order = repo::find_by_sn(&tx, &spec.order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", spec.order_sn)))?;
@@ -109,7 +108,7 @@ async fn record_once(state: &AppState, spec: &CompensationSpec) -> AppResult<pla
             return if spec.matches(&existing) { Ok(existing) } else { Err(AppError::IdempotencyKeyReused) };
         }
     }
-    let now = state.clock.now();
+    let now = cx.clock.now();
     // A concurrent first use of the same reference loses on the unique index and is retried,
     // then finds the winner's record above.
     let saved = platform_compensation::ActiveModel {

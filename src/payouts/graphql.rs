@@ -13,7 +13,6 @@ use super::{
 };
 use crate::{
     accounts::graphql::Account,
-    app::AppState,
     auth::{RoleGuard, guards::viewer},
     error::AppError,
     graphql::loaders::{
@@ -21,6 +20,7 @@ use crate::{
     },
     money::Cny,
     orders::graphql::Order,
+    state::AppState,
     validate,
 };
 
@@ -426,7 +426,7 @@ impl PayoutsQuery {
         let state = ctx.data::<AppState>()?;
         let order_sn = validate::id("orderSn", &order_sn)?;
         let amount = amount.map(|a| validate::positive("amount", a)).transpose()?;
-        PayoutPreview::from_service(service::preview(state, viewer(ctx)?, &order_sn, amount).await?)
+        PayoutPreview::from_service(service::preview(state.ctx(), viewer(ctx)?, &order_sn, amount).await?)
     }
 }
 
@@ -443,7 +443,7 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
-        let payout = service::create(state, viewer(ctx)?, input.validate()?).await?;
+        let payout = service::create(state.ctx(), state.channel(), viewer(ctx)?, input.validate()?).await?;
         Ok(Payout(payout))
     }
 
@@ -452,7 +452,8 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
         let state = ctx.data::<AppState>()?;
-        let payout = lifecycle::continue_recharge(state, viewer(ctx)?, super::graphql::payout_id(&payout_id)?).await?;
+        let payout =
+            lifecycle::continue_recharge(state.ctx(), viewer(ctx)?, super::graphql::payout_id(&payout_id)?).await?;
         RechargeInfo::of(&payout)
     }
 
@@ -462,7 +463,10 @@ impl PayoutsMutation {
     async fn confirm_recharge(&self, ctx: &Context<'_>, payout_id: ID, channel_txn_id: String) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let txn = validate::id("channelTxnId", &channel_txn_id)?;
-        Ok(Payout(lifecycle::confirm_recharge(state, super::graphql::payout_id(&payout_id)?, &txn).await?))
+        Ok(Payout(
+            lifecycle::confirm_recharge(state.ctx(), state.channel(), super::graphql::payout_id(&payout_id)?, &txn)
+                .await?,
+        ))
     }
 
     /// The channel's result for a PAYING transfer: SUCCEEDED, or FAILED with its kind and
@@ -480,7 +484,7 @@ impl PayoutsMutation {
         let reason = validate::optional_text("failureReason", failure_reason.as_deref(), 500)?;
         let id = super::graphql::payout_id(&payout_id)?;
         let kind = failure_kind.unwrap_or(TransferFailureKind::BuyerAccount);
-        Ok(Payout(lifecycle::settle_transfer(state, id, succeeded, kind, reason).await?))
+        Ok(Payout(lifecycle::settle_transfer(state.ctx(), id, succeeded, kind, reason).await?))
     }
 }
 

@@ -12,10 +12,11 @@ use super::{
     types::{PayoutStatus, RefundStatus, TransferFailureKind},
 };
 use crate::{
-    app::AppState,
     auth::{Role, Viewer},
     cards, db,
+    db::Ctx,
     error::{AppError, AppResult},
+    gateway::PaymentChannel,
     jobs::{self, JobKind},
     ledger::{
         EntryKind,
@@ -104,18 +105,18 @@ pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, no
 }
 
 /// The QR code of a scan payout again, until its deadline. The applicant, or the admin.
-pub async fn continue_recharge(state: &AppState, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
+pub async fn continue_recharge(cx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
     let scope = viewer.shop_scope()?;
-    let p = repo::find(&state.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
+    let p = repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
     if viewer.role != Role::Admin && viewer.sub != p.applicant_id {
         return Err(AppError::Forbidden("only the applicant or the admin continues a recharge".into()));
     }
     let open =
-        status_of(&p)? == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| state.clock.now() < d);
+        status_of(&p)? == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| cx.clock.now() < d);
     if !open {
         return Err(AppError::InvalidState(format!(
             "a {} payout cannot be recharged",
-            recharge_state(&p, state.clock.now())
+            recharge_state(&p, cx.clock.now())
         )));
     }
     Ok(p)
@@ -131,33 +132,40 @@ fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> &str {
 
 /// The channel's callback for a scan recharge: `PENDING_RECHARGE` → `PAYING`, then the
 /// transfer. Idempotent on `channel_txn_id`.
-pub async fn confirm_recharge(state: &AppState, id: i64, channel_txn_id: &str) -> AppResult<payout::Model> {
-    let (payout, fresh) = db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
-        let p = locked(&tx, id).await?;
-        if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
-            return Ok((p, false));
-        }
-        let taken = payout::Entity::find().filter(payout::Column::ChannelTxnId.eq(channel_txn_id)).one(&tx).await?;
-        if taken.is_some() {
-            return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
-        }
-        if status_of(&p)? != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
-            return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
-        }
-        let change = Change { to: PayoutStatus::Paying, at: now, actor: "platform", note: Some("recharge received") };
-        let saved = transition(&tx, &p, change, |m| {
-            m.deducted_at = Set(Some(now));
-            m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));
+pub async fn confirm_recharge(
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    id: i64,
+    channel_txn_id: &str,
+) -> AppResult<payout::Model> {
+    let (payout, fresh) = cx
+        .write(|| async {
+            let now = cx.clock.now();
+            let tx = db::begin_write(cx.db).await?;
+            let p = locked(&tx, id).await?;
+            if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
+                return Ok((p, false));
+            }
+            let taken = payout::Entity::find().filter(payout::Column::ChannelTxnId.eq(channel_txn_id)).one(&tx).await?;
+            if taken.is_some() {
+                return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
+            }
+            if status_of(&p)? != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
+                return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
+            }
+            let change =
+                Change { to: PayoutStatus::Paying, at: now, actor: "platform", note: Some("recharge received") };
+            let saved = transition(&tx, &p, change, |m| {
+                m.deducted_at = Set(Some(now));
+                m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));
+            })
+            .await?;
+            tx.commit().await?;
+            Ok((saved, true))
         })
         .await?;
-        tx.commit().await?;
-        Ok((saved, true))
-    })
-    .await?;
     if fresh {
-        super::service::deliver(state, &payout, None).await;
+        super::service::deliver(cx, channel, &payout, None).await;
     }
     Ok(payout)
 }
@@ -165,15 +173,15 @@ pub async fn confirm_recharge(state: &AppState, id: i64, channel_txn_id: &str) -
 /// Records a transfer's result: `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is
 /// `INVALID_STATE` and changes nothing.
 pub async fn settle_transfer(
-    state: &AppState,
+    cx: Ctx<'_>,
     id: i64,
     succeeded: bool,
     failure_kind: TransferFailureKind,
     failure_reason: Option<String>,
 ) -> AppResult<payout::Model> {
-    db::retrying(state, || async {
-        let now = state.clock.now();
-        let tx = db::begin_write(&state.db).await?;
+    cx.write(|| async {
+        let now = cx.clock.now();
+        let tx = db::begin_write(cx.db).await?;
         let p = locked(&tx, id).await?;
         if status_of(&p)? != PayoutStatus::Paying {
             return Err(AppError::InvalidState(format!("a {} payout has no transfer under way", p.status)));

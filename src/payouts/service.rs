@@ -1,6 +1,7 @@
 //! Payout use cases, one transaction each: preview, create (ledger debit, quota, idempotency)
 //! and settling a transfer's result. The rules themselves live in [`super::rules`].
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use entity::{idempotency_key, order, payout, platform_compensation, shop};
 use sea_orm::{ActiveValue::Set, ConnectionTrait};
 use sha2::{Digest, Sha256};
@@ -12,11 +13,10 @@ use super::{
 };
 use crate::{
     accounts,
-    app::AppState,
     auth::{Role, ShopScope, Viewer},
-    db,
+    db::{self, Ctx},
     error::{AppError, AppResult},
-    gateway::{FailureKind, Transfer, TransferOutcome},
+    gateway::{FailureKind, PaymentChannel, Transfer, TransferOutcome},
     ledger::{
         EntryKind,
         repo::{self as ledger, NewEntry},
@@ -32,14 +32,13 @@ pub const KEY_RETENTION: TimeDelta = TimeDelta::hours(24);
 /// Everything the rules read about one order, for one operator, now.
 pub async fn snapshot(
     db: &impl ConnectionTrait,
-    state: &AppState,
+    now: DateTime<Utc>,
+    tz: Tz,
     scope: &ShopScope,
     shop: &shop::Model,
     order: &order::Model,
     operator: &Viewer,
 ) -> AppResult<(Snapshot, Vec<payout::Model>)> {
-    let now = state.clock.now();
-    let tz = shops::service::zone(state, shop);
     let (from, to) = shops::rules::day_bounds(tz, now);
     let paid_today = shops::repo::committed_total(db, scope, from, to, false).await?;
     let paid_from_balance = shops::repo::committed_total(db, scope, from, to, true).await?;
@@ -85,16 +84,16 @@ pub struct Preview {
     pub compensations: Vec<platform_compensation::Model>,
 }
 
-pub async fn preview(state: &AppState, viewer: &Viewer, order_sn: &str, amount: Option<Cny>) -> AppResult<Preview> {
+pub async fn preview(cx: Ctx<'_>, viewer: &Viewer, order_sn: &str, amount: Option<Cny>) -> AppResult<Preview> {
     let scope = viewer.shop_scope()?;
-    let shop = shops::repo::find(&state.db, &scope)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-    let order = orders::repo::find_in_shop(&state.db, &scope, order_sn)
+    let shop =
+        shops::repo::find(cx.db, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
+    let order = orders::repo::find_in_shop(cx.db, &scope, order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {order_sn}")))?;
-    let (snapshot, payouts) = snapshot(&state.db, state, &scope, &shop, &order, viewer).await?;
-    let compensations = orders::repo::compensations_of(&state.db, std::slice::from_ref(&order.order_sn)).await?;
+    let (snapshot, payouts) =
+        snapshot(cx.db, cx.clock.now(), shops::service::zone(cx, &shop), &scope, &shop, &order, viewer).await?;
+    let compensations = orders::repo::compensations_of(cx.db, std::slice::from_ref(&order.order_sn)).await?;
     Ok(Preview { decision: rules::decide(&snapshot, amount), order, payouts, compensations })
 }
 
@@ -135,19 +134,24 @@ enum Created {
 
 /// Creates a payout (rules.md "Creating a payout"). A refusal writes nothing. A balance payout
 /// is handed to the payment channel after the commit; the answer is the payout as committed.
-pub async fn create(state: &AppState, viewer: &Viewer, input: NewPayout) -> AppResult<payout::Model> {
+pub async fn create(
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    viewer: &Viewer,
+    input: NewPayout,
+) -> AppResult<payout::Model> {
     let scope = viewer.shop_scope()?;
     if input.funding == FundingChoice::RequestApproval && viewer.role == Role::Admin {
         return Err(AppError::Forbidden("an admin pays directly; REQUEST_APPROVAL is for other roles".into()));
     }
     let fingerprint = input.fingerprint();
-    match db::retrying(state, || create_once(state, viewer, &scope, &input, &fingerprint)).await? {
-        Created::Replay(id) => repo::find(&state.db, &scope, id)
-            .await?
-            .ok_or_else(|| AppError::Internal("replayed payout vanished".into())),
+    match cx.write(|| create_once(cx, viewer, &scope, &input, &fingerprint)).await? {
+        Created::Replay(id) => {
+            repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::Internal("replayed payout vanished".into()))
+        }
         Created::New(payout) => {
             if payout.status == PayoutStatus::Paying.as_str() {
-                deliver(state, &payout, None).await;
+                deliver(cx, channel, &payout, None).await;
             }
             Ok(*payout)
         }
@@ -155,14 +159,14 @@ pub async fn create(state: &AppState, viewer: &Viewer, input: NewPayout) -> AppR
 }
 
 async fn create_once(
-    state: &AppState,
+    cx: Ctx<'_>,
     viewer: &Viewer,
     scope: &ShopScope,
     input: &NewPayout,
     fingerprint: &str,
 ) -> AppResult<Created> {
-    let now = state.clock.now();
-    let tx = db::begin_write(&state.db).await?;
+    let now = cx.clock.now();
+    let tx = db::begin_write(cx.db).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
     // order's counts cannot change under the decision.
     let shop = shops::repo::find_for_update(&tx, scope)
@@ -185,7 +189,7 @@ async fn create_once(
     let order = orders::repo::find_in_shop(&tx, scope, &input.order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
-    let (snapshot, _) = snapshot(&tx, state, scope, &shop, &order, viewer).await?;
+    let (snapshot, _) = snapshot(&tx, now, shops::service::zone(cx, &shop), scope, &shop, &order, viewer).await?;
     let decision = rules::decide(&snapshot, Some(input.amount));
     if let Some((code, blockers)) = decision.refusal(input.funding) {
         return Err(AppError::Refused { code, message: format!("payout refused: {}", blockers.join(", ")), blockers });
@@ -286,14 +290,19 @@ pub fn qr_payload(method: FundingMethod, amount: Cny) -> String {
 
 /// Hands a `PAYING` payout to the payment channel and applies an immediate result. Errors
 /// are logged: the payout stays `PAYING` until a result arrives or it closes.
-pub async fn deliver(state: &AppState, payout: &payout::Model, submitted_account: Option<String>) {
+pub async fn deliver(
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    payout: &payout::Model,
+    submitted_account: Option<String>,
+) {
     let transfer = Transfer {
         payout_id: payout.id,
         buyer_id: payout.buyer_id.clone(),
         amount: Cny::from_fen(payout.amount_fen),
         submitted_account,
     };
-    let Some(outcome) = state.gateway.transfer(&transfer).await else {
+    let Some(outcome) = channel.transfer(&transfer).await else {
         return;
     };
     let (succeeded, kind, reason) = match outcome {
@@ -305,7 +314,7 @@ pub async fn deliver(state: &AppState, payout: &payout::Model, submitted_account
         FailureKind::Other => TransferFailureKind::Other,
     });
     let kind = kind.unwrap_or(TransferFailureKind::Other);
-    if let Err(e) = super::lifecycle::settle_transfer(state, payout.id, succeeded, kind, reason).await {
+    if let Err(e) = super::lifecycle::settle_transfer(cx, payout.id, succeeded, kind, reason).await {
         tracing::warn!(payout = payout.id, error = ?e, "could not record the channel's result");
     }
 }

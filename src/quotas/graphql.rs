@@ -4,17 +4,19 @@ use async_graphql::{Context, ID, Object, Result};
 use super::service::{self, QuotaView};
 use crate::{
     accounts::graphql::Account,
-    app::AppState,
     auth::{RoleGuard, guards::viewer},
     money::Cny,
+    state::AppState,
     validate,
 };
 
 /// An account's balance quota and its use today (the shop's day).
 pub struct Quota(pub QuotaView);
 
+/// An account's balance quota and its use today (the shop's day).
 #[Object]
 impl Quota {
+    /// The account the quota limits.
     async fn account(&self) -> Account {
         Account(self.0.account.clone())
     }
@@ -50,7 +52,7 @@ impl QuotasQuery {
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        Ok(service::list(state, &scope).await?.into_iter().map(Quota).collect())
+        Ok(service::list(state.ctx(), &scope).await?.into_iter().map(Quota).collect())
     }
 }
 
@@ -75,7 +77,7 @@ impl QuotasMutation {
         let account_id = validate::text("accountId", &account_id, 128)?;
         let per_payout = validate::positive("perPayoutLimit", per_payout_limit)?;
         let daily = validate::positive("dailyLimit", daily_limit)?;
-        Ok(Quota(service::set(state, &scope, &admin.sub, &account_id, per_payout, daily).await?))
+        Ok(Quota(service::set(state.ctx(), &scope, &admin.sub, &account_id, per_payout, daily).await?))
     }
 
     /// Removes an account's quota. ADMIN.
@@ -84,6 +86,6 @@ impl QuotasMutation {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let account_id = validate::text("accountId", &account_id, 128)?;
-        Ok(Account(service::clear(state, &scope, &account_id).await?))
+        Ok(Account(service::clear(state.ctx(), &scope, &account_id).await?))
     }
 }

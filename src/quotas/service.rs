@@ -4,8 +4,8 @@ use entity::{account, quota};
 use super::repo;
 use crate::{
     accounts,
-    app::AppState,
     auth::{Role, ShopScope},
+    db::Ctx,
     error::{AppError, AppResult},
     money::Cny,
     shops,
@@ -26,14 +26,14 @@ impl QuotaView {
     }
 }
 
-async fn views(state: &AppState, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
-    let Some(shop) = shops::repo::find(&state.db, scope).await? else {
+async fn views(cx: Ctx<'_>, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
+    let Some(shop) = shops::repo::find(cx.db, scope).await? else {
         return Ok(Vec::new());
     };
-    let (from, to) = shops::service::today(state, &shop);
+    let (from, to) = shops::service::today(cx, &shop);
     let ids: Vec<String> = quotas.iter().map(|q| q.account_id.clone()).collect();
-    let used = repo::used(&state.db, scope, &ids, from, to).await?;
-    let accounts = accounts::repo::find_many(&state.db, scope, &ids).await?;
+    let used = repo::used(cx.db, scope, &ids, from, to).await?;
+    let accounts = accounts::repo::find_many(cx.db, scope, &ids).await?;
     Ok(quotas
         .into_iter()
         .filter_map(|q| {
@@ -45,21 +45,21 @@ async fn views(state: &AppState, scope: &ShopScope, quotas: Vec<quota::Model>) -
 }
 
 /// Every quota of the shop, by account id.
-pub async fn list(state: &AppState, scope: &ShopScope) -> AppResult<Vec<QuotaView>> {
-    let quotas = repo::list(&state.db, scope).await?;
-    views(state, scope, quotas).await
+pub async fn list(cx: Ctx<'_>, scope: &ShopScope) -> AppResult<Vec<QuotaView>> {
+    let quotas = repo::list(cx.db, scope).await?;
+    views(cx, scope, quotas).await
 }
 
 /// One account's quota, if it has one.
-pub async fn of_account(state: &AppState, scope: &ShopScope, account_id: &str) -> AppResult<Option<QuotaView>> {
-    let quotas = repo::find(&state.db, scope, account_id).await?.into_iter().collect();
-    Ok(views(state, scope, quotas).await?.pop())
+pub async fn of_account(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> AppResult<Option<QuotaView>> {
+    let quotas = repo::find(cx.db, scope, account_id).await?.into_iter().collect();
+    Ok(views(cx, scope, quotas).await?.pop())
 }
 
 /// Sets an account's limits (positive; per-payout ≤ daily). The account must exist and not
 /// be an admin (an admin pays under the shop caps only).
 pub async fn set(
-    state: &AppState,
+    cx: Ctx<'_>,
     scope: &ShopScope,
     admin: &str,
     account_id: &str,
@@ -69,34 +69,32 @@ pub async fn set(
     if per_payout > daily {
         return Err(AppError::bad_input("perPayoutLimit", "`perPayoutLimit` must not exceed `dailyLimit`"));
     }
-    let account = accounts::repo::find(&state.db, scope, account_id)
+    let account = accounts::repo::find(cx.db, scope, account_id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
     if account.role == Role::Admin.as_str() {
         return Err(AppError::bad_input("accountId", "an admin has no quota"));
     }
     repo::upsert(
-        &state.db,
+        cx.db,
         quota::Model {
             shop_id: scope.id().to_owned(),
             account_id: account_id.to_owned(),
             per_payout_limit_fen: per_payout.fen(),
             daily_limit_fen: daily.fen(),
             set_by: admin.to_owned(),
-            updated_at: state.clock.now(),
+            updated_at: cx.clock.now(),
         },
     )
     .await?;
-    of_account(state, scope, account_id)
-        .await?
-        .ok_or_else(|| AppError::Internal("quota vanished after setting it".into()))
+    of_account(cx, scope, account_id).await?.ok_or_else(|| AppError::Internal("quota vanished after setting it".into()))
 }
 
 /// Removes an account's quota (a CS or STAFF account then cannot pay from the balance).
-pub async fn clear(state: &AppState, scope: &ShopScope, account_id: &str) -> AppResult<account::Model> {
-    let account = accounts::repo::find(&state.db, scope, account_id)
+pub async fn clear(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> AppResult<account::Model> {
+    let account = accounts::repo::find(cx.db, scope, account_id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
-    repo::delete(&state.db, scope, account_id).await?;
+    repo::delete(cx.db, scope, account_id).await?;
     Ok(account)
 }

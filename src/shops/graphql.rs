@@ -5,22 +5,25 @@ use entity::shop;
 
 use super::{rules::Policy, service};
 use crate::{
-    app::AppState,
     auth::{Role, RoleGuard, guards::viewer},
     error::AppError,
     money::Cny,
+    state::AppState,
     validate,
 };
 
 /// A shop: its payout policy, balance and today's totals.
 pub struct Shop(pub shop::Model);
 
+/// A shop: its payout policy, balance and today's totals ("today" in the shop's time zone).
 #[Object]
 impl Shop {
+    /// The marketplace's shop id: the `shop_id` claim of the shop's merchant tokens.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
     }
 
+    /// The shop's name as the platform synced it; buyers see it on account cards and notices.
     async fn name(&self) -> &str {
         &self.0.name
     }
@@ -37,10 +40,13 @@ impl Shop {
         self.0.zero_entry
     }
 
+    /// The shop paid its deposit; a zero-entry shop without one cannot pay from the balance
+    /// (ZERO_ENTRY_NO_DEPOSIT).
     async fn deposit_paid(&self) -> bool {
         self.0.deposit_paid
     }
 
+    /// The shop has unpaid bills: every payout is refused (SHOP_UNPAID_BILLS).
     async fn has_unpaid_bills(&self) -> bool {
         self.0.has_unpaid_bills
     }
@@ -72,25 +78,31 @@ impl Shop {
 
     /// Payouts committed today, every funding kind: the sum SHOP_DAILY_CAP_REACHED counts.
     async fn paid_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?, &self.0, false).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.ctx(), &self.0, false).await?)
     }
 
     /// Balance-funded payouts committed today: the sum SHOP_DAILY_BALANCE_CAP_REACHED counts.
     async fn paid_from_balance_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?, &self.0, true).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.ctx(), &self.0, true).await?)
     }
 }
 
 /// A shop as the marketplace knows it. Null policy fields take the policy default.
 #[derive(InputObject)]
 pub struct ShopInput {
+    /// The marketplace's shop id, as in its merchant tokens' `shop_id` (at most 64 characters,
+    /// no spaces); it names the shop in later syncs.
     pub id: ID,
+    /// The shop's name; non-blank, at most 200 characters.
     pub name: String,
     /// Used only when the shop is created (default 0.00); later balance changes go through
     /// adjustShopBalance.
     pub opening_balance: Option<Cny>,
+    /// A zero-fee-entry shop (0元入驻): it cannot pay from the balance until its deposit is paid.
     pub zero_entry: bool,
+    /// The shop paid its deposit (matters only for a zero-entry shop).
     pub deposit_paid: bool,
+    /// While true, every payout is refused with SHOP_UNPAID_BILLS.
     pub has_unpaid_bills: bool,
     /// Null: the server's default (SMALLPAY_TIMEZONE).
     pub time_zone: Option<String>,
@@ -159,7 +171,7 @@ impl ShopMutation {
     async fn sync_shop(&self, ctx: &Context<'_>, input: ShopInput) -> Result<Shop> {
         let state = ctx.data::<AppState>()?;
         let spec = input.validate(state.config.timezone)?;
-        Ok(Shop(service::sync(state, spec).await?))
+        Ok(Shop(service::sync(state.ctx(), spec).await?))
     }
 
     /// Moves a shop's balance by a signed amount; idempotent on `reference`. Refused with
@@ -178,6 +190,6 @@ impl ShopMutation {
         if amount == Cny::ZERO {
             return Err(AppError::bad_input("amount", "`amount` must not be zero").into());
         }
-        Ok(Shop(service::adjust_balance(state, &shop_id, amount, &reference).await?))
+        Ok(Shop(service::adjust_balance(state.ctx(), &shop_id, amount, &reference).await?))
     }
 }

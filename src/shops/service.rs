@@ -6,9 +6,8 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 
 use super::{repo, rules::Policy};
 use crate::{
-    app::AppState,
     auth::ShopScope,
-    db,
+    db::{self, Ctx},
     error::{AppError, AppResult},
     ledger::{
         EntryKind,
@@ -31,14 +30,14 @@ pub struct ShopSpec {
 }
 
 /// Creates or updates a shop. The opening balance is used only when the shop is created.
-pub async fn sync(state: &AppState, spec: ShopSpec) -> AppResult<shop::Model> {
-    db::retrying(state, || sync_once(state, &spec)).await
+pub async fn sync(cx: Ctx<'_>, spec: ShopSpec) -> AppResult<shop::Model> {
+    cx.write(|| sync_once(cx, &spec)).await
 }
 
-async fn sync_once(state: &AppState, spec: &ShopSpec) -> AppResult<shop::Model> {
-    let now = state.clock.now();
+async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
+    let now = cx.clock.now();
     let scope = ShopScope::platform(&spec.id);
-    let tx = db::begin_write(&state.db).await?;
+    let tx = db::begin_write(cx.db).await?;
     let existing = repo::find_for_update(&tx, &scope).await?;
     let mut model = match &existing {
         Some(shop) => shop.clone().into_active_model(),
@@ -83,13 +82,13 @@ async fn sync_once(state: &AppState, spec: &ShopSpec) -> AppResult<shop::Model> 
 /// Moves a shop's balance by a signed amount, once per `reference`. Refused with
 /// `INSUFFICIENT_BALANCE` if the balance would go below zero; the same reference with
 /// another amount is `IDEMPOTENCY_KEY_REUSED`.
-pub async fn adjust_balance(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
-    db::retrying(state, || adjust_once(state, shop_id, amount, reference)).await
+pub async fn adjust_balance(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+    cx.write(|| adjust_once(cx, shop_id, amount, reference)).await
 }
 
-async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
     let scope = ShopScope::platform(shop_id);
-    let tx = db::begin_write(&state.db).await?;
+    let tx = db::begin_write(cx.db).await?;
     let shop =
         repo::find_for_update(&tx, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {shop_id}")))?;
     if let Some(previous) = ledger::find_by_reference(&tx, shop_id, reference).await? {
@@ -104,7 +103,7 @@ async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &s
         amount_fen: amount.fen(),
         payout_id: None,
         reference: Some(reference),
-        at: state.clock.now(),
+        at: cx.clock.now(),
     };
     if ledger::append(&tx, entry).await?.is_none() {
         return Err(AppError::Refused {
@@ -119,18 +118,18 @@ async fn adjust_once(state: &AppState, shop_id: &str, amount: Cny, reference: &s
 }
 
 /// The shop's time zone (stored validated; the server's default should it ever not parse).
-pub fn zone(state: &AppState, shop: &shop::Model) -> Tz {
-    shop.time_zone.parse().unwrap_or(state.config.timezone)
+pub fn zone(cx: Ctx<'_>, shop: &shop::Model) -> Tz {
+    shop.time_zone.parse().unwrap_or(cx.default_zone)
 }
 
 /// The UTC bounds `[from, to)` of the shop's today.
-pub fn today(state: &AppState, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
-    super::rules::day_bounds(zone(state, shop), state.clock.now())
+pub fn today(cx: Ctx<'_>, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
+    super::rules::day_bounds(zone(cx, shop), cx.clock.now())
 }
 
 /// The shop's committed payouts today: every funding kind, or balance-funded only.
-pub async fn paid_today(state: &AppState, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
-    let (from, to) = today(state, shop);
+pub async fn paid_today(cx: Ctx<'_>, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
+    let (from, to) = today(cx, shop);
     let scope = ShopScope::platform(&shop.id);
-    Ok(Cny::from_fen(repo::committed_total(&state.db, &scope, from, to, balance_only).await?))
+    Ok(Cny::from_fen(repo::committed_total(cx.db, &scope, from, to, balance_only).await?))
 }

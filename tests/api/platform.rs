@@ -127,7 +127,8 @@ async fn platform_compensations_are_idempotent_on_their_reference(app: TestApp) 
     let other_amount = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "9.00", "reference": "PC-1" });
     assert_eq!(app.code(Some(&p), record, json!({ "i": other_amount })).await, "IDEMPOTENCY_KEY_REUSED");
     // Without a reference: two genuine 8.00 refunds at the same time are two records.
-    let unreferenced = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-01T10:00:00Z" });
+    let unreferenced =
+        json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "at": "2026-11-01T10:00:00Z" });
     let a = app.ok(&p, record, json!({ "i": unreferenced })).await["recordPlatformCompensation"].clone();
     let b = app.ok(&p, record, json!({ "i": unreferenced })).await["recordPlatformCompensation"].clone();
     assert_ne!(a["id"], b["id"]);
@@ -163,10 +164,14 @@ async fn concurrent_replays_of_one_reference_record_it_once(app: TestApp) {
     let input = json!({ "orderSn": "O-1", "type": "SHIPPING_FEE", "amount": "8.00", "reference": "PC-RACE" });
     let p = app.platform();
     let calls = (0..16).map(|_| app.ok(&p, record, json!({ "i": input })));
-    let ids: Vec<_> =
-        futures_util::future::join_all(calls).await.into_iter().map(|d| d["recordPlatformCompensation"]["id"].clone()).collect();
+    let ids: Vec<_> = futures_util::future::join_all(calls)
+        .await
+        .into_iter()
+        .map(|d| d["recordPlatformCompensation"]["id"].clone())
+        .collect();
     assert!(ids.iter().all(|id| *id == ids[0]), "{ids:?}");
-    let data = app.ok(&app.admin("s1"), "{ order(orderSn: \"O-1\") { platformCompensations { id } } }", json!({})).await;
+    let data =
+        app.ok(&app.admin("s1"), "{ order(orderSn: \"O-1\") { platformCompensations { id } } }", json!({})).await;
     assert_eq!(data["order"]["platformCompensations"], json!([{ "id": ids[0] }]));
 }
 

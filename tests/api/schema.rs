@@ -16,7 +16,7 @@ fn read(path: &str) -> String {
 fn schema_graphql_is_the_exported_schema() {
     assert_eq!(
         read("schema.graphql"),
-        smallpay::graphql::sdl(),
+        smallpay::graphql::schema::sdl(),
         "schema.graphql is stale: run `cargo run -- export-schema > schema.graphql`"
     );
 }
@@ -69,7 +69,7 @@ fn items(sdl: &str) -> BTreeMap<String, String> {
 #[test]
 fn the_schema_offers_the_client_contract() {
     let contract = items(&read("tests/contract.graphql"));
-    let ours = items(&smallpay::graphql::sdl());
+    let ours = items(&smallpay::graphql::schema::sdl());
     let pending: BTreeSet<String> = read("tests/contract_pending.txt")
         .lines()
         .map(str::trim)

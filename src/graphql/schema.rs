@@ -1,0 +1,49 @@
+//! The schema: the merged roots of every domain, the error-code extension and the limits.
+use async_graphql::{MergedObject, Schema};
+
+use crate::{
+    accounts::graphql::AccountsQuery,
+    approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
+    cards::graphql::{CardsMutation, CardsQuery},
+    events::graphql::Subscription,
+    orders::graphql::{OrdersMutation, OrdersQuery},
+    payouts::graphql::{PayoutsMutation, PayoutsQuery},
+    quotas::graphql::{QuotasMutation, QuotasQuery},
+    shops::graphql::{ShopMutation, ShopQuery},
+    state::AppState,
+};
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery, CardsQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation, CardsMutation);
+
+pub type AppSchema = Schema<Query, Mutation, Subscription>;
+
+/// Deepest query accepted (nested selections).
+pub const MAX_DEPTH: usize = 12;
+/// Costliest query accepted (one per field, list fields counted once).
+pub const MAX_COMPLEXITY: usize = 2000;
+
+/// The schema, with the service's state when it will execute requests (`None` to print SDL).
+pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
+        .extension(super::errors::ErrorCodes)
+        .limit_depth(MAX_DEPTH)
+        .limit_complexity(MAX_COMPLEXITY);
+    if !introspection {
+        builder = builder.disable_introspection();
+    }
+    if let Some(state) = state {
+        builder = builder.data(state);
+    }
+    builder.finish()
+}
+
+/// The SDL that `schema.graphql` holds.
+pub fn sdl() -> String {
+    build_schema(None, true).sdl()
+}

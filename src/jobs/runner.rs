@@ -1,0 +1,125 @@
+//! The job runner: claims due jobs and runs each in one transaction (see [`super`]).
+use std::{collections::HashSet, time::Duration};
+
+use entity::scheduled_job;
+use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use super::JobKind;
+use crate::{
+    approvals, cards, db,
+    error::{AppError, AppResult},
+    payouts::lifecycle::{self, AfterCommit},
+    state::AppState,
+};
+
+/// A job failing this many times is parked as `FAILED` (and logged) instead of retried.
+const MAX_ATTEMPTS: i32 = 5;
+
+/// Runs every job due by the clock's now — including jobs that running others made due —
+/// and returns how many ran.
+pub async fn run_due(state: &AppState) -> AppResult<usize> {
+    let mut ran = 0;
+    let mut tried: HashSet<i64> = HashSet::new();
+    loop {
+        let now = state.clock.now();
+        let due: Vec<scheduled_job::Model> = scheduled_job::Entity::find()
+            .filter(scheduled_job::Column::Status.eq("PENDING"))
+            .filter(scheduled_job::Column::DueAt.lte(now))
+            .order_by_asc(scheduled_job::Column::DueAt)
+            .order_by_asc(scheduled_job::Column::Id)
+            .limit(200)
+            .all(&state.db)
+            .await?
+            .into_iter()
+            .filter(|j| !tried.contains(&j.id))
+            .collect();
+        if due.is_empty() {
+            cards::notify::deliver_pending(state.ctx(), &*state.notifier).await?;
+            return Ok(ran);
+        }
+        for job in due {
+            tried.insert(job.id);
+            match run_one(state, &job).await {
+                Ok(true) => ran += 1,
+                Ok(false) => {}
+                Err(e) => record_failure(state, &job, &e).await?,
+            }
+        }
+    }
+}
+
+/// Claims and runs one job in one transaction; `false` if another runner had it. The job's
+/// effects are dated at its due time, so a late run (a restart, a clock moved in tests) dates
+/// a close or a refund when it was due, not when it happened to run.
+async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool> {
+    let now = job.due_at.min(state.clock.now());
+    let turn = state.write_gate.enter().await;
+    let tx = db::begin_write(&state.db).await?;
+    let claimed = scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel {
+            status: Set("DONE".to_owned()),
+            attempts: Set(job.attempts + 1),
+            done_at: Set(Some(now)),
+            ..Default::default()
+        })
+        .filter(scheduled_job::Column::Id.eq(job.id))
+        .filter(scheduled_job::Column::Status.eq("PENDING"))
+        .exec(&tx)
+        .await?;
+    if claimed.rows_affected == 0 {
+        return Ok(false);
+    }
+    let missing = |what: &str| AppError::Internal(format!("job {} has no {what}", job.id));
+    let payout = || job.payout_id.ok_or_else(|| missing("payout"));
+    let after = match JobKind::parse(&job.kind) {
+        Some(JobKind::RechargeDeadline) => lifecycle::expire_recharge(&tx, payout()?, now).await?,
+        Some(JobKind::Close) => lifecycle::close(&tx, payout()?, now, state.config.timezone).await?,
+        Some(JobKind::Refund) => lifecycle::refund(&tx, payout()?, now).await?,
+        Some(JobKind::ApprovalExpiry) => approvals::service::expire(&tx, payout()?, now).await?,
+        Some(JobKind::CardExpiry) => cards::service::expire(&tx, job.card_id.ok_or_else(|| missing("card"))?).await?,
+        None => return Err(AppError::Internal(format!("unknown job kind {}", job.kind))),
+    };
+    tx.commit().await?;
+    drop(turn);
+    metrics::counter!("jobs_run_total", "kind" => job.kind.clone()).increment(1);
+    apply(state, after).await;
+    Ok(true)
+}
+
+async fn apply(state: &AppState, after: AfterCommit) {
+    if let Some(payout) = after.cancel_transfer {
+        state.gateway.cancel(payout).await;
+    }
+}
+
+/// Counts a failed attempt; parks the job as `FAILED` after [`MAX_ATTEMPTS`].
+async fn record_failure(state: &AppState, job: &scheduled_job::Model, error: &AppError) -> AppResult<()> {
+    let attempts = job.attempts + 1;
+    let status = if attempts >= MAX_ATTEMPTS { "FAILED" } else { "PENDING" };
+    tracing::warn!(job = job.id, kind = %job.kind, attempts, error = ?error, "job failed");
+    scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel {
+            status: Set(status.to_owned()),
+            attempts: Set(attempts),
+            last_error: Set(Some(format!("{error:?}"))),
+            ..Default::default()
+        })
+        .filter(scheduled_job::Column::Id.eq(job.id))
+        .filter(scheduled_job::Column::Status.eq("PENDING"))
+        .exec(&state.db)
+        .await?;
+    Ok(())
+}
+
+/// The worker of `serve`: runs due jobs every second (not with the test clock, whose jobs run
+/// when it is advanced).
+pub async fn worker(state: AppState) {
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = run_due(&state).await {
+            tracing::warn!(error = ?e, "job run failed");
+        }
+    }
+}

@@ -1,0 +1,63 @@
+//! The state every request and background task shares: the low-level parts only (database
+//! handle, clock, configuration, keys, payment channel, notifier, sealer, event bus, write
+//! gate). The wiring that builds it — schema, router, job runner, publisher — is in
+//! [`crate::app`]; nothing here imports it.
+use std::{
+    ops::Deref,
+    sync::{Arc, atomic::AtomicU64},
+};
+
+use sea_orm::DatabaseConnection;
+
+use crate::{
+    auth::JwtKeys,
+    cards::{notifier::Notifier, seal::Sealer},
+    clock::Clock,
+    config::Config,
+    db::{Ctx, WriteGate},
+    events::bus::Bus,
+    gateway::PaymentChannel,
+};
+
+pub struct Inner {
+    pub db: DatabaseConnection,
+    /// SQL statements executed so far by this application (tests count them; `/metrics`
+    /// exports them as `db_statements_total`).
+    pub statements: Arc<AtomicU64>,
+    pub clock: Clock,
+    pub config: Config,
+    pub keys: JwtKeys,
+    pub gateway: Arc<dyn PaymentChannel>,
+    pub notifier: Arc<dyn Notifier>,
+    pub sealer: Sealer,
+    pub bus: Bus,
+    pub write_gate: WriteGate,
+}
+
+/// Cheap to clone. Use cases do not take it: they take the [`Ctx`] (database, clock, write
+/// gate) and whichever other part they use, so that a signature says what it touches.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+impl AppState {
+    pub fn new(inner: Inner) -> Self {
+        AppState(Arc::new(inner))
+    }
+
+    /// The narrow context of a use case.
+    pub fn ctx(&self) -> Ctx<'_> {
+        Ctx { db: &self.db, clock: &self.clock, gate: &self.write_gate, default_zone: self.config.timezone }
+    }
+
+    /// The payment channel, for use cases that hand transfers to it.
+    pub fn channel(&self) -> &dyn PaymentChannel {
+        &*self.gateway
+    }
+}
+
+impl Deref for AppState {
+    type Target = Inner;
+    fn deref(&self) -> &Inner {
+        &self.0
+    }
+}
