@@ -7,19 +7,16 @@ use chrono_tz::Tz;
 use crate::{
     accounts,
     auth::{Role, ShopScope, Viewer},
+    domain::money::Cny,
+    domain::{
+        shop::Policy,
+        vocab::{FundingChoice, PayoutType},
+    },
     error::AppResult,
-    money::Cny,
     orders::service::{self as orders, CompensationSpec, OrderSpec},
-    payouts::{
-        self,
-        service::NewPayout,
-        types::{FundingChoice, PayoutType},
-    },
+    payouts::{self, service::NewPayout},
     quotas,
-    shops::{
-        rules::Policy,
-        service::{self as shops, ShopSpec},
-    },
+    shops::service::{self as shops, ShopSpec},
     state::AppState,
 };
 

@@ -3,6 +3,8 @@
 use async_graphql::{ErrorExtensions, Value as GqlValue};
 use sea_orm::DbErr;
 
+use crate::domain::vocab::BalanceBlocker;
+
 /// Deliberately not `Display`: async-graphql turns any `Display` type into an error without
 /// a code, so a stray `?` would bypass [`ErrorExtensions`]. Use [`AppError::message`].
 #[derive(Debug)]
@@ -69,6 +71,18 @@ impl AppError {
 
     pub fn not_found(what: impl Into<String>) -> Self {
         AppError::NotFound(what.into())
+    }
+
+    /// A refusal by the payout rules: `(first code, every code)` as the rules return them,
+    /// told as "`what`: CODE, CODE".
+    pub fn refused(what: &str, (code, blockers): (&'static str, Vec<&'static str>)) -> Self {
+        AppError::Refused { code, message: format!("{what}: {}", blockers.join(", ")), blockers }
+    }
+
+    /// The balance cannot pay this (`INSUFFICIENT_BALANCE`), told as `message`.
+    pub fn insufficient_balance(message: String) -> Self {
+        let code = BalanceBlocker::InsufficientBalance.code();
+        AppError::Refused { code, blockers: vec![code], message }
     }
 
     /// The GraphQL error a client sees.

@@ -1,7 +1,7 @@
 //! Input checks shared by every use case: strings are trimmed, non-blank and length-limited.
 use crate::{
+    domain::money::Cny,
     error::{AppError, AppResult},
-    money::Cny,
 };
 
 /// Trims `value`; refuses it when blank or longer than `max` characters.

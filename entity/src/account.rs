@@ -1,6 +1,8 @@
 //! A merchant account: keyed by (shop, token `sub`), provisioned from the token's claims.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::Role;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "accounts")]
 pub struct Model {
@@ -9,8 +11,8 @@ pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: String,
     pub name: String,
-    /// `ADMIN`, `CS_ADMIN`, `CS` or `STAFF`.
-    pub role: String,
+    /// A merchant role: `ADMIN`, `CS_ADMIN`, `CS` or `STAFF`.
+    pub role: Role,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,8 @@
 //! A notice to a buyer about a payout, recorded with the transition that caused it.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::{Channels, NotificationKind};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "buyer_notifications")]
 pub struct Model {
@@ -9,9 +11,8 @@ pub struct Model {
     pub buyer_id: String,
     pub payout_id: i64,
     pub shop_id: String,
-    pub kind: String,
-    /// Comma-separated `IN_APP` / `WECHAT`.
-    pub channels: String,
+    pub kind: NotificationKind,
+    pub channels: Channels,
     pub title: String,
     pub body: String,
     pub at: DateTimeUtc,

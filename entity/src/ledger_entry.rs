@@ -1,6 +1,8 @@
 //! Append-only entries of a shop's balance; the balance is their sum.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::EntryKind;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ledger_entries")]
 pub struct Model {
@@ -8,7 +10,7 @@ pub struct Model {
     pub id: i64,
     pub shop_id: String,
     /// `OPENING`, `PAYOUT_DEBIT`, `REFUND_CREDIT` or `ADJUSTMENT`.
-    pub kind: String,
+    pub kind: EntryKind,
     /// Signed: debits are negative.
     pub amount_fen: i64,
     pub balance_after_fen: i64,

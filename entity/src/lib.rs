@@ -1,6 +1,6 @@
-//! SeaORM models of smallpay's tables. Models only: no GraphQL derives, no domain logic.
-//! Amounts are integer fen (`*_fen: i64`); enum-like columns hold the contract's names
-//! (e.g. `"PAYING"`), parsed into domain enums above the data layer.
+//! SeaORM models of smallpay's tables. Models and the stored vocabulary only: no GraphQL
+//! derives, no domain logic. Amounts are integer fen (`*_fen: i64`); statuses, types and kinds
+//! are the enums of [`vocab`], stored as the contract's names (e.g. `"PAYING"`).
 
 pub mod account;
 pub mod account_card;
@@ -14,3 +14,4 @@ pub mod platform_compensation;
 pub mod quota;
 pub mod scheduled_job;
 pub mod shop;
+pub mod vocab;

@@ -1,6 +1,8 @@
 //! A payout (小额打款) on one order, with every lifecycle timestamp.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::{FundingMethod, PayoutStatus, PayoutType, RefundStatus, TransferFailureKind};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payouts")]
 pub struct Model {
@@ -10,14 +12,14 @@ pub struct Model {
     pub order_sn: String,
     pub goods_id: String,
     pub buyer_id: String,
-    pub r#type: String,
+    pub r#type: PayoutType,
     pub amount_fen: i64,
     pub reason: String,
     pub message: String,
     pub approval_note: Option<String>,
-    pub status: String,
-    /// `BALANCE`, `WECHAT_SCAN` or `ALIPAY_SCAN`; null while pending approval or rejected.
-    pub funding: Option<String>,
+    pub status: PayoutStatus,
+    /// Null while pending approval or rejected.
+    pub funding: Option<FundingMethod>,
     pub applicant_id: String,
     pub approver_id: Option<String>,
     /// True when the applicant paid it from the balance itself: counts against its quota.
@@ -28,13 +30,13 @@ pub struct Model {
     pub committed_at: Option<DateTimeUtc>,
     pub deducted_at: Option<DateTimeUtc>,
     pub succeeded_at: Option<DateTimeUtc>,
-    pub failure_kind: Option<String>,
+    pub failure_kind: Option<TransferFailureKind>,
     pub failure_reason: Option<String>,
     pub qr_payload: Option<String>,
     pub recharge_deadline: Option<DateTimeUtc>,
     pub channel_txn_id: Option<String>,
     pub closed_at: Option<DateTimeUtc>,
-    pub refund_status: String,
+    pub refund_status: RefundStatus,
     pub refund_due_at: Option<DateTimeUtc>,
     pub refunded_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,

@@ -1,6 +1,8 @@
 //! One status change of a payout: its history and the subscription outbox.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::PayoutStatus;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payout_transitions")]
 pub struct Model {
@@ -10,8 +12,8 @@ pub struct Model {
     pub shop_id: String,
     pub order_sn: String,
     pub applicant_id: String,
-    pub from_status: Option<String>,
-    pub to_status: String,
+    pub from_status: Option<PayoutStatus>,
+    pub to_status: PayoutStatus,
     pub at: DateTimeUtc,
     pub actor: String,
     pub note: Option<String>,

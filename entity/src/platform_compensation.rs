@@ -1,6 +1,8 @@
 //! A compensation the platform itself paid the buyer of an order (a duplicate to warn about).
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::PayoutType;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "platform_compensations")]
 pub struct Model {
@@ -8,8 +10,7 @@ pub struct Model {
     pub id: i64,
     pub shop_id: String,
     pub order_sn: String,
-    /// `SHIPPING_FEE`, `PRICE_DIFFERENCE` or `OTHER`.
-    pub r#type: String,
+    pub r#type: PayoutType,
     pub amount_fen: i64,
     pub at: DateTimeUtc,
     pub created_at: DateTimeUtc,

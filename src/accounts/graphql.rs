@@ -6,6 +6,7 @@ use super::repo;
 use crate::{
     auth::{Role, RoleGuard, Viewer, guards::viewer},
     error::AppError,
+    graphql::enums,
     quotas::{self, graphql::Quota},
     shops::{self, graphql::Shop},
     state::AppState,
@@ -28,8 +29,8 @@ impl ViewerObject {
     }
 
     /// The token's `role` claim.
-    async fn role(&self) -> Role {
-        self.0.role
+    async fn role(&self) -> enums::Role {
+        self.0.role.into()
     }
 
     /// The caller's shop (merchant roles; null before the platform synced it).
@@ -69,8 +70,8 @@ impl Account {
     }
 
     /// The role from its latest token.
-    async fn role(&self) -> Result<Role> {
-        Role::parse(&self.0.role).ok_or_else(|| AppError::Internal(format!("unknown role {}", self.0.role)).into())
+    async fn role(&self) -> enums::Role {
+        self.0.role.into()
     }
 
     /// The account's quota. ADMIN, or the account itself; others get null with FORBIDDEN.

@@ -40,7 +40,7 @@ pub async fn upsert(
         shop_id: Set(scope.id().to_owned()),
         id: Set(id.to_owned()),
         name: Set(name.to_owned()),
-        role: Set(role.as_str().to_owned()),
+        role: Set(role),
         created_at: Set(now),
         updated_at: Set(now),
     };

@@ -12,7 +12,7 @@ pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
         return Ok(());
     };
     if let Some(existing) = repo::find(cx.db, &scope, &viewer.sub).await? {
-        if existing.name == viewer.name && existing.role == viewer.role.as_str() {
+        if existing.name == viewer.name && existing.role == viewer.role {
             return Ok(());
         }
     } else if shop::Entity::find_by_id(scope.id().to_owned()).one(cx.db).await?.is_none() {

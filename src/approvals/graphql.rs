@@ -4,11 +4,9 @@ use async_graphql::{Context, ID, Object, Result};
 use super::service;
 use crate::{
     auth::{RoleGuard, guards::viewer},
+    graphql::enums::FundingMethod,
     graphql::pagination::PageRequest,
-    payouts::{
-        graphql::{CURSOR_KIND, Payout, PayoutConnection, payout_id},
-        types::FundingMethod,
-    },
+    payouts::graphql::{Payout, PayoutConnection, connection::CURSOR_KIND, payout_id},
     state::AppState,
     validate,
 };
@@ -54,7 +52,7 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let funding = funding.unwrap_or(FundingMethod::Balance);
-        Ok(Payout(service::approve(state.ctx(), state.channel(), viewer(ctx)?, id, funding).await?))
+        Ok(Payout(service::approve(state.ctx(), state.channel(), viewer(ctx)?, id, funding.into()).await?))
     }
 
     /// Rejects a request; the reason is required and kept. ADMIN.

@@ -8,26 +8,27 @@ use sea_orm::{
 use crate::{
     auth::{ShopScope, Viewer},
     db::{self, Ctx},
+    domain::{
+        create::commit,
+        money::Cny,
+        payout as rules,
+        vocab::{FundingMethod, PayoutStatus},
+    },
     error::{AppError, AppResult},
     gateway::PaymentChannel,
     graphql::pagination::PageRequest,
-    ledger::{
-        EntryKind,
-        repo::{self as ledger, NewEntry},
-    },
-    money::Cny,
     orders,
     payouts::{
+        funds,
         lifecycle::{self, Change},
-        repo, rules, service as payouts,
-        types::{FundingMethod, PayoutStatus},
+        repo, service as payouts,
     },
     shops,
 };
 
 /// Requests waiting for the admin, oldest first, and how many there are.
 pub async fn pending(cx: Ctx<'_>, scope: &ShopScope, page: PageRequest) -> AppResult<(Vec<payout::Model>, u64)> {
-    let query = repo::in_shop(scope).filter(payout::Column::Status.eq(PayoutStatus::PendingApproval.as_str()));
+    let query = repo::in_shop(scope).filter(payout::Column::Status.eq(PayoutStatus::PendingApproval));
     let total = query.clone().count(cx.db).await?;
     let mut rows = query.order_by_asc(payout::Column::Id);
     if let Some(after) = page.after {
@@ -47,7 +48,7 @@ async fn request(tx: &DatabaseTransaction, scope: &ShopScope, id: i64) -> AppRes
 }
 
 fn must_be_pending(p: &payout::Model) -> AppResult<()> {
-    if p.status == PayoutStatus::PendingApproval.as_str() {
+    if p.status == PayoutStatus::PendingApproval {
         Ok(())
     } else {
         Err(AppError::InvalidState(format!("a {} payout is not waiting for approval", p.status)))
@@ -79,51 +80,28 @@ pub async fn approve(
                 .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
             let (snapshot, _) =
                 payouts::snapshot(&tx, now, shops::service::zone(cx, &shop), &scope, &shop, &order, admin).await?;
-            if let Some((code, blockers)) = rules::approval_refusal(&snapshot, Cny::from_fen(p.amount_fen), funding) {
-                return Err(AppError::Refused {
-                    code,
-                    message: format!("approval refused: {}", blockers.join(", ")),
-                    blockers,
-                });
+            let amount = Cny::from_fen(p.amount_fen);
+            if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding) {
+                return Err(AppError::refused("approval refused", refusal));
             }
-            let balance = funding == FundingMethod::Balance;
-            let to = if balance { PayoutStatus::Paying } else { PayoutStatus::PendingRecharge };
-            let change = Change { to, at: now, actor: &admin.sub, note: Some("approved") };
+            let commitment = commit(funding, amount, now);
+            let change = Change { to: commitment.status, at: now, actor: &admin.sub, note: Some("approved") };
             let saved = lifecycle::transition(&tx, &p, change, |m| {
-                m.funding = Set(Some(funding.as_str().to_owned()));
+                funds::apply(m, &commitment, amount);
                 m.approver_id = Set(Some(admin.sub.clone()));
                 m.uses_quota = Set(false);
-                m.committed_at = Set(Some(now));
-                if balance {
-                    m.deducted_at = Set(Some(now));
-                } else {
-                    m.qr_payload = Set(Some(payouts::qr_payload(funding, Cny::from_fen(p.amount_fen))));
-                    m.recharge_deadline = Set(Some(now + rules::RECHARGE_WINDOW));
-                }
             })
             .await?;
-            if balance {
-                let debit = NewEntry {
-                    shop_id: scope.id(),
-                    kind: EntryKind::PayoutDebit,
-                    amount_fen: -saved.amount_fen,
-                    payout_id: Some(saved.id),
-                    reference: None,
-                    at: now,
-                };
-                ledger::append(&tx, debit).await?.ok_or_else(|| AppError::Refused {
-                    code: "INSUFFICIENT_BALANCE",
-                    blockers: vec!["INSUFFICIENT_BALANCE"],
-                    message: "approval refused: INSUFFICIENT_BALANCE".into(),
-                })?;
+            if commitment.debit.is_some() {
+                funds::debit(&tx, &saved, now, "approval refused").await?;
             }
             lifecycle::schedule_deadlines(&tx, &saved, now).await?;
             tx.commit().await?;
             Ok(saved)
         })
         .await?;
-    if saved.status == PayoutStatus::Paying.as_str() {
-        payouts::deliver(cx, channel, &saved, None).await;
+    if saved.status == PayoutStatus::Paying {
+        funds::deliver(cx, channel, &saved, None).await;
     }
     Ok(saved)
 }
@@ -152,7 +130,7 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
 /// `APPROVAL_EXPIRY`: a request undecided for 7 days is rejected by the system.
 pub async fn expire(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<lifecycle::AfterCommit> {
     let p = repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
-    if p.status == PayoutStatus::PendingApproval.as_str() {
+    if p.status == PayoutStatus::PendingApproval {
         let change = Change { to: PayoutStatus::Rejected, at: now, actor: "system", note: Some("expired") };
         lifecycle::transition(tx, &p, change, |m| m.reject_reason = Set(Some("expired".to_owned()))).await?;
     }

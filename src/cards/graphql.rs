@@ -4,20 +4,16 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::{account_card, buyer_notification};
 
-use super::{
-    notify,
-    rules::{self, AccountKind},
-    service,
-};
+use super::{repo, service};
 use crate::{
     auth::{Role, RoleGuard, guards::viewer},
+    domain::{card as rules, money::Cny},
     error::AppError,
-    graphql::loaders::{PayoutById, RequestLoader, ShopById},
-    money::Cny,
-    payouts::{
-        graphql::{parse as stored, payout_id},
-        types::{AccountCardStatus, NotificationChannel, NotificationKind, PayoutType, ReceivingAccountKind},
+    graphql::{
+        enums::{AccountCardStatus, NotificationChannel, NotificationKind, PayoutType, ReceivingAccountKind},
+        loaders::{PayoutById, RequestLoader, ShopById},
     },
+    payouts::graphql::payout_id,
     state::AppState,
     validate,
 };
@@ -32,38 +28,48 @@ impl AccountCard {
     }
 }
 
+/// A card asking the buyer for a receiving account after a transfer failed for the buyer's
+/// account (BUYER_ACCOUNT). The buyer sees it in myAccountCards, the shop on Payout.accountCard.
 #[Object]
 impl AccountCard {
+    /// Pass it as `cardId` to submitReceivingAccount.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// The failed payout the card is for.
     async fn payout_id(&self) -> ID {
         ID(self.0.payout_id.to_string())
     }
 
+    /// The order of that payout.
     async fn order_sn(&self, ctx: &Context<'_>) -> Result<String> {
         Ok(self.payout(ctx).await?.order_sn)
     }
 
+    /// The paying shop's name (its id if the shop is unknown).
     async fn shop_name(&self, ctx: &Context<'_>) -> Result<String> {
         let shop = ctx.data::<RequestLoader>()?.load_one(ShopById(self.0.shop_id.clone())).await?;
         Ok(shop.map_or_else(|| self.0.shop_id.clone(), |s| s.name))
     }
 
+    /// The payout's amount, in yuan.
     async fn amount(&self, ctx: &Context<'_>) -> Result<Cny> {
         Ok(Cny::from_fen(self.payout(ctx).await?.amount_fen))
     }
 
+    /// What the payout compensates.
     #[graphql(name = "type")]
     async fn kind(&self, ctx: &Context<'_>) -> Result<PayoutType> {
-        stored(&self.payout(ctx).await?.r#type, PayoutType::parse)
+        Ok(self.payout(ctx).await?.r#type.into())
     }
 
-    async fn status(&self) -> Result<AccountCardStatus> {
-        stored(&self.0.status, AccountCardStatus::parse)
+    /// OPEN until the buyer submits an account, the card expires or a new card replaces it.
+    async fn status(&self) -> AccountCardStatus {
+        self.0.status.into()
     }
 
+    /// When the card was sent (UTC).
     async fn sent_at(&self) -> DateTime<Utc> {
         self.0.sent_at
     }
@@ -74,8 +80,8 @@ impl AccountCard {
     }
 
     /// Set once submitted.
-    async fn account_kind(&self) -> Result<Option<ReceivingAccountKind>> {
-        self.0.account_kind.as_deref().map(|k| stored(k, ReceivingAccountKind::parse)).transpose()
+    async fn account_kind(&self) -> Option<ReceivingAccountKind> {
+        self.0.account_kind.map(Into::into)
     }
 
     /// e.g. "138****0000" or "**** 1234"; never the full number.
@@ -87,23 +93,27 @@ impl AccountCard {
 /// A notice to the buyer about a payout.
 pub struct BuyerNotification(pub buyer_notification::Model);
 
+/// A notice to the buyer about one of its payouts.
 #[Object]
 impl BuyerNotification {
+    /// The notice's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// The payout it is about.
     async fn payout_id(&self) -> ID {
         ID(self.0.payout_id.to_string())
     }
 
-    async fn kind(&self) -> Result<NotificationKind> {
-        stored(&self.0.kind, NotificationKind::parse)
+    /// What happened: the transfer succeeded, it failed, or an account card was sent.
+    async fn kind(&self) -> NotificationKind {
+        self.0.kind.into()
     }
 
     /// Success: IN_APP and WECHAT; failure: IN_APP.
-    async fn channels(&self) -> Result<Vec<NotificationChannel>> {
-        self.0.channels.split(',').map(|c| stored(c, NotificationChannel::parse)).collect()
+    async fn channels(&self) -> Vec<NotificationChannel> {
+        self.0.channels.list().into_iter().map(Into::into).collect()
     }
 
     /// Success: "商家补偿转账通知".
@@ -111,32 +121,36 @@ impl BuyerNotification {
         &self.0.title
     }
 
+    /// The notice's text (Chinese): shop, amount, type and order; on success also the
+    /// merchant's message.
     async fn body(&self) -> &str {
         &self.0.body
     }
 
+    /// When it happened (UTC): the transfer result, or the card being sent.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
 }
 
+/// Where the failed transfer is retried to; only a masked number is ever shown back.
 #[derive(InputObject)]
 pub struct ReceivingAccountInput {
+    /// An Alipay account or a bank card.
     pub kind: ReceivingAccountKind,
     /// Alipay: a mobile number or an e-mail address; bank card: 16–19 digits (Luhn).
     pub account_no: String,
+    /// The account holder's name; non-blank, at most 50 characters.
     pub holder_name: String,
 }
 
 impl ReceivingAccountInput {
     fn validate(self) -> Result<service::ReceivingAccount, AppError> {
-        let kind = match self.kind {
-            ReceivingAccountKind::Alipay => AccountKind::Alipay,
-            ReceivingAccountKind::BankCard => AccountKind::BankCard,
-        };
+        let kind = self.kind.into();
         Ok(service::ReceivingAccount {
             kind,
-            number: rules::normalise(kind, &self.account_no)?,
+            number: rules::normalise(kind, &self.account_no)
+                .map_err(|invalid| AppError::bad_input("accountNo", invalid.0))?,
             holder: validate::text("holderName", &self.holder_name, 50)?,
         })
     }
@@ -162,7 +176,7 @@ impl CardsQuery {
     #[graphql(guard = "RoleGuard::new(&[Role::Buyer])")]
     async fn my_notifications(&self, ctx: &Context<'_>) -> Result<Vec<BuyerNotification>> {
         let state = ctx.data::<AppState>()?;
-        Ok(notify::of_buyer(&state.db, &viewer(ctx)?.sub).await?.into_iter().map(BuyerNotification).collect())
+        Ok(repo::notices_of_buyer(&state.db, &viewer(ctx)?.sub).await?.into_iter().map(BuyerNotification).collect())
     }
 }
 

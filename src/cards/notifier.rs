@@ -14,6 +14,6 @@ pub struct LogNotifier;
 impl Notifier for LogNotifier {
     async fn deliver(&self, notice: &buyer_notification::Model) {
         tracing::info!(notice = notice.id, buyer = %notice.buyer_id, payout = notice.payout_id, kind = %notice.kind,
-            channels = %notice.channels, "buyer notice delivered");
+            channels = %notice.channels.0, "buyer notice delivered");
     }
 }

@@ -1,27 +1,27 @@
 //! Buyer notifications: recorded in the transaction of the transition that causes them, then
 //! handed to a [`Notifier`] by the job runner (at least once; logged by default).
 use chrono::{DateTime, Utc};
-use entity::{buyer_notification, payout};
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use entity::{buyer_notification, payout, vocab::Channels};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 
-use super::notifier::Notifier;
+use super::{notifier::Notifier, repo};
 use crate::{
     db::Ctx,
+    domain::{
+        money::Cny,
+        vocab::{NotificationChannel, NotificationKind, PayoutType},
+    },
     error::AppResult,
-    money::Cny,
-    payouts::types::{NotificationChannel, NotificationKind, PayoutType},
 };
 
 /// The title of a success notice (§3.3).
 pub const SUCCEEDED_TITLE: &str = "商家补偿转账通知";
 
-fn kind_name(kind: &str) -> &'static str {
-    match PayoutType::parse(kind) {
-        Some(PayoutType::ShippingFee) => "退运费",
-        Some(PayoutType::PriceDifference) => "补差价",
-        _ => "其他补偿",
+fn kind_name(kind: PayoutType) -> &'static str {
+    match kind {
+        PayoutType::ShippingFee => "退运费",
+        PayoutType::PriceDifference => "补差价",
+        PayoutType::Other => "其他补偿",
     }
 }
 
@@ -34,7 +34,7 @@ pub async fn record(
     at: DateTime<Utc>,
 ) -> AppResult<buyer_notification::Model> {
     let amount = Cny::from_fen(p.amount_fen);
-    let what = kind_name(&p.r#type);
+    let what = kind_name(p.r#type);
     let (channels, title, body) = match kind {
         NotificationKind::PayoutSucceeded => (
             vec![NotificationChannel::InApp, NotificationChannel::Wechat],
@@ -55,12 +55,12 @@ pub async fn record(
             ),
         ),
     };
-    let channels = channels.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(",");
+    let channels = Channels::of(&channels);
     Ok(buyer_notification::ActiveModel {
         buyer_id: Set(p.buyer_id.clone()),
         payout_id: Set(p.id),
         shop_id: Set(p.shop_id.clone()),
-        kind: Set(kind.as_str().to_owned()),
+        kind: Set(kind),
         channels: Set(channels),
         title: Set(title),
         body: Set(body),
@@ -72,30 +72,12 @@ pub async fn record(
     .await?)
 }
 
-/// A buyer's notices, newest first.
-pub async fn of_buyer(db: &impl ConnectionTrait, buyer: &str) -> AppResult<Vec<buyer_notification::Model>> {
-    Ok(buyer_notification::Entity::find()
-        .filter(buyer_notification::Column::BuyerId.eq(buyer))
-        .order_by_desc(buyer_notification::Column::Id)
-        .all(db)
-        .await?)
-}
-
 /// Hands undelivered notices to the notifier and marks them delivered; returns how many.
 pub async fn deliver_pending(cx: Ctx<'_>, notifier: &dyn Notifier) -> AppResult<usize> {
-    let pending = buyer_notification::Entity::find()
-        .filter(buyer_notification::Column::DeliveredAt.is_null())
-        .order_by_asc(buyer_notification::Column::Id)
-        .limit(500)
-        .all(cx.db)
-        .await?;
+    let pending = repo::undelivered_notices(cx.db, 500).await?;
     for notice in &pending {
         notifier.deliver(notice).await;
-        buyer_notification::Entity::update_many()
-            .set(buyer_notification::ActiveModel { delivered_at: Set(Some(cx.clock.now())), ..Default::default() })
-            .filter(buyer_notification::Column::Id.eq(notice.id))
-            .exec(cx.db)
-            .await?;
+        repo::mark_delivered(cx.db, notice.id, cx.clock.now()).await?;
     }
     Ok(pending.len())
 }

@@ -8,8 +8,9 @@ use tokio::sync::broadcast::error::RecvError;
 use super::{bus::Event, repo};
 use crate::{
     auth::{RoleGuard, ShopScope, guards::viewer},
+    domain::vocab::PayoutStatus,
     error::AppError,
-    payouts::{graphql::PayoutTransition, types::PayoutStatus},
+    payouts::graphql::PayoutTransition,
     state::AppState,
 };
 
@@ -23,15 +24,13 @@ enum Filter {
 
 impl Filter {
     fn matches(&self, e: &entity::payout_transition::Model) -> bool {
-        let pending = PayoutStatus::PendingApproval.as_str();
+        let pending = PayoutStatus::PendingApproval;
         match self {
             Filter::Status { order_sn, payout_id } => {
                 order_sn.as_ref().is_none_or(|sn| *sn == e.order_sn) && payout_id.is_none_or(|id| id == e.payout_id)
             }
             Filter::ApprovalRequested => e.to_status == pending,
-            Filter::ApprovalResolved { applicant } => {
-                e.from_status.as_deref() == Some(pending) && e.applicant_id == *applicant
-            }
+            Filter::ApprovalResolved { applicant } => e.from_status == Some(pending) && e.applicant_id == *applicant,
         }
     }
 }

@@ -3,21 +3,15 @@
 //! the platform's `reportTransferResult`.
 use std::sync::Arc;
 
-use crate::{config::Gateway, money::Cny};
-
-/// Why a transfer failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
-    /// The buyer's receiving account: the buyer gets an account card.
-    BuyerAccount,
-    /// Anything else: the platform follows it up.
-    Other,
-}
+use crate::{
+    config::Gateway,
+    domain::{money::Cny, vocab::TransferFailureKind},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TransferOutcome {
     Succeeded,
-    Failed { kind: FailureKind, reason: String },
+    Failed { kind: TransferFailureKind, reason: String },
 }
 
 /// A transfer handed to the channel after the payout's commit.
@@ -59,7 +53,7 @@ pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> Tra
     };
     if bad_account {
         TransferOutcome::Failed {
-            kind: FailureKind::BuyerAccount,
+            kind: TransferFailureKind::BuyerAccount,
             reason: "the buyer's receiving account cannot take the transfer".to_owned(),
         }
     } else {
@@ -108,7 +102,8 @@ mod tests {
 
     #[test]
     fn simulated_fails_invalid_buyers_and_0000_accounts_only() {
-        let failed = |o: TransferOutcome| matches!(o, TransferOutcome::Failed { kind: FailureKind::BuyerAccount, .. });
+        let failed =
+            |o: TransferOutcome| matches!(o, TransferOutcome::Failed { kind: TransferFailureKind::BuyerAccount, .. });
         assert!(failed(simulated_outcome("buyer-invalid", None)));
         assert_eq!(simulated_outcome("buyer-1", None), TransferOutcome::Succeeded);
         assert_eq!(simulated_outcome("buyer-invalid", Some("13800001234")), TransferOutcome::Succeeded);

@@ -4,7 +4,7 @@
 //! floats through f64, so it is not used.)
 use async_graphql::{InputValueError, InputValueResult, Scalar, ScalarType, Value};
 
-use crate::money::Cny;
+use crate::domain::money::Cny;
 
 /// Money in CNY: a string with exactly 2 decimals on output ("12.50"); a string with at most
 /// 2 decimals or a JSON integer on input.

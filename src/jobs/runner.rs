@@ -2,11 +2,11 @@
 use std::{collections::HashSet, time::Duration};
 
 use entity::scheduled_job;
-use sea_orm::{ActiveValue::Set, ColumnTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
-use super::JobKind;
+use super::repo;
 use crate::{
     approvals, cards, db,
+    domain::vocab::{JobKind, JobStatus},
     error::{AppError, AppResult},
     payouts::lifecycle::{self, AfterCommit},
     state::AppState,
@@ -22,17 +22,8 @@ pub async fn run_due(state: &AppState) -> AppResult<usize> {
     let mut tried: HashSet<i64> = HashSet::new();
     loop {
         let now = state.clock.now();
-        let due: Vec<scheduled_job::Model> = scheduled_job::Entity::find()
-            .filter(scheduled_job::Column::Status.eq("PENDING"))
-            .filter(scheduled_job::Column::DueAt.lte(now))
-            .order_by_asc(scheduled_job::Column::DueAt)
-            .order_by_asc(scheduled_job::Column::Id)
-            .limit(200)
-            .all(&state.db)
-            .await?
-            .into_iter()
-            .filter(|j| !tried.contains(&j.id))
-            .collect();
+        let due: Vec<scheduled_job::Model> =
+            repo::due(&state.db, now, 200).await?.into_iter().filter(|j| !tried.contains(&j.id)).collect();
         if due.is_empty() {
             cards::notify::deliver_pending(state.ctx(), &*state.notifier).await?;
             return Ok(ran);
@@ -55,33 +46,24 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
     let now = job.due_at.min(state.clock.now());
     let turn = state.write_gate.enter().await;
     let tx = db::begin_write(&state.db).await?;
-    let claimed = scheduled_job::Entity::update_many()
-        .set(scheduled_job::ActiveModel {
-            status: Set("DONE".to_owned()),
-            attempts: Set(job.attempts + 1),
-            done_at: Set(Some(now)),
-            ..Default::default()
-        })
-        .filter(scheduled_job::Column::Id.eq(job.id))
-        .filter(scheduled_job::Column::Status.eq("PENDING"))
-        .exec(&tx)
-        .await?;
-    if claimed.rows_affected == 0 {
+    if !repo::claim(&tx, job, now).await? {
         return Ok(false);
     }
     let missing = |what: &str| AppError::Internal(format!("job {} has no {what}", job.id));
     let payout = || job.payout_id.ok_or_else(|| missing("payout"));
-    let after = match JobKind::parse(&job.kind) {
-        Some(JobKind::RechargeDeadline) => lifecycle::expire_recharge(&tx, payout()?, now).await?,
-        Some(JobKind::Close) => lifecycle::close(&tx, payout()?, now, state.config.timezone).await?,
-        Some(JobKind::Refund) => lifecycle::refund(&tx, payout()?, now).await?,
-        Some(JobKind::ApprovalExpiry) => approvals::service::expire(&tx, payout()?, now).await?,
-        Some(JobKind::CardExpiry) => cards::service::expire(&tx, job.card_id.ok_or_else(|| missing("card"))?).await?,
-        None => return Err(AppError::Internal(format!("unknown job kind {}", job.kind))),
+    let after = match job.kind {
+        JobKind::RechargeDeadline => lifecycle::expire_recharge(&tx, payout()?, now).await?,
+        JobKind::Close => lifecycle::close(&tx, payout()?, now, state.config.timezone).await?,
+        JobKind::Refund => lifecycle::refund(&tx, payout()?, now).await?,
+        JobKind::ApprovalExpiry => approvals::service::expire(&tx, payout()?, now).await?,
+        JobKind::CardExpiry => {
+            cards::repo::expire(&tx, job.card_id.ok_or_else(|| missing("card"))?).await?;
+            AfterCommit::default()
+        }
     };
     tx.commit().await?;
     drop(turn);
-    metrics::counter!("jobs_run_total", "kind" => job.kind.clone()).increment(1);
+    metrics::counter!("jobs_run_total", "kind" => job.kind.as_str()).increment(1);
     apply(state, after).await;
     Ok(true)
 }
@@ -95,20 +77,9 @@ async fn apply(state: &AppState, after: AfterCommit) {
 /// Counts a failed attempt; parks the job as `FAILED` after [`MAX_ATTEMPTS`].
 async fn record_failure(state: &AppState, job: &scheduled_job::Model, error: &AppError) -> AppResult<()> {
     let attempts = job.attempts + 1;
-    let status = if attempts >= MAX_ATTEMPTS { "FAILED" } else { "PENDING" };
+    let status = if attempts >= MAX_ATTEMPTS { JobStatus::Failed } else { JobStatus::Pending };
     tracing::warn!(job = job.id, kind = %job.kind, attempts, error = ?error, "job failed");
-    scheduled_job::Entity::update_many()
-        .set(scheduled_job::ActiveModel {
-            status: Set(status.to_owned()),
-            attempts: Set(attempts),
-            last_error: Set(Some(format!("{error:?}"))),
-            ..Default::default()
-        })
-        .filter(scheduled_job::Column::Id.eq(job.id))
-        .filter(scheduled_job::Column::Status.eq("PENDING"))
-        .exec(&state.db)
-        .await?;
-    Ok(())
+    repo::record_failure(&state.db, job.id, attempts, status, format!("{error:?}")).await
 }
 
 /// The worker of `serve`: runs due jobs every second (not with the test clock, whose jobs run

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use entity::{ledger_entry, shop};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, prelude::Expr, sea_query::ExprTrait};
 
-use super::EntryKind;
+use crate::domain::vocab::EntryKind;
 use crate::error::{AppError, AppResult};
 
 pub struct NewEntry<'a> {
@@ -36,7 +36,7 @@ pub async fn append(db: &impl ConnectionTrait, entry: NewEntry<'_>) -> AppResult
         .balance_fen;
     let model = ledger_entry::ActiveModel {
         shop_id: Set(entry.shop_id.to_owned()),
-        kind: Set(entry.kind.as_str().to_owned()),
+        kind: Set(entry.kind),
         amount_fen: Set(entry.amount_fen),
         balance_after_fen: Set(balance),
         payout_id: Set(entry.payout_id),

@@ -1,21 +1,24 @@
 //! GraphQL: `Order`, `PlatformCompensation`, `order`, `orders`, and the platform's
 //! `syncOrder` / `recordPlatformCompensation`.
-use async_graphql::{Context, ID, InputObject, Object, Result, SimpleObject};
+use std::collections::BTreeSet;
+
+use async_graphql::{Context, ID, InputObject, Lookahead, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::{order, platform_compensation};
 
 use super::{repo, service};
 use crate::{
-    state::AppState,
     auth::{RoleGuard, guards::viewer},
     clock::to_millis,
+    domain::money::Cny,
     error::AppError,
+    graphql::enums::PayoutType,
     graphql::{
         loaders::{CompensationsByOrder, PayoutsByOrder, RequestLoader},
         pagination::{PageInfo, PageRequest, encode_cursor, split_page},
     },
-    money::Cny,
-    payouts::{graphql::Payout, types::PayoutType},
+    payouts::graphql::Payout,
+    state::AppState,
     validate,
 };
 
@@ -52,6 +55,7 @@ impl Order {
         self.0.activity_goods
     }
 
+    /// What the buyer paid for the order, in yuan.
     async fn paid_amount(&self) -> Cny {
         Cny::from_fen(self.0.paid_amount_fen)
     }
@@ -81,44 +85,71 @@ impl Order {
     }
 }
 
+impl Order {
+    /// Loads, in one query per relation, what an `Order` selection will ask of the orders
+    /// `sns` into the request's loader cache (see `payouts::graphql::prefetch`). Every
+    /// relation field of `Order` above has its line here.
+    pub async fn prefetch(loader: &RequestLoader, selection: Lookahead<'_>, sns: &BTreeSet<String>) -> Result<()> {
+        if selection.field("payouts").exists() {
+            loader.load_many(sns.iter().cloned().map(PayoutsByOrder)).await?;
+        }
+        if selection.field("platformCompensations").exists() {
+            loader.load_many(sns.iter().cloned().map(CompensationsByOrder)).await?;
+        }
+        Ok(())
+    }
+}
+
 /// A compensation the platform paid the buyer itself (e.g. a shipping-fee refund by
 /// platform customer service): shown as a duplicate before a merchant pays.
 pub struct PlatformCompensation(pub platform_compensation::Model);
 
+/// A compensation the platform paid the buyer itself (e.g. a shipping-fee refund by platform
+/// customer service): shown as a duplicate before a merchant pays.
 #[Object]
 impl PlatformCompensation {
+    /// The record's id.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
     }
 
+    /// The order it was paid on.
     async fn order_sn(&self) -> &str {
         &self.0.order_sn
     }
 
+    /// What it compensated.
     #[graphql(name = "type")]
-    async fn kind(&self) -> Result<PayoutType> {
-        PayoutType::parse(&self.0.r#type)
-            .ok_or_else(|| AppError::Internal(format!("unknown payout type {}", self.0.r#type)).into())
+    async fn kind(&self) -> PayoutType {
+        self.0.r#type.into()
     }
 
+    /// What the platform paid the buyer, in yuan.
     async fn amount(&self) -> Cny {
         Cny::from_fen(self.0.amount_fen)
     }
 
+    /// When the platform paid it (UTC): the input's `at`, or the recording time without one.
     async fn at(&self) -> DateTime<Utc> {
         self.0.at
     }
 }
 
+/// One order of a page.
 #[derive(SimpleObject)]
 pub struct OrderEdge {
+    /// This order's place in the list: pass it as `after` to get the orders after it.
     pub cursor: String,
+    /// The order.
     pub node: Order,
 }
 
+/// A page of the shop's orders.
 #[derive(SimpleObject)]
 pub struct OrderConnection {
+    /// The orders of this page, newest synced first.
     pub edges: Vec<OrderEdge>,
+    /// Whether more orders follow, and the cursor to fetch them.
     pub page_info: PageInfo,
     /// Orders matching the filter, over all pages.
     pub total_count: i32,
@@ -127,7 +158,9 @@ pub struct OrderConnection {
 /// Every field narrows the list; all given fields must match.
 #[derive(InputObject, Default)]
 pub struct OrderFilter {
+    /// Only the order with exactly this number.
     pub order_sn: Option<String>,
+    /// Only orders of exactly this goods id.
     pub goods_id: Option<String>,
     /// Only grouped (成团) orders.
     pub grouped_only: Option<bool>,
@@ -143,15 +176,26 @@ impl OrderFilter {
     }
 }
 
+/// An order as the marketplace knows it; a sync overwrites every field (but a null `refunded`).
 #[derive(InputObject)]
 pub struct OrderInput {
+    /// The marketplace's order number, unique across shops (at most 64 characters, no spaces);
+    /// it names the order in later syncs.
     pub order_sn: String,
+    /// The order's shop: synced before (else NOT_FOUND); an order never moves to another shop.
     pub shop_id: ID,
+    /// The buyer token's `sub` (at most 128 characters): who gets the payouts, notices and cards.
     pub buyer_id: ID,
+    /// The marketplace's goods id (at most 64 characters, no spaces).
     pub goods_id: String,
+    /// Non-blank, at most 200 characters.
     pub goods_name: String,
+    /// Goods in a promotion: payouts on the order are capped at the shop's maxAmountActivity.
     pub activity_goods: bool,
+    /// What the buyer paid, in yuan; zero or more.
     pub paid_amount: Cny,
+    /// When the group buy completed (成团); null: not grouped, and payouts are refused
+    /// (ORDER_NOT_GROUPED).
     pub grouped_at: Option<DateTime<Utc>>,
     /// Null: unchanged (false for a new order).
     pub refunded: Option<bool>,
@@ -173,11 +217,15 @@ impl OrderInput {
     }
 }
 
+/// A compensation the platform already paid the buyer for an order.
 #[derive(InputObject)]
 pub struct PlatformCompensationInput {
+    /// An order already synced (else NOT_FOUND).
     pub order_sn: String,
+    /// What it compensated.
     #[graphql(name = "type")]
     pub kind: PayoutType,
+    /// What the platform paid, in yuan; positive.
     pub amount: Cny,
     /// When the platform paid it; null: now.
     pub at: Option<DateTime<Utc>>,
@@ -251,7 +299,7 @@ impl OrdersMutation {
         let state = ctx.data::<AppState>()?;
         let spec = service::CompensationSpec {
             order_sn: validate::id("orderSn", &input.order_sn)?,
-            kind: input.kind,
+            kind: input.kind.into(),
             amount: validate::positive("amount", input.amount)?,
             at: input.at.map(to_millis),
             reference: input.reference.as_deref().map(|r| validate::id("reference", r)).transpose()?,

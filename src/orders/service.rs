@@ -6,9 +6,9 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, Into
 use super::repo;
 use crate::{
     db::{self, Ctx},
+    domain::money::Cny,
+    domain::vocab::PayoutType,
     error::{AppError, AppResult},
-    money::Cny,
-    payouts::types::PayoutType,
 };
 
 /// A validated `OrderInput`.
@@ -81,7 +81,7 @@ impl CompensationSpec {
     /// True when `existing` records this request (a repeat of the same reference).
     fn matches(&self, existing: &platform_compensation::Model) -> bool {
         existing.order_sn == self.order_sn
-            && existing.r#type == self.kind.as_str()
+            && existing.r#type == self.kind
             && existing.amount_fen == self.amount.fen()
             && self.at.is_none_or(|at| existing.at == at)
     }
@@ -114,7 +114,7 @@ async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform
     let saved = platform_compensation::ActiveModel {
         shop_id: Set(order.shop_id),
         order_sn: Set(spec.order_sn.clone()),
-        r#type: Set(spec.kind.as_str().to_owned()),
+        r#type: Set(spec.kind),
         amount_fen: Set(spec.amount.fen()),
         at: Set(spec.at.unwrap_or(now)),
         created_at: Set(now),

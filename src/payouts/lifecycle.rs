@@ -6,22 +6,19 @@ use chrono_tz::Tz;
 use entity::{payout, shop};
 use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
 
-use super::{
-    repo::{self, NewTransition},
-    rules,
-    types::{PayoutStatus, RefundStatus, TransferFailureKind},
-};
+use super::repo::{self, NewTransition};
 use crate::{
-    auth::{Role, Viewer},
-    cards, db,
-    db::Ctx,
+    auth::Viewer,
+    cards,
+    db::{self, Ctx},
+    domain::{
+        payout as rules,
+        vocab::{EntryKind, JobKind, PayoutStatus, RefundStatus, Role, TransferFailureKind},
+    },
     error::{AppError, AppResult},
     gateway::PaymentChannel,
-    jobs::{self, JobKind},
-    ledger::{
-        EntryKind,
-        repo::{self as ledger, NewEntry},
-    },
+    jobs,
+    ledger::repo::{self as ledger, NewEntry},
 };
 
 /// A status change: who, when, why.
@@ -30,10 +27,6 @@ pub struct Change<'a> {
     pub at: DateTime<Utc>,
     pub actor: &'a str,
     pub note: Option<&'a str>,
-}
-
-pub fn status_of(p: &payout::Model) -> AppResult<PayoutStatus> {
-    PayoutStatus::parse(&p.status).ok_or_else(|| AppError::Internal(format!("unknown status {}", p.status)))
 }
 
 /// Moves `payout` to `change.to` if the state machine allows it (`INVALID_STATE` otherwise,
@@ -45,15 +38,11 @@ pub async fn transition(
     change: Change<'_>,
     edit: impl FnOnce(&mut payout::ActiveModel),
 ) -> AppResult<payout::Model> {
-    let from = status_of(payout)?;
+    let from = payout.status;
     if !rules::may_transition(from, change.to) {
         return Err(AppError::InvalidState(format!("a {} payout cannot become {}", from.as_str(), change.to.as_str())));
     }
-    let mut model = payout::ActiveModel {
-        status: Set(change.to.as_str().to_owned()),
-        updated_at: Set(change.at),
-        ..Default::default()
-    };
+    let mut model = payout::ActiveModel { status: Set(change.to), updated_at: Set(change.at), ..Default::default() };
     edit(&mut model);
     let updated = payout::Entity::update_many()
         .set(model)
@@ -91,7 +80,7 @@ async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payout::Model> {
 /// Schedules the deadlines of a payout that has just been created or committed: a request's
 /// 7-day expiry, a scan payout's recharge window, and the close 7 days after commit.
 pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, now: DateTime<Utc>) -> AppResult<()> {
-    if p.status == PayoutStatus::PendingApproval.as_str() {
+    if p.status == PayoutStatus::PendingApproval {
         return jobs::schedule(tx, JobKind::ApprovalExpiry, p.id, p.created_at + rules::APPROVAL_EXPIRES_AFTER, now)
             .await;
     }
@@ -111,8 +100,7 @@ pub async fn continue_recharge(cx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResu
     if viewer.role != Role::Admin && viewer.sub != p.applicant_id {
         return Err(AppError::Forbidden("only the applicant or the admin continues a recharge".into()));
     }
-    let open =
-        status_of(&p)? == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| cx.clock.now() < d);
+    let open = p.status == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| cx.clock.now() < d);
     if !open {
         return Err(AppError::InvalidState(format!(
             "a {} payout cannot be recharged",
@@ -122,11 +110,13 @@ pub async fn continue_recharge(cx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResu
     Ok(p)
 }
 
-fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> &str {
-    if p.status == PayoutStatus::PendingRecharge.as_str() && p.recharge_deadline.is_some_and(|d| now >= d) {
-        "RECHARGE_FAILED"
+/// The status a client would see: a recharge window that ended is `RECHARGE_FAILED` even
+/// before its job has run.
+fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> PayoutStatus {
+    if p.status == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| now >= d) {
+        PayoutStatus::RechargeFailed
     } else {
-        &p.status
+        p.status
     }
 }
 
@@ -150,7 +140,7 @@ pub async fn confirm_recharge(
             if taken.is_some() {
                 return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
             }
-            if status_of(&p)? != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
+            if p.status != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
                 return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
             }
             let change =
@@ -165,7 +155,7 @@ pub async fn confirm_recharge(
         })
         .await?;
     if fresh {
-        super::service::deliver(cx, channel, &payout, None).await;
+        super::funds::deliver(cx, channel, &payout, None).await;
     }
     Ok(payout)
 }
@@ -183,7 +173,7 @@ pub async fn settle_transfer(
         let now = cx.clock.now();
         let tx = db::begin_write(cx.db).await?;
         let p = locked(&tx, id).await?;
-        if status_of(&p)? != PayoutStatus::Paying {
+        if p.status != PayoutStatus::Paying {
             return Err(AppError::InvalidState(format!("a {} payout has no transfer under way", p.status)));
         }
         let saved = if succeeded {
@@ -193,12 +183,12 @@ pub async fn settle_transfer(
             let note = failure_reason.as_deref();
             let change = Change { to: PayoutStatus::Failed, at: now, actor: "platform", note };
             transition(&tx, &p, change, |m| {
-                m.failure_kind = Set(Some(failure_kind.as_str().to_owned()));
+                m.failure_kind = Set(Some(failure_kind));
                 m.failure_reason = Set(failure_reason.clone());
             })
             .await?
         };
-        cards::service::on_transfer_result(&tx, &saved, now).await?;
+        cards::dispatch::on_transfer_result(&tx, &saved, now).await?;
         tx.commit().await?;
         Ok(saved)
     })
@@ -214,7 +204,7 @@ pub struct AfterCommit {
 /// `RECHARGE_DEADLINE`: a scan payout not recharged within 1 h fails.
 pub async fn expire_recharge(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<AfterCommit> {
     let p = locked(tx, id).await?;
-    if status_of(&p)? == PayoutStatus::PendingRecharge {
+    if p.status == PayoutStatus::PendingRecharge {
         let change = Change {
             to: PayoutStatus::RechargeFailed,
             at: now,
@@ -230,7 +220,7 @@ pub async fn expire_recharge(tx: &DatabaseTransaction, id: i64, now: DateTime<Ut
 /// expires, its transfer is cancelled, and its refund is scheduled 3 business days later.
 pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, default_tz: Tz) -> AppResult<AfterCommit> {
     let p = locked(tx, id).await?;
-    if !matches!(status_of(&p)?, PayoutStatus::Paying | PayoutStatus::Failed) {
+    if !matches!(p.status, PayoutStatus::Paying | PayoutStatus::Failed) {
         return Ok(AfterCommit::default());
     }
     let tz = shop::Entity::find_by_id(p.shop_id.clone())
@@ -243,11 +233,11 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
         Change { to: PayoutStatus::Closed, at: now, actor: "system", note: Some("closed 7 days after commit") };
     transition(tx, &p, change, |m| {
         m.closed_at = Set(Some(now));
-        m.refund_status = Set(RefundStatus::Pending.as_str().to_owned());
+        m.refund_status = Set(RefundStatus::Pending);
         m.refund_due_at = Set(Some(refund_due));
     })
     .await?;
-    cards::service::expire_open(tx, id).await?;
+    cards::repo::expire_open(tx, id).await?;
     jobs::schedule(tx, JobKind::Refund, id, refund_due, now).await?;
     Ok(AfterCommit { cancel_transfer: Some(id) })
 }
@@ -255,7 +245,7 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
 /// `REFUND`: a closed payout's amount returns to the shop's balance, once.
 pub async fn refund(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<AfterCommit> {
     let p = locked(tx, id).await?;
-    if p.refund_status != RefundStatus::Pending.as_str() {
+    if p.refund_status != RefundStatus::Pending {
         return Ok(AfterCommit::default());
     }
     let credit = NewEntry {
@@ -269,13 +259,13 @@ pub async fn refund(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> Ap
     ledger::append(tx, credit).await?.ok_or_else(|| AppError::Internal("a credit cannot overdraw".into()))?;
     let updated = payout::Entity::update_many()
         .set(payout::ActiveModel {
-            refund_status: Set(RefundStatus::Refunded.as_str().to_owned()),
+            refund_status: Set(RefundStatus::Refunded),
             refunded_at: Set(Some(now)),
             updated_at: Set(now),
             ..Default::default()
         })
         .filter(payout::Column::Id.eq(id))
-        .filter(payout::Column::RefundStatus.eq(RefundStatus::Pending.as_str()))
+        .filter(payout::Column::RefundStatus.eq(RefundStatus::Pending))
         .exec(tx)
         .await?;
     if updated.rows_affected != 1 {

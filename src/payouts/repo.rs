@@ -6,7 +6,7 @@ use sea_orm::{
     QuerySelect, Select,
 };
 
-use super::types::PayoutStatus;
+use crate::domain::vocab::PayoutStatus;
 use crate::{auth::ShopScope, error::AppResult};
 
 pub fn in_shop(scope: &ShopScope) -> Select<payout::Entity> {
@@ -24,7 +24,7 @@ pub struct HistoryFilter {
     /// Deducted before.
     pub deducted_to: Option<DateTime<Utc>>,
     pub statuses: Vec<PayoutStatus>,
-    pub kind: Option<super::types::PayoutType>,
+    pub kind: Option<crate::domain::vocab::PayoutType>,
 }
 
 fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
@@ -117,8 +117,8 @@ pub async fn record_transition(db: &impl ConnectionTrait, t: NewTransition<'_>) 
         shop_id: Set(t.payout.shop_id.clone()),
         order_sn: Set(t.payout.order_sn.clone()),
         applicant_id: Set(t.payout.applicant_id.clone()),
-        from_status: Set(t.from.map(|s| s.as_str().to_owned())),
-        to_status: Set(t.to.as_str().to_owned()),
+        from_status: Set(t.from),
+        to_status: Set(t.to),
         at: Set(t.at),
         actor: Set(t.actor.to_owned()),
         note: Set(t.note.map(str::to_owned)),

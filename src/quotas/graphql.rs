@@ -5,7 +5,7 @@ use super::service::{self, QuotaView};
 use crate::{
     accounts::graphql::Account,
     auth::{RoleGuard, guards::viewer},
-    money::Cny,
+    domain::money::Cny,
     state::AppState,
     validate,
 };

@@ -6,8 +6,8 @@ use crate::{
     accounts,
     auth::{Role, ShopScope},
     db::Ctx,
+    domain::money::Cny,
     error::{AppError, AppResult},
-    money::Cny,
     shops,
 };
 
@@ -72,7 +72,7 @@ pub async fn set(
     let account = accounts::repo::find(cx.db, scope, account_id)
         .await?
         .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
-    if account.role == Role::Admin.as_str() {
+    if account.role == Role::Admin {
         return Err(AppError::bad_input("accountId", "an admin has no quota"));
     }
     repo::upsert(

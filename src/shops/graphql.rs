@@ -3,11 +3,12 @@ use async_graphql::{Context, ID, InputObject, Object, Result};
 use chrono_tz::Tz;
 use entity::shop;
 
-use super::{rules::Policy, service};
+use super::service;
+use crate::domain::shop::Policy;
 use crate::{
     auth::{Role, RoleGuard, guards::viewer},
+    domain::money::Cny,
     error::AppError,
-    money::Cny,
     state::AppState,
     validate,
 };

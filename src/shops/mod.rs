@@ -1,5 +1,4 @@
 //! Shops synced from the marketplace: their payout policy, time zone and balance.
 pub mod graphql;
 pub mod repo;
-pub mod rules;
 pub mod service;

@@ -4,16 +4,13 @@ use chrono_tz::Tz;
 use entity::shop;
 use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 
-use super::{repo, rules::Policy};
+use super::repo;
 use crate::{
     auth::ShopScope,
     db::{self, Ctx},
+    domain::{money::Cny, shop::Policy, vocab::EntryKind},
     error::{AppError, AppResult},
-    ledger::{
-        EntryKind,
-        repo::{self as ledger, NewEntry},
-    },
-    money::Cny,
+    ledger::repo::{self as ledger, NewEntry},
 };
 
 /// A validated `ShopInput`.
@@ -106,11 +103,10 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
         at: cx.clock.now(),
     };
     if ledger::append(&tx, entry).await?.is_none() {
-        return Err(AppError::Refused {
-            code: "INSUFFICIENT_BALANCE",
-            blockers: vec!["INSUFFICIENT_BALANCE"],
-            message: format!("the balance {} cannot go below zero", Cny::from_fen(shop.balance_fen)),
-        });
+        return Err(AppError::insufficient_balance(format!(
+            "the balance {} cannot go below zero",
+            Cny::from_fen(shop.balance_fen)
+        )));
     }
     let saved = repo::find(&tx, &scope).await?.ok_or_else(|| AppError::Internal("adjusted shop not found".into()))?;
     tx.commit().await?;
@@ -124,7 +120,7 @@ pub fn zone(cx: Ctx<'_>, shop: &shop::Model) -> Tz {
 
 /// The UTC bounds `[from, to)` of the shop's today.
 pub fn today(cx: Ctx<'_>, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
-    super::rules::day_bounds(zone(cx, shop), cx.clock.now())
+    crate::domain::shop::day_bounds(zone(cx, shop), cx.clock.now())
 }
 
 /// The shop's committed payouts today: every funding kind, or balance-funded only.

@@ -146,7 +146,7 @@ async fn shop_caps_count_committed_payouts_of_the_shops_day(app: TestApp) {
 
     // The day ends at midnight in the shop's time zone (Asia/Shanghai).
     let now = app.state.clock.now();
-    let (_, end) = smallpay::shops::rules::day_bounds(chrono_tz::Asia::Shanghai, now);
+    let (_, end) = smallpay::domain::shop::day_bounds(chrono_tz::Asia::Shanghai, now);
     app.advance((end - now).num_seconds() - 1).await;
     refused(&app, &admin, "O-4", "1.00", "WECHAT_SCAN", "SHOP_DAILY_CAP_REACHED").await;
     app.advance(1).await;

@@ -4,7 +4,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::TimeDelta;
 use chrono_tz::Asia::Shanghai;
-use entity::{ledger_entry, payout};
+use entity::{
+    ledger_entry, payout,
+    vocab::{FundingMethod, PayoutStatus, PayoutType, RefundStatus},
+};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 use serde_json::json;
@@ -137,27 +140,31 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
     let (balance, ledger_sum) = app.balance_and_ledger(shop).await;
 
     // The ledger balances exactly: opening − Σ debits.
-    let debits: i64 = entries.iter().filter(|e| e.kind == "PAYOUT_DEBIT").map(|e| e.amount_fen).sum();
+    let debits: i64 = entries.iter().filter(|e| e.kind.as_str() == "PAYOUT_DEBIT").map(|e| e.amount_fen).sum();
     assert_eq!(balance, ledger_sum, "seed {seed}");
     assert_eq!(balance, OPENING_FEN + debits, "seed {seed}");
     assert!(balance >= 0, "seed {seed}");
     let balance_payouts: Vec<&payout::Model> =
-        payouts.iter().filter(|p| p.funding.as_deref() == Some("BALANCE")).collect();
+        payouts.iter().filter(|p| p.funding.map(|f| f.as_str()) == Some("BALANCE")).collect();
     assert_eq!(
         -debits,
         balance_payouts.iter().map(|p| p.amount_fen).sum::<i64>(),
         "seed {seed}: one debit per balance payout"
     );
-    assert_eq!(entries.iter().filter(|e| e.kind == "PAYOUT_DEBIT").count(), balance_payouts.len(), "seed {seed}");
+    assert_eq!(
+        entries.iter().filter(|e| e.kind.as_str() == "PAYOUT_DEBIT").count(),
+        balance_payouts.len(),
+        "seed {seed}"
+    );
 
     // Caps and quotas, per commit day of the shop.
     let day = |p: &payout::Model| p.committed_at.map(|t| t.with_timezone(&Shanghai).date_naive());
     let mut per_day: BTreeMap<_, (i64, i64)> = BTreeMap::new();
     let mut quota_use: BTreeMap<(String, _), i64> = BTreeMap::new();
-    for p in payouts.iter().filter(|p| p.committed_at.is_some() && p.status != "RECHARGE_FAILED") {
+    for p in payouts.iter().filter(|p| p.committed_at.is_some() && p.status.as_str() != "RECHARGE_FAILED") {
         let totals = per_day.entry(day(p)).or_default();
         totals.0 += p.amount_fen;
-        if p.funding.as_deref() == Some("BALANCE") {
+        if p.funding.map(|f| f.as_str()) == Some("BALANCE") {
             totals.1 += p.amount_fen;
         }
         if p.uses_quota {
@@ -193,7 +200,8 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
         by_order.entry(p.order_sn.as_str()).or_default().push(p);
     }
     for (order, mut list) in by_order {
-        let applications = list.iter().filter(|p| p.status != "REJECTED" && p.status != "RECHARGE_FAILED").count();
+        let applications =
+            list.iter().filter(|p| p.status.as_str() != "REJECTED" && p.status.as_str() != "RECHARGE_FAILED").count();
         assert!(applications <= 3, "seed {seed} {order}: {applications} applications");
         list.sort_by_key(|p| p.created_at);
         for pair in list.windows(2) {
@@ -230,17 +238,17 @@ async fn the_storm_checks_would_catch_a_broken_limit() {
         order_sn: Set(base.order_sn.clone()),
         goods_id: Set(base.goods_id.clone()),
         buyer_id: Set(base.buyer_id.clone()),
-        r#type: Set("OTHER".into()),
+        r#type: Set(PayoutType::Other),
         amount_fen: Set(DAILY_CAP_FEN + 1),
         reason: Set("r".into()),
         message: Set("m".into()),
-        status: Set("PENDING_RECHARGE".into()),
-        funding: Set(Some("WECHAT_SCAN".into())),
+        status: Set(PayoutStatus::PendingRecharge),
+        funding: Set(Some(FundingMethod::WechatScan)),
         applicant_id: Set("admin".into()),
         uses_quota: Set(false),
         created_at: Set(now + TimeDelta::hours(1)),
         committed_at: Set(Some(now)),
-        refund_status: Set("NONE".into()),
+        refund_status: Set(RefundStatus::None),
         updated_at: Set(now),
         ..Default::default()
     };

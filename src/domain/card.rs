@@ -3,25 +3,15 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use crate::error::{AppError, AppResult};
+pub use super::vocab::ReceivingAccountKind as AccountKind;
+
+/// Why an account number was refused; the message is for the buyer.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidAccount(pub &'static str);
 
 /// An account card is open this long.
 pub const CARD_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(72);
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AccountKind {
-    Alipay,
-    BankCard,
-}
-
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Alipay => "ALIPAY",
-            AccountKind::BankCard => "BANK_CARD",
-        }
-    }
-}
 
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("mobile"));
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
@@ -46,23 +36,23 @@ pub fn luhn(digits: &str) -> bool {
 
 /// Validates and normalises an account number: an Alipay account is a mainland mobile number
 /// or an e-mail address; a bank card is 16–19 digits passing the Luhn check (spaces allowed).
-pub fn normalise(kind: AccountKind, account_no: &str) -> AppResult<String> {
+pub fn normalise(kind: AccountKind, account_no: &str) -> Result<String, InvalidAccount> {
     let raw = account_no.trim();
     match kind {
         AccountKind::Alipay => {
             if MOBILE.is_match(raw) || EMAIL.is_match(raw) {
                 Ok(raw.to_owned())
             } else {
-                Err(AppError::bad_input("accountNo", "an Alipay account is a mobile number or an e-mail address"))
+                Err(InvalidAccount("an Alipay account is a mobile number or an e-mail address"))
             }
         }
         AccountKind::BankCard => {
             let digits: String = raw.chars().filter(|c| !c.is_whitespace()).collect();
             if !(16..=19).contains(&digits.len()) || !digits.chars().all(|c| c.is_ascii_digit()) {
-                return Err(AppError::bad_input("accountNo", "a bank card number has 16 to 19 digits"));
+                return Err(InvalidAccount("a bank card number has 16 to 19 digits"));
             }
             if !luhn(&digits) {
-                return Err(AppError::bad_input("accountNo", "this bank card number fails its check digit"));
+                return Err(InvalidAccount("this bank card number fails its check digit"));
             }
             Ok(digits)
         }

@@ -2,7 +2,7 @@
 use chrono::{DateTime, Days, LocalResult, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 
-use crate::money::Cny;
+use super::money::Cny;
 
 /// Policy defaults (rules.md, "Creating a payout"); each is a per-shop setting.
 pub const DEFAULT_DAILY_CAP_FEN: i64 = 5000_00;

@@ -1,0 +1,252 @@
+//! The payout rules of rules.md ("Creating a payout", "Quotas", "Counting", "Statuses") as
+//! pure functions over a snapshot: no database, no GraphQL, no system time.
+use chrono::{DateTime, Months, TimeDelta, Utc};
+use chrono_tz::Tz;
+
+use super::{
+    money::Cny,
+    shop::Policy,
+    vocab::{BalanceBlocker, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus, Role},
+};
+
+/// Every payout is at least this much (§6 Q1).
+pub const MIN_AMOUNT_FEN: i64 = 1_00;
+/// Applications per order (§6 Q3).
+pub const MAX_APPLICATIONS: u32 = 3;
+/// Seconds between two payouts created on one order.
+pub const RATE_LIMIT_SECONDS: i64 = 60;
+/// A scan payout may be recharged for this long after its commit.
+pub const RECHARGE_WINDOW: TimeDelta = TimeDelta::hours(1);
+/// A payout still PAYING or FAILED this long after its commit closes (§4.2).
+pub const CLOSE_AFTER: TimeDelta = TimeDelta::days(7);
+/// A request undecided this long is rejected by the system.
+pub const APPROVAL_EXPIRES_AFTER: TimeDelta = TimeDelta::days(7);
+/// A closed payout's amount returns to the balance after this many business days.
+pub const REFUND_BUSINESS_DAYS: u32 = 3;
+
+/// `from` plus `days` business days (Monday–Friday in `tz`), at the same local time of day.
+/// Holidays are not modelled. A start on a weekend counts from the next Monday.
+pub fn add_business_days(from: DateTime<Utc>, tz: Tz, days: u32) -> DateTime<Utc> {
+    use chrono::{Datelike, TimeZone, Weekday};
+    let local = from.with_timezone(&tz);
+    let (mut date, time) = (local.date_naive(), local.time());
+    let mut left = days;
+    while left > 0 {
+        date = date.succ_opt().unwrap_or(date);
+        if !matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
+            left -= 1;
+        }
+    }
+    // A local time skipped by a DST change falls to the next valid instant.
+    tz.from_local_datetime(&date.and_time(time))
+        .earliest()
+        .or_else(|| tz.from_local_datetime(&(date.and_time(time) + TimeDelta::hours(1))).earliest())
+        .map_or(from + TimeDelta::days(i64::from(days)), |t| t.with_timezone(&Utc))
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QuotaLimits {
+    pub per_payout: Cny,
+    pub daily: Cny,
+}
+
+/// Everything the decision reads, loaded in one transaction.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub now: DateTime<Utc>,
+    /// The shop's time zone: months and years are calendar ones there.
+    pub tz: Tz,
+    pub has_unpaid_bills: bool,
+    pub zero_entry: bool,
+    pub deposit_paid: bool,
+    pub balance: Cny,
+    pub policy: Policy,
+    /// Committed payouts of the shop today, every funding kind / balance-funded only.
+    pub shop_paid_today: Cny,
+    pub shop_paid_from_balance_today: Cny,
+    pub grouped_at: Option<DateTime<Utc>>,
+    pub activity_goods: bool,
+    /// The order's payouts that count as applications (all but REJECTED, RECHARGE_FAILED).
+    pub order_applications: u32,
+    /// When the newest payout on the order was created.
+    pub last_payout_created_at: Option<DateTime<Utc>>,
+    pub operator_role: Role,
+    pub operator_quota: Option<QuotaLimits>,
+    /// Balance payouts the operator paid itself today.
+    pub operator_used_today: Cny,
+}
+
+/// What the rules say about a payout of some amount on the snapshot's order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    pub blockers: Vec<PayoutBlocker>,
+    pub balance_blockers: Vec<BalanceBlocker>,
+    pub min_amount: Cny,
+    pub max_amount: Cny,
+    pub remaining_attempts: u32,
+    pub per_payout_limit: Option<Cny>,
+    pub remaining_quota_today: Option<Cny>,
+    pub can_request_approval: bool,
+}
+
+impl Decision {
+    pub fn allowed(&self) -> bool {
+        self.blockers.is_empty()
+    }
+
+    pub fn balance_allowed(&self) -> bool {
+        self.blockers.is_empty() && self.balance_blockers.is_empty()
+    }
+
+    /// The refusal of a payout with `funding`: the first broken rule's code and every code
+    /// (payout blockers before balance blockers), or `None` when it may go ahead.
+    pub fn refusal(&self, funding: FundingChoice) -> Option<(&'static str, Vec<&'static str>)> {
+        let mut all: Vec<&'static str> = self.blockers.iter().map(|b| b.code()).collect();
+        all.extend(self.balance_blockers.iter().map(|b| b.code()));
+        let refused =
+            !self.blockers.is_empty() || (funding == FundingChoice::Balance && !self.balance_blockers.is_empty());
+        refused.then(|| (all[0], all))
+    }
+}
+
+/// The largest payout allowed on the order.
+pub fn max_amount(policy: &Policy, activity_goods: bool) -> Cny {
+    if activity_goods { policy.max_amount_activity } else { policy.max_amount_regular }
+}
+
+/// `now` minus whole calendar months in `tz` ("the same date and time N months earlier").
+pub fn months_before(now: DateTime<Utc>, tz: Tz, months: u32) -> DateTime<Utc> {
+    let local = now.with_timezone(&tz);
+    local.checked_sub_months(Months::new(months)).map_or(now, |t| t.with_timezone(&Utc))
+}
+
+/// Decides on a payout of `amount` (`None`: judged at the minimum, without `AMOUNT_*` codes).
+pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
+    let min_amount = Cny::from_fen(MIN_AMOUNT_FEN);
+    let max_amount = max_amount(&s.policy, s.activity_goods);
+    let judged = amount.unwrap_or(min_amount);
+
+    let mut blockers = Vec::new();
+    if s.has_unpaid_bills {
+        blockers.push(PayoutBlocker::ShopUnpaidBills);
+    }
+    if s.shop_paid_today + judged > s.policy.daily_cap {
+        blockers.push(PayoutBlocker::ShopDailyCapReached);
+    }
+    match s.grouped_at {
+        None => blockers.push(PayoutBlocker::OrderNotGrouped),
+        Some(grouped) if grouped < months_before(s.now, s.tz, 12) => blockers.push(PayoutBlocker::OrderTooOld),
+        Some(_) => {}
+    }
+    if s.last_payout_created_at.is_some_and(|t| s.now - t < TimeDelta::seconds(RATE_LIMIT_SECONDS)) {
+        blockers.push(PayoutBlocker::OrderRateLimited);
+    }
+    if s.order_applications >= MAX_APPLICATIONS {
+        blockers.push(PayoutBlocker::OrderAttemptsExhausted);
+    }
+    if let Some(amount) = amount {
+        if amount < min_amount {
+            blockers.push(PayoutBlocker::AmountBelowMinimum);
+        }
+        if amount > max_amount {
+            blockers.push(PayoutBlocker::AmountAboveMaximum);
+        }
+    }
+
+    let quota = if s.operator_role == Role::Admin { None } else { s.operator_quota };
+    let mut balance_blockers = Vec::new();
+    if s.zero_entry && !s.deposit_paid {
+        balance_blockers.push(BalanceBlocker::ZeroEntryNoDeposit);
+    }
+    if matches!(s.operator_role, Role::Cs | Role::Staff) && quota.is_none() {
+        balance_blockers.push(BalanceBlocker::NoQuotaConfigured);
+    }
+    if let Some(q) = quota {
+        if judged > q.per_payout {
+            balance_blockers.push(BalanceBlocker::PerPayoutQuotaExceeded);
+        }
+        if s.operator_used_today + judged > q.daily {
+            balance_blockers.push(BalanceBlocker::DailyQuotaExceeded);
+        }
+    }
+    if s.shop_paid_from_balance_today + judged > s.policy.daily_balance_cap {
+        balance_blockers.push(BalanceBlocker::ShopDailyBalanceCapReached);
+    }
+    if s.grouped_at.is_some_and(|g| g < months_before(s.now, s.tz, 3)) {
+        balance_blockers.push(BalanceBlocker::OrderGrouped3To12Months);
+    }
+    if s.balance < judged {
+        balance_blockers.push(BalanceBlocker::InsufficientBalance);
+    }
+
+    let can_request_approval = s.operator_role != Role::Admin && blockers.is_empty();
+    Decision {
+        blockers,
+        balance_blockers,
+        min_amount,
+        max_amount,
+        remaining_attempts: MAX_APPLICATIONS.saturating_sub(s.order_applications),
+        per_payout_limit: quota.map(|q| q.per_payout),
+        remaining_quota_today: quota.map(|q| {
+            let left = q.daily - s.operator_used_today;
+            if left.is_negative() { Cny::ZERO } else { left }
+        }),
+        can_request_approval,
+    }
+}
+
+/// The re-check when the admin approves a request (rules.md "Approvals"): the shop's unpaid
+/// bills and daily cap, and for a balance approval every balance blocker but the three quota
+/// ones — judged with the admin as operator. The request is not committed, so it is in no
+/// sum; the 60 s rule, the attempts and the order's age are not re-judged. Returns the first
+/// broken rule and all of them.
+pub fn approval_refusal(
+    s: &Snapshot,
+    amount: Cny,
+    funding: FundingMethod,
+) -> Option<(&'static str, Vec<&'static str>)> {
+    let admin = Snapshot { operator_role: Role::Admin, operator_quota: None, ..s.clone() };
+    let d = decide(&admin, Some(amount));
+    let mut all: Vec<&'static str> = d
+        .blockers
+        .iter()
+        .filter(|b| matches!(b, PayoutBlocker::ShopUnpaidBills | PayoutBlocker::ShopDailyCapReached))
+        .map(|b| b.code())
+        .collect();
+    if funding == FundingMethod::Balance {
+        all.extend(
+            d.balance_blockers
+                .iter()
+                .filter(|b| {
+                    !matches!(
+                        b,
+                        BalanceBlocker::NoQuotaConfigured
+                            | BalanceBlocker::PerPayoutQuotaExceeded
+                            | BalanceBlocker::DailyQuotaExceeded
+                    )
+                })
+                .map(|b| b.code()),
+        );
+    }
+    all.first().copied().map(|first| (first, all))
+}
+
+/// Does this status count as an application on its order (the 3-limit)?
+pub fn counts_as_application(status: PayoutStatus) -> bool {
+    !matches!(status, PayoutStatus::Rejected | PayoutStatus::RechargeFailed)
+}
+
+/// The state machine of rules.md "Statuses": may a payout go from `from` to `to`?
+pub fn may_transition(from: PayoutStatus, to: PayoutStatus) -> bool {
+    use PayoutStatus::*;
+    matches!(
+        (from, to),
+        (PendingApproval, Paying | PendingRecharge | Rejected)
+            | (PendingRecharge, Paying | RechargeFailed)
+            | (Paying, Succeeded | Failed | Closed)
+            | (Failed, Paying | Closed)
+    )
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,292 @@
+//! Unit tests of the payout rules.
+use chrono::TimeZone;
+
+use super::*;
+
+fn cny(s: &str) -> Cny {
+    s.parse().unwrap()
+}
+
+fn now() -> DateTime<Utc> {
+    // 2026-11-26 12:00 in Shanghai.
+    Utc.with_ymd_and_hms(2026, 11, 26, 4, 0, 0).unwrap()
+}
+
+/// A snapshot where every rule passes for a CS agent with a quota of 100 / 300.
+fn ok() -> Snapshot {
+    Snapshot {
+        now: now(),
+        tz: "Asia/Shanghai".parse().unwrap(),
+        has_unpaid_bills: false,
+        zero_entry: false,
+        deposit_paid: true,
+        balance: cny("1000"),
+        policy: Policy::with_defaults(None, None, None, None),
+        shop_paid_today: Cny::ZERO,
+        shop_paid_from_balance_today: Cny::ZERO,
+        grouped_at: Some(now() - TimeDelta::days(1)),
+        activity_goods: false,
+        order_applications: 0,
+        last_payout_created_at: None,
+        operator_role: Role::Cs,
+        operator_quota: Some(QuotaLimits { per_payout: cny("100"), daily: cny("300") }),
+        operator_used_today: Cny::ZERO,
+    }
+}
+
+fn blockers(s: &Snapshot, amount: &str) -> Vec<&'static str> {
+    let d = decide(s, Some(cny(amount)));
+    d.blockers.iter().map(|b| b.code()).chain(d.balance_blockers.iter().map(|b| b.code())).collect()
+}
+
+#[test]
+fn a_clean_snapshot_passes() {
+    let d = decide(&ok(), Some(cny("10")));
+    assert!(d.allowed() && d.balance_allowed(), "{d:?}");
+    assert_eq!(d.remaining_attempts, 3);
+    assert_eq!(d.remaining_quota_today, Some(cny("300")));
+    assert!(d.can_request_approval);
+}
+
+#[test]
+fn each_rule_at_its_boundary() {
+    type Case = (&'static str, fn(&mut Snapshot), &'static str, Vec<&'static str>);
+    let cases: Vec<Case> = vec![
+        ("unpaid bills", |s| s.has_unpaid_bills = true, "10", vec!["SHOP_UNPAID_BILLS"]),
+        ("daily cap exactly reached", |s| s.shop_paid_today = cny("4990"), "10", vec![]),
+        ("daily cap passed by a fen", |s| s.shop_paid_today = cny("4990.01"), "10", vec!["SHOP_DAILY_CAP_REACHED"]),
+        ("not grouped", |s| s.grouped_at = None, "10", vec!["ORDER_NOT_GROUPED"]),
+        (
+            "grouped exactly one year ago",
+            |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2025, 11, 26, 4, 0, 0).unwrap()),
+            "10",
+            vec!["ORDER_GROUPED_3_TO_12_MONTHS"],
+        ),
+        (
+            "grouped a year and a second ago",
+            |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2025, 11, 26, 3, 59, 59).unwrap()),
+            "10",
+            vec!["ORDER_TOO_OLD", "ORDER_GROUPED_3_TO_12_MONTHS"],
+        ),
+        (
+            "grouped exactly three months ago",
+            |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2026, 8, 26, 4, 0, 0).unwrap()),
+            "10",
+            vec![],
+        ),
+        (
+            "grouped three months and a second ago",
+            |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2026, 8, 26, 3, 59, 59).unwrap()),
+            "10",
+            vec!["ORDER_GROUPED_3_TO_12_MONTHS"],
+        ),
+        (
+            "created 59 s ago",
+            |s| s.last_payout_created_at = Some(now() - TimeDelta::seconds(59)),
+            "10",
+            vec!["ORDER_RATE_LIMITED"],
+        ),
+        ("created exactly 60 s ago", |s| s.last_payout_created_at = Some(now() - TimeDelta::seconds(60)), "10", vec![]),
+        ("two applications", |s| s.order_applications = 2, "10", vec![]),
+        ("three applications", |s| s.order_applications = 3, "10", vec!["ORDER_ATTEMPTS_EXHAUSTED"]),
+        ("exactly the minimum", |_| {}, "1.00", vec![]),
+        ("below the minimum", |_| {}, "0.99", vec!["AMOUNT_BELOW_MINIMUM"]),
+        ("exactly the regular maximum", |s| s.operator_quota = None, "200.00", vec!["NO_QUOTA_CONFIGURED"]),
+        ("above the regular maximum", |s| s.operator_role = Role::Admin, "200.01", vec!["AMOUNT_ABOVE_MAXIMUM"]),
+        ("exactly the activity maximum", |s| s.activity_goods = true, "50.00", vec![]),
+        ("above the activity maximum", |s| s.activity_goods = true, "50.01", vec!["AMOUNT_ABOVE_MAXIMUM"]),
+        (
+            "zero entry without deposit",
+            |s| {
+                s.zero_entry = true;
+                s.deposit_paid = false
+            },
+            "10",
+            vec!["ZERO_ENTRY_NO_DEPOSIT"],
+        ),
+        ("zero entry with deposit", |s| s.zero_entry = true, "10", vec![]),
+        (
+            "staff without quota",
+            |s| {
+                s.operator_role = Role::Staff;
+                s.operator_quota = None
+            },
+            "10",
+            vec!["NO_QUOTA_CONFIGURED"],
+        ),
+        (
+            "cs admin without quota",
+            |s| {
+                s.operator_role = Role::CsAdmin;
+                s.operator_quota = None
+            },
+            "10",
+            vec![],
+        ),
+        ("cs admin with a quota", |s| s.operator_role = Role::CsAdmin, "100.01", vec!["PER_PAYOUT_QUOTA_EXCEEDED"]),
+        (
+            "admin ignores any quota",
+            |s| {
+                s.operator_role = Role::Admin;
+                s.operator_used_today = cny("1000")
+            },
+            "150",
+            vec![],
+        ),
+        ("exactly the per-payout limit", |_| {}, "100.00", vec![]),
+        ("daily quota exactly used", |s| s.operator_used_today = cny("290"), "10", vec![]),
+        ("daily quota passed", |s| s.operator_used_today = cny("290.01"), "10", vec!["DAILY_QUOTA_EXCEEDED"]),
+        ("balance cap exactly", |s| s.shop_paid_from_balance_today = cny("1990"), "10", vec![]),
+        (
+            "balance cap passed",
+            |s| s.shop_paid_from_balance_today = cny("1990.01"),
+            "10",
+            vec!["SHOP_DAILY_BALANCE_CAP_REACHED"],
+        ),
+        ("balance exactly enough", |s| s.balance = cny("10"), "10", vec![]),
+        ("balance a fen short", |s| s.balance = cny("9.99"), "10", vec!["INSUFFICIENT_BALANCE"]),
+    ];
+    for (name, change, amount, expected) in cases {
+        let mut s = ok();
+        change(&mut s);
+        assert_eq!(blockers(&s, amount), expected, "{name}");
+    }
+}
+
+#[test]
+fn the_day_boundary_is_the_shops() {
+    // paid_today is summed by the caller over the shop's day; here: months are calendar
+    // months in the shop's zone. 2026-05-31 23:30 in Shanghai minus 3 months is
+    // 2026-02-28 23:30 there (clamped to the month's end).
+    let tz: Tz = "Asia/Shanghai".parse().unwrap();
+    let now = Utc.with_ymd_and_hms(2026, 5, 31, 15, 30, 0).unwrap();
+    assert_eq!(months_before(now, tz, 3), Utc.with_ymd_and_hms(2026, 2, 28, 15, 30, 0).unwrap());
+    // In UTC the same instant is still May 31, 15:30 → Feb 28 15:30 as well, but a UTC
+    // shop one hour later sees June 1 → March 1.
+    let utc: Tz = "UTC".parse().unwrap();
+    let later = Utc.with_ymd_and_hms(2026, 6, 1, 0, 30, 0).unwrap();
+    assert_eq!(months_before(later, utc, 3), Utc.with_ymd_and_hms(2026, 3, 1, 0, 30, 0).unwrap());
+}
+
+#[test]
+fn several_rules_break_together_in_table_order() {
+    let mut s = ok();
+    s.has_unpaid_bills = true;
+    s.order_applications = 3;
+    s.balance = Cny::ZERO;
+    s.operator_quota = None;
+    let d = decide(&s, Some(cny("0.50")));
+    let (code, all) = d.refusal(FundingChoice::WechatScan).unwrap();
+    assert_eq!(code, "SHOP_UNPAID_BILLS");
+    assert_eq!(
+        all,
+        [
+            "SHOP_UNPAID_BILLS",
+            "ORDER_ATTEMPTS_EXHAUSTED",
+            "AMOUNT_BELOW_MINIMUM",
+            "NO_QUOTA_CONFIGURED",
+            "INSUFFICIENT_BALANCE"
+        ]
+    );
+    assert!(!d.can_request_approval);
+}
+
+#[test]
+fn balance_blockers_refuse_only_balance_funding() {
+    let mut s = ok();
+    s.balance = Cny::ZERO;
+    let d = decide(&s, Some(cny("10")));
+    assert_eq!(d.refusal(FundingChoice::Balance).map(|r| r.0), Some("INSUFFICIENT_BALANCE"));
+    assert_eq!(d.refusal(FundingChoice::WechatScan), None);
+    assert_eq!(d.refusal(FundingChoice::AlipayScan), None);
+    assert_eq!(d.refusal(FundingChoice::RequestApproval), None);
+}
+
+#[test]
+fn without_an_amount_the_minimum_is_judged_and_no_amount_codes() {
+    let mut s = ok();
+    s.shop_paid_today = cny("4999.50");
+    s.activity_goods = true;
+    let d = decide(&s, None);
+    assert_eq!(d.blockers, vec![PayoutBlocker::ShopDailyCapReached]);
+    assert_eq!(d.max_amount, cny("50"));
+    assert_eq!(d.min_amount, cny("1"));
+}
+
+#[test]
+fn remaining_quota_never_goes_negative() {
+    let mut s = ok();
+    s.operator_used_today = cny("350");
+    assert_eq!(decide(&s, None).remaining_quota_today, Some(Cny::ZERO));
+    s.operator_role = Role::Admin;
+    assert_eq!(decide(&s, None).remaining_quota_today, None);
+    assert!(!decide(&s, None).can_request_approval);
+}
+
+#[test]
+fn three_business_days_skip_the_weekend_at_the_same_time_of_day() {
+    let tz: Tz = "Asia/Shanghai".parse().unwrap();
+    let at = |d: u32, h: u32, m: u32| tz.with_ymd_and_hms(2026, 11, d, h, m, 0).unwrap().with_timezone(&Utc);
+    // Friday 2026-11-27 09:30 → Wednesday 2026-12-02 09:30.
+    let wed = tz.with_ymd_and_hms(2026, 12, 2, 9, 30, 0).unwrap().with_timezone(&Utc);
+    assert_eq!(add_business_days(at(27, 9, 30), tz, 3), wed);
+    // Monday → Thursday; Saturday and Sunday → Wednesday.
+    assert_eq!(add_business_days(at(23, 23, 59), tz, 3), at(26, 23, 59));
+    assert_eq!(
+        add_business_days(at(28, 8, 0), tz, 3),
+        tz.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap().with_timezone(&Utc)
+    );
+    assert_eq!(
+        add_business_days(at(29, 8, 0), tz, 3),
+        tz.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap().with_timezone(&Utc)
+    );
+    // Friday 23:30 in Shanghai is still Friday there although it is Friday 15:30 UTC.
+    assert_eq!(
+        add_business_days(at(27, 23, 30), tz, 3),
+        tz.with_ymd_and_hms(2026, 12, 2, 23, 30, 0).unwrap().with_timezone(&Utc)
+    );
+}
+
+#[test]
+fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
+    let mut s = ok();
+    // Not re-judged: the 60 s rule, the attempts, the order's age, the amount bounds, quotas.
+    s.last_payout_created_at = Some(now());
+    s.order_applications = 3;
+    s.grouped_at = Some(now() - TimeDelta::days(400));
+    s.operator_quota = Some(QuotaLimits { per_payout: cny("1"), daily: cny("1") });
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
+    // Re-judged for a balance approval: the 3–12 months rule and the balance.
+    let balance = approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap();
+    assert_eq!(balance.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
+    s.grouped_at = Some(now() - TimeDelta::days(1));
+    s.balance = cny("9.99");
+    s.shop_paid_from_balance_today = cny("1995");
+    assert_eq!(
+        approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap().1,
+        ["SHOP_DAILY_BALANCE_CAP_REACHED", "INSUFFICIENT_BALANCE"]
+    );
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::AlipayScan), None);
+    // Always re-judged: unpaid bills and the daily cap.
+    s.has_unpaid_bills = true;
+    s.shop_paid_today = cny("4995");
+    assert_eq!(
+        approval_refusal(&s, cny("10"), FundingMethod::AlipayScan).unwrap(),
+        ("SHOP_UNPAID_BILLS", vec!["SHOP_UNPAID_BILLS", "SHOP_DAILY_CAP_REACHED"])
+    );
+}
+
+#[test]
+fn applications_and_transitions() {
+    use PayoutStatus::*;
+    assert!(!counts_as_application(Rejected) && !counts_as_application(RechargeFailed));
+    for s in [PendingApproval, PendingRecharge, Paying, Succeeded, Failed, Closed] {
+        assert!(counts_as_application(s), "{s:?}");
+    }
+    assert!(may_transition(PendingApproval, Paying));
+    assert!(may_transition(Failed, Paying));
+    assert!(!may_transition(Succeeded, Failed));
+    assert!(!may_transition(RechargeFailed, Paying));
+    assert!(!may_transition(Rejected, PendingApproval));
+    assert!(!may_transition(Closed, Paying));
+}

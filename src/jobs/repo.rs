@@ -1,0 +1,103 @@
+//! Queries on `scheduled_jobs`: scheduling, finding due jobs, claiming, counting failures.
+use chrono::{DateTime, Utc};
+use entity::scheduled_job;
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+
+use crate::{
+    domain::vocab::{JobKind, JobStatus},
+    error::AppResult,
+};
+
+/// Schedules `kind` for a payout at `due_at`.
+pub async fn schedule(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    payout_id: i64,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    insert(db, kind, Some(payout_id), None, due_at, now).await
+}
+
+/// Schedules the expiry of an account card at `due_at`.
+pub async fn schedule_card(
+    db: &impl ConnectionTrait,
+    card_id: i64,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    insert(db, JobKind::CardExpiry, None, Some(card_id), due_at, now).await
+}
+
+async fn insert(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    payout_id: Option<i64>,
+    card_id: Option<i64>,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<()> {
+    let job = scheduled_job::ActiveModel {
+        kind: Set(kind),
+        payout_id: Set(payout_id),
+        card_id: Set(card_id),
+        due_at: Set(due_at),
+        status: Set(JobStatus::Pending),
+        attempts: Set(0),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    scheduled_job::Entity::insert(job).exec_without_returning(db).await?;
+    Ok(())
+}
+
+/// Up to `limit` pending jobs due by `now`, the earliest first.
+pub async fn due(db: &impl ConnectionTrait, now: DateTime<Utc>, limit: u64) -> AppResult<Vec<scheduled_job::Model>> {
+    Ok(scheduled_job::Entity::find()
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .filter(scheduled_job::Column::DueAt.lte(now))
+        .order_by_asc(scheduled_job::Column::DueAt)
+        .order_by_asc(scheduled_job::Column::Id)
+        .limit(limit)
+        .all(db)
+        .await?)
+}
+
+/// Claims a pending job (`PENDING` → `DONE` at `at`, compare-and-set): `false` if another
+/// runner had it.
+pub async fn claim(db: &impl ConnectionTrait, job: &scheduled_job::Model, at: DateTime<Utc>) -> AppResult<bool> {
+    let claimed = scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel {
+            status: Set(JobStatus::Done),
+            attempts: Set(job.attempts + 1),
+            done_at: Set(Some(at)),
+            ..Default::default()
+        })
+        .filter(scheduled_job::Column::Id.eq(job.id))
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(claimed.rows_affected > 0)
+}
+
+/// Records a failed attempt of a pending job: still `PENDING`, or parked as `FAILED`.
+pub async fn record_failure(
+    db: &impl ConnectionTrait,
+    job_id: i64,
+    attempts: i32,
+    status: JobStatus,
+    error: String,
+) -> AppResult<()> {
+    scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel {
+            status: Set(status),
+            attempts: Set(attempts),
+            last_error: Set(Some(error)),
+            ..Default::default()
+        })
+        .filter(scheduled_job::Column::Id.eq(job_id))
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
+}

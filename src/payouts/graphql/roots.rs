@@ -1,0 +1,122 @@
+//! The payout roots: `payout`, `payouts`, `payoutPreview`; `createPayout`,
+//! `continueRecharge`, `confirmRecharge`, `reportTransferResult`.
+use async_graphql::{Context, ID, Object, Result};
+
+use super::{
+    Payout, PayoutConnection,
+    connection::CURSOR_KIND,
+    inputs::{CreatePayoutInput, PayoutFilter},
+    payout::{RechargeInfo, prefetch},
+    preview::PayoutPreview,
+};
+use crate::{
+    auth::{RoleGuard, guards::viewer},
+    domain::money::Cny,
+    graphql::{enums::TransferFailureKind, pagination::PageRequest},
+    payouts::{lifecycle, repo, service},
+    state::AppState,
+    validate,
+};
+
+#[derive(Default)]
+pub struct PayoutsQuery;
+
+#[Object]
+impl PayoutsQuery {
+    /// One payout of the caller's shop; null when there is none. Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payout(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payout>> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let Ok(id) = super::payout_id(&id) else {
+            return Ok(None);
+        };
+        Ok(repo::find(&state.db, &scope, id).await?.map(Payout))
+    }
+
+    /// The shop's payout records, newest first, filtered and cursor-paged (first ≤ 100).
+    /// Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payouts(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<PayoutFilter>,
+        #[graphql(default = 20)] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<PayoutConnection> {
+        let state = ctx.data::<AppState>()?;
+        let scope = viewer(ctx)?.shop_scope()?;
+        let filter = filter.unwrap_or_default().validate()?;
+        let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
+        let rows = repo::history_page(&state.db, &scope, &filter, page).await?;
+        let total = repo::history_count(&state.db, &scope, &filter).await?;
+        prefetch(ctx, &rows).await?;
+        Ok(PayoutConnection::from_rows(rows, page.limit, total))
+    }
+
+    /// What the rules say about a payout on an order, and the earlier payments on it. Without
+    /// an amount the minimum is judged and no AMOUNT_* code is reported. Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn payout_preview(&self, ctx: &Context<'_>, order_sn: String, amount: Option<Cny>) -> Result<PayoutPreview> {
+        let state = ctx.data::<AppState>()?;
+        let order_sn = validate::id("orderSn", &order_sn)?;
+        let amount = amount.map(|a| validate::positive("amount", a)).transpose()?;
+        Ok(service::preview(state.ctx(), viewer(ctx)?, &order_sn, amount).await?.into())
+    }
+}
+
+#[derive(Default)]
+pub struct PayoutsMutation;
+
+#[Object]
+impl PayoutsMutation {
+    /// Creates a payout. BALANCE → PAYING (debited; the channel delivers after the commit);
+    /// WECHAT_SCAN / ALIPAY_SCAN → PENDING_RECHARGE with a QR code for 1 h; REQUEST_APPROVAL
+    /// → PENDING_APPROVAL (not for ADMIN). A refusal carries the first broken rule as
+    /// `extensions.code` and every broken rule in `extensions.blockers`, and writes nothing.
+    /// ADMIN, CS_ADMIN, CS, STAFF.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let payout = service::create(state.ctx(), state.channel(), viewer(ctx)?, input.validate()?).await?;
+        Ok(Payout(payout))
+    }
+
+    /// The QR code of a PENDING_RECHARGE payout again, until 1 h after its commit; then
+    /// INVALID_STATE. The applicant, or ADMIN.
+    #[graphql(guard = "RoleGuard::merchant()")]
+    async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
+        let state = ctx.data::<AppState>()?;
+        let payout = lifecycle::continue_recharge(state.ctx(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
+        Ok(RechargeInfo::of(&payout)?)
+    }
+
+    /// The channel's callback: the merchant paid the QR code. PENDING_RECHARGE → PAYING, then
+    /// the transfer; idempotent on `channelTxnId`; after the deadline INVALID_STATE. PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn confirm_recharge(&self, ctx: &Context<'_>, payout_id: ID, channel_txn_id: String) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let txn = validate::id("channelTxnId", &channel_txn_id)?;
+        Ok(Payout(
+            lifecycle::confirm_recharge(state.ctx(), state.channel(), super::payout_id(&payout_id)?, &txn).await?,
+        ))
+    }
+
+    /// The channel's result for a PAYING transfer: SUCCEEDED, or FAILED with its kind and
+    /// reason. A payout not PAYING is INVALID_STATE and nothing changes. PLATFORM.
+    #[graphql(guard = "RoleGuard::platform()")]
+    async fn report_transfer_result(
+        &self,
+        ctx: &Context<'_>,
+        payout_id: ID,
+        succeeded: bool,
+        #[graphql(default_with = "Some(TransferFailureKind::BuyerAccount)")] failure_kind: Option<TransferFailureKind>,
+        failure_reason: Option<String>,
+    ) -> Result<Payout> {
+        let state = ctx.data::<AppState>()?;
+        let reason = validate::optional_text("failureReason", failure_reason.as_deref(), 500)?;
+        let id = super::payout_id(&payout_id)?;
+        let kind = failure_kind.unwrap_or(TransferFailureKind::BuyerAccount).into();
+        Ok(Payout(lifecycle::settle_transfer(state.ctx(), id, succeeded, kind, reason).await?))
+    }
+}

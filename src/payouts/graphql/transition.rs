@@ -1,0 +1,64 @@
+//! The `PayoutTransition` object: one status change, in a payout's history and as an event.
+use async_graphql::{Context, ID, Object, Result};
+use chrono::{DateTime, Utc};
+use entity::payout_transition;
+
+use super::Payout;
+use crate::{
+    error::AppError,
+    graphql::{
+        enums::PayoutStatus,
+        loaders::{PayoutById, RequestLoader},
+    },
+};
+
+/// One status change of a payout.
+pub struct PayoutTransition(pub payout_transition::Model);
+
+/// One status change of a payout, as recorded in its history and streamed by the
+/// subscriptions.
+#[Object]
+impl PayoutTransition {
+    /// The event id: pass it as afterEventId to resume.
+    async fn id(&self) -> ID {
+        ID(self.0.id.to_string())
+    }
+
+    /// The payout that changed.
+    async fn payout_id(&self) -> ID {
+        ID(self.0.payout_id.to_string())
+    }
+
+    /// The payout as it is now.
+    async fn payout(&self, ctx: &Context<'_>) -> Result<Payout> {
+        let found = ctx.data::<RequestLoader>()?.load_one(PayoutById(self.0.payout_id)).await?;
+        Ok(Payout(found.ok_or_else(|| AppError::Internal(format!("payout {} missing", self.0.payout_id)))?))
+    }
+
+    /// Null for the creation.
+    async fn from(&self) -> Option<PayoutStatus> {
+        self.0.from_status.map(Into::into)
+    }
+
+    /// The status it moved to.
+    async fn to(&self) -> PayoutStatus {
+        self.0.to_status.into()
+    }
+
+    /// When it changed (UTC).
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+
+    /// An account id, "buyer:<buyer id>", "system" or "platform".
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+
+    /// Why, when known: the approval note of a request, "approved", the reject reason or
+    /// "expired", "recharge received", the channel's failure reason, "receiving account
+    /// submitted", "not recharged within 1 h", "closed 7 days after commit".
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+}

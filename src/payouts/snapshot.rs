@@ -1,0 +1,63 @@
+//! Everything the payout rules read about one order, for one operator, at one instant.
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use entity::{order, payout, shop};
+use sea_orm::ConnectionTrait;
+
+use super::repo;
+use crate::{
+    auth::{ShopScope, Viewer},
+    domain::{
+        money::Cny,
+        payout::{self as rules, QuotaLimits, Snapshot},
+        shop::{Policy, day_bounds},
+    },
+    error::AppResult,
+    quotas, shops,
+};
+
+/// Everything the rules read about one order, for one operator, now.
+pub async fn snapshot(
+    db: &impl ConnectionTrait,
+    now: DateTime<Utc>,
+    tz: Tz,
+    scope: &ShopScope,
+    shop: &shop::Model,
+    order: &order::Model,
+    operator: &Viewer,
+) -> AppResult<(Snapshot, Vec<payout::Model>)> {
+    let (from, to) = day_bounds(tz, now);
+    let paid_today = shops::repo::committed_total(db, scope, from, to, false).await?;
+    let paid_from_balance = shops::repo::committed_total(db, scope, from, to, true).await?;
+    let payouts = repo::of_orders(db, std::slice::from_ref(&order.order_sn)).await?;
+    let applications = payouts.iter().filter(|p| rules::counts_as_application(p.status)).count();
+    let quota = quotas::repo::find(db, scope, &operator.sub).await?;
+    let used = quotas::repo::used(db, scope, std::slice::from_ref(&operator.sub), from, to).await?;
+    let snapshot = Snapshot {
+        now,
+        tz,
+        has_unpaid_bills: shop.has_unpaid_bills,
+        zero_entry: shop.zero_entry,
+        deposit_paid: shop.deposit_paid,
+        balance: Cny::from_fen(shop.balance_fen),
+        policy: Policy {
+            daily_cap: Cny::from_fen(shop.daily_cap_fen),
+            daily_balance_cap: Cny::from_fen(shop.daily_balance_cap_fen),
+            max_amount_regular: Cny::from_fen(shop.max_amount_regular_fen),
+            max_amount_activity: Cny::from_fen(shop.max_amount_activity_fen),
+        },
+        shop_paid_today: Cny::from_fen(paid_today),
+        shop_paid_from_balance_today: Cny::from_fen(paid_from_balance),
+        grouped_at: order.grouped_at,
+        activity_goods: order.activity_goods,
+        order_applications: u32::try_from(applications).unwrap_or(u32::MAX),
+        last_payout_created_at: payouts.iter().map(|p| p.created_at).max(),
+        operator_role: operator.role,
+        operator_quota: quota.map(|q| QuotaLimits {
+            per_payout: Cny::from_fen(q.per_payout_limit_fen),
+            daily: Cny::from_fen(q.daily_limit_fen),
+        }),
+        operator_used_today: Cny::from_fen(used.get(&operator.sub).copied().unwrap_or(0)),
+    };
+    Ok((snapshot, payouts))
+}
