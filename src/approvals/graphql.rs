@@ -6,7 +6,11 @@ use crate::{
     auth::{RoleGuard, guards::viewer},
     graphql::enums::FundingMethod,
     graphql::pagination::PageRequest,
-    payouts::graphql::{Payout, PayoutConnection, connection::CURSOR_KIND, payout_id},
+    payouts::graphql::{
+        connection::{CURSOR_KIND, PayoutConnection},
+        payout::{Payout, prefetch},
+        payout_id,
+    },
     state::AppState,
     validate,
 };
@@ -28,7 +32,7 @@ impl ApprovalsQuery {
         let scope = viewer(ctx)?.shop_scope()?;
         let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
         let (rows, total) = service::pending(state.ctx(), &scope, page).await?;
-        crate::payouts::graphql::prefetch(ctx, &rows).await?;
+        prefetch(ctx, &rows).await?;
         Ok(PayoutConnection::from_rows(rows, page.limit, total))
     }
 }

@@ -101,7 +101,7 @@ pub async fn approve(
         })
         .await?;
     if saved.status == PayoutStatus::Paying {
-        funds::deliver(cx, channel, &saved, None).await;
+        lifecycle::deliver(cx, channel, &saved, None).await;
     }
     Ok(saved)
 }

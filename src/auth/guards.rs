@@ -1,7 +1,7 @@
 //! Role guards for GraphQL fields: no viewer → `UNAUTHENTICATED`, another role → `FORBIDDEN`.
 use async_graphql::{Context, Guard, Result};
 
-use super::{Role, Viewer};
+use super::viewer::{Role, Viewer};
 use crate::error::AppError;
 
 pub struct RoleGuard {

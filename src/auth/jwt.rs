@@ -4,7 +4,7 @@ use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::{Role, Viewer};
+use super::viewer::{Role, Viewer};
 use crate::{config::Config, error::AppError};
 
 pub const LEEWAY_SECONDS: u64 = 60;

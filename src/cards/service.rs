@@ -17,7 +17,6 @@ use crate::{
     error::{AppError, AppResult},
     gateway::PaymentChannel,
     payouts::{
-        funds,
         lifecycle::{self, Change},
         repo as payouts_repo,
     },
@@ -81,7 +80,7 @@ pub async fn submit(
             Ok((submitted, retried))
         })
         .await?;
-    funds::deliver(cx, channel, &payout, Some(account.number)).await;
+    lifecycle::deliver(cx, channel, &payout, Some(account.number)).await;
     Ok(card)
 }
 

@@ -10,7 +10,7 @@ use crate::{
     auth::{RoleGuard, ShopScope, guards::viewer},
     domain::vocab::PayoutStatus,
     error::AppError,
-    payouts::graphql::PayoutTransition,
+    payouts::graphql::transition::PayoutTransition,
     state::AppState,
 };
 

@@ -7,7 +7,7 @@ use crate::{
     cards::graphql::{CardsMutation, CardsQuery},
     events::graphql::Subscription,
     orders::graphql::{OrdersMutation, OrdersQuery},
-    payouts::graphql::{PayoutsMutation, PayoutsQuery},
+    payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
     shops::graphql::{ShopMutation, ShopQuery},
     state::AppState,

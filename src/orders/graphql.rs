@@ -17,7 +17,7 @@ use crate::{
         loaders::{CompensationsByOrder, PayoutsByOrder, RequestLoader},
         pagination::{PageInfo, PageRequest, encode_cursor, split_page},
     },
-    payouts::graphql::Payout,
+    payouts::graphql::payout::Payout,
     state::AppState,
     validate,
 };

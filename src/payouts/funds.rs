@@ -1,18 +1,16 @@
-//! Where a payout's money goes: the commitment's fields on the row, the balance debit, a
-//! new QR code, and the hand-over to the payment channel.
+//! Where a payout's money goes at commit: the commitment's fields on the row (a scan
+//! payout's fresh QR code) and the balance debit.
 use chrono::{DateTime, Utc};
 use entity::payout;
 use sea_orm::{ActiveValue::Set, ConnectionTrait};
 
 use crate::{
-    db::Ctx,
     domain::{
         create::{Commitment, qr_payload},
         money::Cny,
-        vocab::{EntryKind, TransferFailureKind},
+        vocab::EntryKind,
     },
     error::{AppError, AppResult},
-    gateway::{PaymentChannel, Transfer, TransferOutcome},
     ledger::repo::{self as ledger, NewEntry},
 };
 
@@ -42,31 +40,5 @@ pub async fn debit(db: &impl ConnectionTrait, payout: &payout::Model, at: DateTi
     match ledger::append(db, entry).await? {
         Some(_) => Ok(()),
         None => Err(AppError::insufficient_balance(format!("{what}: INSUFFICIENT_BALANCE"))),
-    }
-}
-
-/// Hands a `PAYING` payout to the payment channel and applies an immediate result. Errors
-/// are logged: the payout stays `PAYING` until a result arrives or it closes.
-pub async fn deliver(
-    cx: Ctx<'_>,
-    channel: &dyn PaymentChannel,
-    payout: &payout::Model,
-    submitted_account: Option<String>,
-) {
-    let transfer = Transfer {
-        payout_id: payout.id,
-        buyer_id: payout.buyer_id.clone(),
-        amount: Cny::from_fen(payout.amount_fen),
-        submitted_account,
-    };
-    let Some(outcome) = channel.transfer(&transfer).await else {
-        return;
-    };
-    let (succeeded, kind, reason) = match outcome {
-        TransferOutcome::Succeeded => (true, TransferFailureKind::Other, None),
-        TransferOutcome::Failed { kind, reason } => (false, kind, Some(reason)),
-    };
-    if let Err(e) = super::lifecycle::settle_transfer(cx, payout.id, succeeded, kind, reason).await {
-        tracing::warn!(payout = payout.id, error = ?e, "could not record the channel's result");
     }
 }

@@ -12,11 +12,12 @@ use crate::{
     cards,
     db::{self, Ctx},
     domain::{
+        money::Cny,
         payout as rules,
         vocab::{EntryKind, JobKind, PayoutStatus, RefundStatus, Role, TransferFailureKind},
     },
     error::{AppError, AppResult},
-    gateway::PaymentChannel,
+    gateway::{PaymentChannel, Transfer, TransferOutcome},
     jobs,
     ledger::repo::{self as ledger, NewEntry},
 };
@@ -155,7 +156,7 @@ pub async fn confirm_recharge(
         })
         .await?;
     if fresh {
-        super::funds::deliver(cx, channel, &payout, None).await;
+        deliver(cx, channel, &payout, None).await;
     }
     Ok(payout)
 }
@@ -272,4 +273,30 @@ pub async fn refund(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> Ap
         return Err(AppError::Contention);
     }
     Ok(AfterCommit::default())
+}
+
+/// Hands a `PAYING` payout to the payment channel and applies an immediate result. Errors
+/// are logged: the payout stays `PAYING` until a result arrives or it closes.
+pub async fn deliver(
+    cx: Ctx<'_>,
+    channel: &dyn PaymentChannel,
+    payout: &payout::Model,
+    submitted_account: Option<String>,
+) {
+    let transfer = Transfer {
+        payout_id: payout.id,
+        buyer_id: payout.buyer_id.clone(),
+        amount: Cny::from_fen(payout.amount_fen),
+        submitted_account,
+    };
+    let Some(outcome) = channel.transfer(&transfer).await else {
+        return;
+    };
+    let (succeeded, kind, reason) = match outcome {
+        TransferOutcome::Succeeded => (true, TransferFailureKind::Other, None),
+        TransferOutcome::Failed { kind, reason } => (false, kind, Some(reason)),
+    };
+    if let Err(e) = settle_transfer(cx, payout.id, succeeded, kind, reason).await {
+        tracing::warn!(payout = payout.id, error = ?e, "could not record the channel's result");
+    }
 }

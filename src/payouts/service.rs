@@ -8,7 +8,8 @@ use sha2::{Digest, Sha256};
 
 pub use super::snapshot::snapshot;
 use super::{
-    funds::{self, deliver},
+    funds,
+    lifecycle::deliver,
     repo::{self, NewTransition},
 };
 use crate::{

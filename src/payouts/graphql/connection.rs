@@ -2,7 +2,7 @@
 use async_graphql::SimpleObject;
 use entity::payout;
 
-use super::Payout;
+use super::payout::Payout;
 use crate::graphql::pagination::{PageInfo, encode_cursor, split_page};
 
 /// The cursor kind of payout pages.

@@ -9,12 +9,6 @@ pub mod transition;
 
 use async_graphql::ID;
 
-pub use self::{
-    connection::PayoutConnection,
-    payout::{Payout, prefetch},
-    roots::{PayoutsMutation, PayoutsQuery},
-    transition::PayoutTransition,
-};
 use crate::error::AppError;
 
 /// Parses a payout id from the API (`NOT_FOUND` when it cannot name a payout).

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use entity::payout;
 
-use super::PayoutTransition;
+use super::transition::PayoutTransition;
 use crate::{
     accounts::graphql::Account,
     cards::graphql::AccountCard,

@@ -3,10 +3,9 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::{
-    Payout, PayoutConnection,
-    connection::CURSOR_KIND,
+    connection::{CURSOR_KIND, PayoutConnection},
     inputs::{CreatePayoutInput, PayoutFilter},
-    payout::{RechargeInfo, prefetch},
+    payout::{Payout, RechargeInfo, prefetch},
     preview::PayoutPreview,
 };
 use crate::{

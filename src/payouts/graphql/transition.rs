@@ -3,7 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 use entity::payout_transition;
 
-use super::Payout;
+use super::payout::Payout;
 use crate::{
     error::AppError,
     graphql::{
