@@ -35,8 +35,7 @@ pub const DEMO_BUYER: &str = "buyer-1";
 
 /// Whether the database has no shop yet.
 pub async fn is_empty(state: &AppState) -> AppResult<bool> {
-    use sea_orm::{EntityTrait, PaginatorTrait};
-    Ok(entity::shop::Entity::find().count(&state.db).await? == 0)
+    Ok(crate::shops::repo::count_all(&state.db).await? == 0)
 }
 
 pub async fn load(state: &AppState) -> AppResult<()> {
@@ -102,10 +101,7 @@ pub async fn load(state: &AppState) -> AppResult<()> {
 /// A quota for the CS agent and payouts in several statuses, once (when the demo shop has
 /// none yet).
 async fn payouts(state: &AppState) -> AppResult<()> {
-    use sea_orm::{ColumnTrait, EntityTrait, PaginatorTrait, QueryFilter};
-    let existing =
-        entity::payout::Entity::find().filter(entity::payout::Column::ShopId.eq(DEMO_SHOP)).count(&state.db).await?;
-    if existing > 0 {
+    if payouts::repo::count_in_shop(&state.db, &ShopScope::platform(DEMO_SHOP)).await? > 0 {
         return Ok(());
     }
     let scope = ShopScope::platform(DEMO_SHOP);

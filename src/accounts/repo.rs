@@ -54,3 +54,15 @@ pub async fn upsert(
         .await?;
     Ok(())
 }
+
+/// Accounts by (shop, id) across shops: for objects already confined to their shop.
+pub async fn find_by_keys(db: &impl ConnectionTrait, keys: &[(String, String)]) -> AppResult<Vec<account::Model>> {
+    let shops = keys.iter().map(|(shop, _)| shop.as_str());
+    let ids = keys.iter().map(|(_, id)| id.as_str());
+    let rows = account::Entity::find()
+        .filter(account::Column::ShopId.is_in(shops))
+        .filter(account::Column::Id.is_in(ids))
+        .all(db)
+        .await?;
+    Ok(rows.into_iter().filter(|a| keys.iter().any(|(shop, id)| *shop == a.shop_id && *id == a.id)).collect())
+}

@@ -1,6 +1,4 @@
 //! Provisioning accounts from tokens.
-use entity::shop;
-use sea_orm::EntityTrait;
 
 use super::repo;
 use crate::{auth::Viewer, db::Ctx, error::AppResult};
@@ -15,7 +13,7 @@ pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
         if existing.name == viewer.name && existing.role == viewer.role {
             return Ok(());
         }
-    } else if shop::Entity::find_by_id(scope.id().to_owned()).one(cx.db).await?.is_none() {
+    } else if crate::shops::repo::find_by_id(cx.db, scope.id()).await?.is_none() {
         return Ok(());
     }
     repo::upsert(cx.db, &scope, &viewer.sub, &viewer.name, viewer.role, cx.clock.now()).await

@@ -107,3 +107,12 @@ pub async fn notices_of_buyer(db: &impl ConnectionTrait, buyer: &str) -> AppResu
         .all(db)
         .await?)
 }
+
+/// The cards of these payouts, oldest first.
+pub async fn of_payouts(db: &impl ConnectionTrait, payout_ids: &[i64]) -> AppResult<Vec<account_card::Model>> {
+    Ok(account_card::Entity::find()
+        .filter(account_card::Column::PayoutId.is_in(payout_ids.iter().copied()))
+        .order_by_asc(account_card::Column::Id)
+        .all(db)
+        .await?)
+}

@@ -35,6 +35,11 @@ impl Policy {
     }
 }
 
+/// A shop's stored time zone (validated when stored); `default` should it ever not parse.
+pub fn zone_of(stored: &str, default: Tz) -> Tz {
+    stored.parse().unwrap_or(default)
+}
+
 /// The UTC instants `[start, end)` of the calendar day containing `now` in `tz`.
 pub fn day_bounds(tz: Tz, now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     let local_day = now.with_timezone(&tz).date_naive();

@@ -8,9 +8,9 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader as LoaderTrait}
 /// The request's loader type, as stored in the request data.
 pub type RequestLoader = DataLoader<Loader, HashMapCache>;
 use entity::{account, account_card, order, payout, payout_transition, platform_compensation, shop};
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::DatabaseConnection;
 
-use crate::{error::AppError, orders, payouts};
+use crate::{accounts, cards, error::AppError, orders, payouts, shops};
 
 pub struct Loader {
     db: DatabaseConnection,
@@ -136,8 +136,8 @@ impl LoaderTrait<OrderBySn> for Loader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[OrderBySn]) -> Result<HashMap<OrderBySn, Self::Value>, LoadError> {
-        let sns = keys.iter().map(|k| k.0.as_str());
-        let rows = order::Entity::find().filter(order::Column::OrderSn.is_in(sns)).all(&self.db).await?;
+        let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = orders::repo::find_many(&self.db, &sns).await?;
         Ok(rows.into_iter().map(|o| (OrderBySn(o.order_sn.clone()), o)).collect())
     }
 }
@@ -154,18 +154,9 @@ impl LoaderTrait<AccountKey> for Loader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[AccountKey]) -> Result<HashMap<AccountKey, Self::Value>, LoadError> {
-        let ids = keys.iter().map(|k| k.id.as_str());
-        let shops = keys.iter().map(|k| k.shop_id.as_str());
-        let rows = account::Entity::find()
-            .filter(account::Column::ShopId.is_in(shops))
-            .filter(account::Column::Id.is_in(ids))
-            .all(&self.db)
-            .await?;
-        Ok(rows
-            .into_iter()
-            .map(|a| (AccountKey { shop_id: a.shop_id.clone(), id: a.id.clone() }, a))
-            .filter(|(k, _)| keys.contains(k))
-            .collect())
+        let pairs: Vec<(String, String)> = keys.iter().map(|k| (k.shop_id.clone(), k.id.clone())).collect();
+        let rows = accounts::repo::find_by_keys(&self.db, &pairs).await?;
+        Ok(rows.into_iter().map(|a| (AccountKey { shop_id: a.shop_id.clone(), id: a.id.clone() }, a)).collect())
     }
 }
 
@@ -178,11 +169,8 @@ impl LoaderTrait<CardByPayout> for Loader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[CardByPayout]) -> Result<HashMap<CardByPayout, Self::Value>, LoadError> {
-        let rows = account_card::Entity::find()
-            .filter(account_card::Column::PayoutId.is_in(keys.iter().map(|k| k.0)))
-            .order_by_asc(account_card::Column::Id)
-            .all(&self.db)
-            .await?;
+        let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
+        let rows = cards::repo::of_payouts(&self.db, &ids).await?;
         let mut out: HashMap<CardByPayout, Self::Value> = keys.iter().map(|k| (*k, None)).collect();
         // Ascending ids: the last card of each payout wins.
         for card in rows {
@@ -201,10 +189,8 @@ impl LoaderTrait<ShopById> for Loader {
     type Error = LoadError;
 
     async fn load(&self, keys: &[ShopById]) -> Result<HashMap<ShopById, Self::Value>, LoadError> {
-        let rows = shop::Entity::find()
-            .filter(shop::Column::Id.is_in(keys.iter().map(|k| k.0.as_str())))
-            .all(&self.db)
-            .await?;
+        let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
+        let rows = shops::repo::find_many(&self.db, &ids).await?;
         Ok(rows.into_iter().map(|s| (ShopById(s.id.clone()), s)).collect())
     }
 }

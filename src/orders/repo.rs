@@ -75,3 +75,19 @@ pub async fn compensations_of(
         .all(db)
         .await?)
 }
+
+/// The orders of these numbers (any shop: callers pass numbers reached through a scope).
+pub async fn find_many(db: &impl ConnectionTrait, order_sns: &[String]) -> AppResult<Vec<order::Model>> {
+    Ok(order::Entity::find().filter(order::Column::OrderSn.is_in(order_sns.iter().map(String::as_str))).all(db).await?)
+}
+
+/// The compensation the platform recorded under `reference`.
+pub async fn compensation_by_reference(
+    db: &impl ConnectionTrait,
+    reference: &str,
+) -> AppResult<Option<platform_compensation::Model>> {
+    Ok(platform_compensation::Entity::find()
+        .filter(platform_compensation::Column::Reference.eq(reference))
+        .one(db)
+        .await?)
+}

@@ -1,7 +1,7 @@
 //! Order use cases: the platform's order sync and its compensation records.
 use chrono::{DateTime, Utc};
-use entity::{order, platform_compensation, shop};
-use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, EntityTrait, IntoActiveModel, QueryFilter};
+use entity::{order, platform_compensation};
+use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
 use super::repo;
 use crate::{
@@ -34,7 +34,7 @@ pub async fn sync(cx: Ctx<'_>, spec: OrderSpec) -> AppResult<order::Model> {
 async fn sync_once(cx: Ctx<'_>, spec: &OrderSpec) -> AppResult<order::Model> {
     let now = cx.clock.now();
     let tx = db::begin_write(cx.db).await?;
-    if shop::Entity::find_by_id(spec.shop_id.clone()).one(&tx).await?.is_none() {
+    if crate::shops::repo::find_by_id(&tx, &spec.shop_id).await?.is_none() {
         return Err(AppError::not_found(format!("shop {}", spec.shop_id)));
     }
     let existing = repo::find_by_sn(&tx, &spec.order_sn).await?;
@@ -100,10 +100,7 @@ async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", spec.order_sn)))?;
     if let Some(reference) = &spec.reference {
-        let existing = platform_compensation::Entity::find()
-            .filter(platform_compensation::Column::Reference.eq(reference.as_str()))
-            .one(&tx)
-            .await?;
+        let existing = repo::compensation_by_reference(&tx, reference).await?;
         if let Some(existing) = existing {
             return if spec.matches(&existing) { Ok(existing) } else { Err(AppError::IdempotencyKeyReused) };
         }

@@ -3,8 +3,8 @@
 //! close after 7 days, refund after 3 business days).
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use entity::{payout, shop};
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, QueryFilter};
+use entity::payout;
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction};
 
 use super::repo::{self, NewTransition};
 use crate::{
@@ -45,17 +45,10 @@ pub async fn transition(
     }
     let mut model = payout::ActiveModel { status: Set(change.to), updated_at: Set(change.at), ..Default::default() };
     edit(&mut model);
-    let updated = payout::Entity::update_many()
-        .set(model)
-        .filter(payout::Column::Id.eq(payout.id))
-        .filter(payout::Column::Status.eq(from.as_str()))
-        .exec(tx)
-        .await?;
-    if updated.rows_affected != 1 {
+    if !repo::update_if_status(tx, payout.id, from, model).await? {
         return Err(AppError::Contention);
     }
-    let saved = payout::Entity::find_by_id(payout.id)
-        .one(tx)
+    let saved = repo::find_by_id(tx, payout.id)
         .await?
         .ok_or_else(|| AppError::Internal(format!("payout {} vanished", payout.id)))?;
     repo::record_transition(
@@ -137,7 +130,7 @@ pub async fn confirm_recharge(
             if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
                 return Ok((p, false));
             }
-            let taken = payout::Entity::find().filter(payout::Column::ChannelTxnId.eq(channel_txn_id)).one(&tx).await?;
+            let taken = repo::by_channel_txn(&tx, channel_txn_id).await?;
             if taken.is_some() {
                 return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
             }
@@ -224,11 +217,8 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
     if !matches!(p.status, PayoutStatus::Paying | PayoutStatus::Failed) {
         return Ok(AfterCommit::default());
     }
-    let tz = shop::Entity::find_by_id(p.shop_id.clone())
-        .one(tx)
-        .await?
-        .and_then(|s| s.time_zone.parse::<Tz>().ok())
-        .unwrap_or(default_tz);
+    let shop = crate::shops::repo::find_by_id(tx, &p.shop_id).await?;
+    let tz = shop.map_or(default_tz, |s| crate::domain::shop::zone_of(&s.time_zone, default_tz));
     let refund_due = rules::add_business_days(now, tz, rules::REFUND_BUSINESS_DAYS);
     let change =
         Change { to: PayoutStatus::Closed, at: now, actor: "system", note: Some("closed 7 days after commit") };
@@ -258,18 +248,13 @@ pub async fn refund(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> Ap
         at: now,
     };
     ledger::append(tx, credit).await?.ok_or_else(|| AppError::Internal("a credit cannot overdraw".into()))?;
-    let updated = payout::Entity::update_many()
-        .set(payout::ActiveModel {
-            refund_status: Set(RefundStatus::Refunded),
-            refunded_at: Set(Some(now)),
-            updated_at: Set(now),
-            ..Default::default()
-        })
-        .filter(payout::Column::Id.eq(id))
-        .filter(payout::Column::RefundStatus.eq(RefundStatus::Pending))
-        .exec(tx)
-        .await?;
-    if updated.rows_affected != 1 {
+    let refunded = payout::ActiveModel {
+        refund_status: Set(RefundStatus::Refunded),
+        refunded_at: Set(Some(now)),
+        updated_at: Set(now),
+        ..Default::default()
+    };
+    if !repo::update_if_refund(tx, id, RefundStatus::Pending, refunded).await? {
         return Err(AppError::Contention);
     }
     Ok(AfterCommit::default())

@@ -2,12 +2,15 @@
 use chrono::{DateTime, Utc};
 use entity::{idempotency_key, payout, payout_transition};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, Select,
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
+    QueryOrder, QuerySelect, Select,
 };
 
-use crate::domain::vocab::PayoutStatus;
-use crate::{auth::ShopScope, error::AppResult};
+use crate::{
+    auth::ShopScope,
+    domain::vocab::{PayoutStatus, RefundStatus},
+    error::AppResult,
+};
 
 pub fn in_shop(scope: &ShopScope) -> Select<payout::Entity> {
     payout::Entity::find().filter(payout::Column::ShopId.eq(scope.id()))
@@ -172,4 +175,48 @@ pub async fn insert_key(db: &impl ConnectionTrait, key: idempotency_key::Model) 
     };
     idempotency_key::Entity::insert(active).exec_without_returning(db).await?;
     Ok(())
+}
+
+/// Applies `model` to the payout if it is still `from` (compare-and-set); `false` when a
+/// concurrent change got there first.
+pub async fn update_if_status(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: PayoutStatus,
+    model: payout::ActiveModel,
+) -> AppResult<bool> {
+    let updated =
+        payout::Entity::update_many().set(model).filter(payout::Column::Id.eq(id)).filter(payout::Column::Status.eq(from)).exec(db).await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Applies `model` to the payout if its refund is still `from` (compare-and-set).
+pub async fn update_if_refund(
+    db: &impl ConnectionTrait,
+    id: i64,
+    from: RefundStatus,
+    model: payout::ActiveModel,
+) -> AppResult<bool> {
+    let updated = payout::Entity::update_many()
+        .set(model)
+        .filter(payout::Column::Id.eq(id))
+        .filter(payout::Column::RefundStatus.eq(from))
+        .exec(db)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Any shop's payout by id (after a compare-and-set on a row the caller holds).
+pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
+    Ok(payout::Entity::find_by_id(id).one(db).await?)
+}
+
+/// The payout a channel transaction confirmed, if any.
+pub async fn by_channel_txn(db: &impl ConnectionTrait, channel_txn_id: &str) -> AppResult<Option<payout::Model>> {
+    Ok(payout::Entity::find().filter(payout::Column::ChannelTxnId.eq(channel_txn_id)).one(db).await?)
+}
+
+/// How many payouts the shop has.
+pub async fn count_in_shop(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<u64> {
+    Ok(in_shop(scope).count(db).await?)
 }

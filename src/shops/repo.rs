@@ -1,7 +1,7 @@
 //! Shop queries. A merchant reaches its shop only through its [`ShopScope`].
 use chrono::{DateTime, Utc};
 use entity::{payout, shop};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QuerySelect, sea_query::Expr};
+use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, sea_query::Expr};
 
 use crate::{auth::ShopScope, error::AppResult};
 
@@ -36,4 +36,19 @@ pub async fn committed_total(
     }
     let total: Option<i64> = query.into_tuple().one(db).await?;
     Ok(total.unwrap_or(0))
+}
+
+/// Any shop by id: for the platform's calls and for objects already confined to a shop.
+pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> AppResult<Option<shop::Model>> {
+    Ok(shop::Entity::find_by_id(id.to_owned()).one(db).await?)
+}
+
+/// The shops of these ids.
+pub async fn find_many(db: &impl ConnectionTrait, ids: &[String]) -> AppResult<Vec<shop::Model>> {
+    Ok(shop::Entity::find().filter(shop::Column::Id.is_in(ids.iter().map(String::as_str))).all(db).await?)
+}
+
+/// How many shops there are.
+pub async fn count_all(db: &impl ConnectionTrait) -> AppResult<u64> {
+    Ok(shop::Entity::find().count(db).await?)
 }

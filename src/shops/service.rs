@@ -115,7 +115,7 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
 
 /// The shop's time zone (stored validated; the server's default should it ever not parse).
 pub fn zone(cx: Ctx<'_>, shop: &shop::Model) -> Tz {
-    shop.time_zone.parse().unwrap_or(cx.default_zone)
+    crate::domain::shop::zone_of(&shop.time_zone, cx.default_zone)
 }
 
 /// The UTC bounds `[from, to)` of the shop's today.
