@@ -1,6 +1,8 @@
 //! `cargo bench`: the API's speed, measured through GraphQL over HTTP against a real server on
 //! 127.0.0.1, on SQLite (and PostgreSQL when `BENCH_POSTGRES_URL` is set). Prints a Markdown
 //! table; BENCHMARKS.md records runs. Nothing here asserts a time.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark stops on any failure")]
+
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};

@@ -1,4 +1,6 @@
 //! Database migrations, one per change, named by date. No seed data here.
+// `MigrationTrait` is an `async_trait`: its `&SchemaManager` cannot name its lifetime.
+#![expect(elided_lifetimes_in_paths, reason = "async_trait signatures of MigrationTrait")]
 pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_domain;

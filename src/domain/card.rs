@@ -13,7 +13,9 @@ pub struct InvalidAccount(pub &'static str);
 /// An account card is open this long.
 pub const CARD_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(72);
 
+#[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("mobile"));
+#[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static EMAIL: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}$").expect("email")
 });

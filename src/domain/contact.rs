@@ -8,12 +8,15 @@ use regex::Regex;
 const PHRASES: &[&str] =
     &["支付宝号", "支付宝账号", "支付宝帐号", "微信号", "加微信", "加我微信", "qq号", "wechat", "alipay account"];
 
+#[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| {
     // A Chinese mobile number, digits optionally split by spaces or dashes, +86 optional.
     Regex::new(r"(?:^|[^0-9])(?:\+?86[\s-]?)?1[3-9](?:[\s-]?[0-9]){9}(?:[^0-9]|$)").expect("mobile regex")
 });
+#[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static LANDLINE: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"(?:^|[^0-9])0[1-9][0-9]{1,2}[\s-][0-9]{7,8}(?:[^0-9]|$)").expect("landline regex"));
+#[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static QQ_NUMBER: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)(?:q\s*q\s*(?:号码|号)?\s*[:：是为]?\s*[1-9][0-9]{4,10})|(?:[1-9][0-9]{4,10}\s*[(（]?\s*q\s*q)")
         .expect("qq regex")

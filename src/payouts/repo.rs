@@ -185,8 +185,12 @@ pub async fn update_if_status(
     from: PayoutStatus,
     model: payout::ActiveModel,
 ) -> AppResult<bool> {
-    let updated =
-        payout::Entity::update_many().set(model).filter(payout::Column::Id.eq(id)).filter(payout::Column::Status.eq(from)).exec(db).await?;
+    let updated = payout::Entity::update_many()
+        .set(model)
+        .filter(payout::Column::Id.eq(id))
+        .filter(payout::Column::Status.eq(from))
+        .exec(db)
+        .await?;
     Ok(updated.rows_affected == 1)
 }
 

@@ -1,5 +1,7 @@
 //! One integration binary: every test starts a real server (see `helpers`) and talks to it
 //! over HTTP or WebSocket, on SQLite and on PostgreSQL.
+#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a test fails loudly on what it did not expect")]
+
 mod helpers;
 
 mod approvals;
