@@ -18,6 +18,7 @@ mod platform;
 mod process;
 mod quotas;
 mod schema;
+mod stored;
 mod storm;
 mod tenancy;
 mod validation;
