@@ -1,7 +1,7 @@
 //! Append-only entries of a shop's balance; the balance is their sum.
 use sea_orm::entity::prelude::*;
 
-use crate::vocab::EntryKind;
+use crate::vocab::{EntryKind, Fen};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "ledger_entries")]
@@ -12,8 +12,8 @@ pub struct Model {
     /// `OPENING`, `PAYOUT_DEBIT`, `REFUND_CREDIT` or `ADJUSTMENT`.
     pub kind: EntryKind,
     /// Signed: debits are negative.
-    pub amount_fen: i64,
-    pub balance_after_fen: i64,
+    pub amount_fen: Fen,
+    pub balance_after_fen: Fen,
     pub payout_id: Option<i64>,
     /// The platform's reference for adjustments (unique per shop).
     pub reference: Option<String>,

@@ -1,5 +1,5 @@
 //! SeaORM models of smallpay's tables. Models and the stored vocabulary only: no GraphQL
-//! derives, no domain logic. Amounts are integer fen (`*_fen: i64`); statuses, types and kinds
+//! derives, no domain logic. Amounts are integer fen (`*_fen: Fen`); statuses, types and kinds
 //! are the enums of [`vocab`], stored as the contract's names (e.g. `"PAYING"`).
 
 pub mod account;

@@ -2,6 +2,8 @@
 //! stable cursors; `order_sn` is the marketplace's number.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::Fen;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "orders")]
 pub struct Model {
@@ -14,7 +16,7 @@ pub struct Model {
     pub goods_id: String,
     pub goods_name: String,
     pub activity_goods: bool,
-    pub paid_amount_fen: i64,
+    pub paid_amount_fen: Fen,
     pub grouped_at: Option<DateTimeUtc>,
     pub refunded: bool,
     pub created_at: DateTimeUtc,

@@ -1,7 +1,7 @@
 //! A payout (小额打款) on one order, with every lifecycle timestamp.
 use sea_orm::entity::prelude::*;
 
-use crate::vocab::{FundingMethod, PayoutStatus, PayoutType, RefundStatus, TransferFailureKind};
+use crate::vocab::{Fen, FundingMethod, PayoutStatus, PayoutType, RefundStatus, TransferFailureKind};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payouts")]
@@ -13,7 +13,7 @@ pub struct Model {
     pub goods_id: String,
     pub buyer_id: String,
     pub r#type: PayoutType,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub reason: String,
     pub message: String,
     pub approval_note: Option<String>,

@@ -1,7 +1,7 @@
 //! A compensation the platform itself paid the buyer of an order (a duplicate to warn about).
 use sea_orm::entity::prelude::*;
 
-use crate::vocab::PayoutType;
+use crate::vocab::{Fen, PayoutType};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "platform_compensations")]
@@ -11,7 +11,7 @@ pub struct Model {
     pub shop_id: String,
     pub order_sn: String,
     pub r#type: PayoutType,
-    pub amount_fen: i64,
+    pub amount_fen: Fen,
     pub at: DateTimeUtc,
     pub created_at: DateTimeUtc,
     /// The platform's own id for it; a repeated reference returns this record.

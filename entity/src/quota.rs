@@ -1,6 +1,8 @@
 //! An account's balance quota, set by the shop admin.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::Fen;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "quotas")]
 pub struct Model {
@@ -8,8 +10,8 @@ pub struct Model {
     pub shop_id: String,
     #[sea_orm(primary_key, auto_increment = false)]
     pub account_id: String,
-    pub per_payout_limit_fen: i64,
-    pub daily_limit_fen: i64,
+    pub per_payout_limit_fen: Fen,
+    pub daily_limit_fen: Fen,
     pub set_by: String,
     pub updated_at: DateTimeUtc,
 }

@@ -1,6 +1,8 @@
 //! A shop synced from the marketplace, with its payout policy and cached balance.
 use sea_orm::entity::prelude::*;
 
+use crate::vocab::Fen;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "shops")]
 pub struct Model {
@@ -11,13 +13,13 @@ pub struct Model {
     pub deposit_paid: bool,
     pub has_unpaid_bills: bool,
     pub time_zone: String,
-    pub daily_cap_fen: i64,
-    pub daily_balance_cap_fen: i64,
-    pub max_amount_regular_fen: i64,
-    pub max_amount_activity_fen: i64,
+    pub daily_cap_fen: Fen,
+    pub daily_balance_cap_fen: Fen,
+    pub max_amount_regular_fen: Fen,
+    pub max_amount_activity_fen: Fen,
     /// Always equal to the sum of the shop's ledger entries; written in the same
     /// transaction as each entry.
-    pub balance_fen: i64,
+    pub balance_fen: Fen,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -194,6 +194,19 @@ impl Role {
     }
 }
 
+/// An amount in fen (分), as every `*_fen` column stores it; `domain::money::Cny` is the yuan
+/// value the rules compute with (`Cny::from(fen)`, `Fen::from(cny)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default, DeriveValueType)]
+pub struct Fen(pub i64);
+
+impl std::ops::Neg for Fen {
+    type Output = Fen;
+
+    fn neg(self) -> Fen {
+        Fen(-self.0)
+    }
+}
+
 /// The channels of a notice, stored comma-separated (`IN_APP,WECHAT`).
 #[derive(Debug, Clone, PartialEq, Eq, DeriveValueType)]
 pub struct Channels(pub String);

@@ -80,7 +80,7 @@ pub async fn approve(
                 .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
             let (snapshot, _) =
                 payouts::snapshot(&tx, now, shops::service::zone(cx, &shop), &scope, &shop, &order, admin).await?;
-            let amount = Cny::from_fen(p.amount_fen);
+            let amount = Cny::from(p.amount_fen);
             if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding) {
                 return Err(AppError::refused("approval refused", refusal));
             }

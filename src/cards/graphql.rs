@@ -55,7 +55,7 @@ impl AccountCard {
 
     /// The payout's amount, in yuan.
     async fn amount(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(Cny::from_fen(self.payout(ctx).await?.amount_fen))
+        Ok(Cny::from(self.payout(ctx).await?.amount_fen))
     }
 
     /// What the payout compensates.

@@ -33,7 +33,7 @@ pub async fn record(
     kind: NotificationKind,
     at: DateTime<Utc>,
 ) -> AppResult<buyer_notification::Model> {
-    let amount = Cny::from_fen(p.amount_fen);
+    let amount = Cny::from(p.amount_fen);
     let what = kind_name(p.r#type);
     let (channels, title, body) = match kind {
         NotificationKind::PayoutSucceeded => (

@@ -2,10 +2,23 @@
 //! integer fen. Parsing refuses anything that would need rounding.
 use std::{fmt, str::FromStr};
 
+use entity::vocab::Fen;
 use rust_decimal::Decimal;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Cny(Decimal);
+
+impl From<Fen> for Cny {
+    fn from(fen: Fen) -> Self {
+        Cny::from_fen(fen.0)
+    }
+}
+
+impl From<Cny> for Fen {
+    fn from(amount: Cny) -> Self {
+        Fen(amount.fen())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum MoneyError {

@@ -4,13 +4,14 @@ use chrono::{DateTime, Utc};
 use entity::{ledger_entry, shop};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, prelude::Expr, sea_query::ExprTrait};
 
-use crate::domain::vocab::EntryKind;
+use crate::domain::vocab::{EntryKind, Fen};
 use crate::error::{AppError, AppResult};
 
 pub struct NewEntry<'a> {
     pub shop_id: &'a str,
     pub kind: EntryKind,
-    pub amount_fen: i64,
+    /// Signed: a debit is negative.
+    pub amount_fen: Fen,
     pub payout_id: Option<i64>,
     pub reference: Option<&'a str>,
     pub at: DateTime<Utc>,
@@ -20,10 +21,10 @@ pub struct NewEntry<'a> {
 /// go below zero (nothing is written).
 pub async fn append(db: &impl ConnectionTrait, entry: NewEntry<'_>) -> AppResult<Option<ledger_entry::Model>> {
     let updated = shop::Entity::update_many()
-        .col_expr(shop::Column::BalanceFen, Expr::col(shop::Column::BalanceFen).add(entry.amount_fen))
+        .col_expr(shop::Column::BalanceFen, Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0))
         .col_expr(shop::Column::UpdatedAt, Expr::value(entry.at))
         .filter(Expr::col(shop::Column::Id).eq(entry.shop_id))
-        .filter(Expr::col(shop::Column::BalanceFen).add(entry.amount_fen).gte(0))
+        .filter(Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0).gte(0))
         .exec(db)
         .await?;
     if updated.rows_affected == 0 {

@@ -57,7 +57,7 @@ impl Order {
 
     /// What the buyer paid for the order, in yuan.
     async fn paid_amount(&self) -> Cny {
-        Cny::from_fen(self.0.paid_amount_fen)
+        Cny::from(self.0.paid_amount_fen)
     }
 
     /// When the group buy completed (成团); null: not grouped.
@@ -126,7 +126,7 @@ impl PlatformCompensation {
 
     /// What the platform paid the buyer, in yuan.
     async fn amount(&self) -> Cny {
-        Cny::from_fen(self.0.amount_fen)
+        Cny::from(self.0.amount_fen)
     }
 
     /// When the platform paid it (UTC): the input's `at`, or the recording time without one.

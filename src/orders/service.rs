@@ -55,7 +55,7 @@ async fn sync_once(cx: Ctx<'_>, spec: &OrderSpec) -> AppResult<order::Model> {
     model.goods_id = Set(spec.goods_id.clone());
     model.goods_name = Set(spec.goods_name.clone());
     model.activity_goods = Set(spec.activity_goods);
-    model.paid_amount_fen = Set(spec.paid_amount.fen());
+    model.paid_amount_fen = Set(spec.paid_amount.into());
     model.grouped_at = Set(spec.grouped_at);
     if let Some(refunded) = spec.refunded {
         model.refunded = Set(refunded);
@@ -82,7 +82,7 @@ impl CompensationSpec {
     fn matches(&self, existing: &platform_compensation::Model) -> bool {
         existing.order_sn == self.order_sn
             && existing.r#type == self.kind
-            && existing.amount_fen == self.amount.fen()
+            && existing.amount_fen == self.amount.into()
             && self.at.is_none_or(|at| existing.at == at)
     }
 }
@@ -112,7 +112,7 @@ async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform
         shop_id: Set(order.shop_id),
         order_sn: Set(spec.order_sn.clone()),
         r#type: Set(spec.kind),
-        amount_fen: Set(spec.amount.fen()),
+        amount_fen: Set(spec.amount.into()),
         at: Set(spec.at.unwrap_or(now)),
         created_at: Set(now),
         reference: Set(spec.reference.clone()),

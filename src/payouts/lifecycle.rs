@@ -271,7 +271,7 @@ pub async fn deliver(
     let transfer = Transfer {
         payout_id: payout.id,
         buyer_id: payout.buyer_id.clone(),
-        amount: Cny::from_fen(payout.amount_fen),
+        amount: Cny::from(payout.amount_fen),
         submitted_account,
     };
     let Some(outcome) = channel.transfer(&transfer).await else {

@@ -186,7 +186,7 @@ fn new_row(
         goods_id: Set(order.goods_id.clone()),
         buyer_id: Set(order.buyer_id.clone()),
         r#type: Set(input.kind),
-        amount_fen: Set(input.amount.fen()),
+        amount_fen: Set(input.amount.into()),
         reason: Set(input.reason.clone()),
         message: Set(input.message.clone()),
         approval_note: Set(input.approval_note.clone().filter(|_| initial.keeps_approval_note)),

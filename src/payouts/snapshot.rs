@@ -39,12 +39,12 @@ pub async fn snapshot(
         has_unpaid_bills: shop.has_unpaid_bills,
         zero_entry: shop.zero_entry,
         deposit_paid: shop.deposit_paid,
-        balance: Cny::from_fen(shop.balance_fen),
+        balance: Cny::from(shop.balance_fen),
         policy: Policy {
-            daily_cap: Cny::from_fen(shop.daily_cap_fen),
-            daily_balance_cap: Cny::from_fen(shop.daily_balance_cap_fen),
-            max_amount_regular: Cny::from_fen(shop.max_amount_regular_fen),
-            max_amount_activity: Cny::from_fen(shop.max_amount_activity_fen),
+            daily_cap: Cny::from(shop.daily_cap_fen),
+            daily_balance_cap: Cny::from(shop.daily_balance_cap_fen),
+            max_amount_regular: Cny::from(shop.max_amount_regular_fen),
+            max_amount_activity: Cny::from(shop.max_amount_activity_fen),
         },
         shop_paid_today: Cny::from_fen(paid_today),
         shop_paid_from_balance_today: Cny::from_fen(paid_from_balance),
@@ -54,8 +54,8 @@ pub async fn snapshot(
         last_payout_created_at: payouts.iter().map(|p| p.created_at).max(),
         operator_role: operator.role,
         operator_quota: quota.map(|q| QuotaLimits {
-            per_payout: Cny::from_fen(q.per_payout_limit_fen),
-            daily: Cny::from_fen(q.daily_limit_fen),
+            per_payout: Cny::from(q.per_payout_limit_fen),
+            daily: Cny::from(q.daily_limit_fen),
         }),
         operator_used_today: Cny::from_fen(used.get(&operator.sub).copied().unwrap_or(0)),
     };

@@ -23,12 +23,12 @@ impl Quota {
 
     /// The most one balance payout of this account may be.
     async fn per_payout_limit(&self) -> Cny {
-        Cny::from_fen(self.0.quota.per_payout_limit_fen)
+        Cny::from(self.0.quota.per_payout_limit_fen)
     }
 
     /// The most this account may pay from the balance per day.
     async fn daily_limit(&self) -> Cny {
-        Cny::from_fen(self.0.quota.daily_limit_fen)
+        Cny::from(self.0.quota.daily_limit_fen)
     }
 
     /// Balance payouts the account paid itself today.

@@ -21,7 +21,7 @@ pub struct QuotaView {
 
 impl QuotaView {
     pub fn remaining_today(&self) -> Cny {
-        let left = Cny::from_fen(self.quota.daily_limit_fen) - self.used_today;
+        let left = Cny::from(self.quota.daily_limit_fen) - self.used_today;
         if left.is_negative() { Cny::ZERO } else { left }
     }
 }
@@ -80,8 +80,8 @@ pub async fn set(
         quota::Model {
             shop_id: scope.id().to_owned(),
             account_id: account_id.to_owned(),
-            per_payout_limit_fen: per_payout.fen(),
-            daily_limit_fen: daily.fen(),
+            per_payout_limit_fen: per_payout.into(),
+            daily_limit_fen: daily.into(),
             set_by: admin.to_owned(),
             updated_at: cx.clock.now(),
         },

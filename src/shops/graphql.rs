@@ -33,7 +33,7 @@ impl Shop {
     /// with a FORBIDDEN error.
     #[graphql(guard = "RoleGuard::new(&[Role::Admin, Role::CsAdmin, Role::Platform])")]
     async fn balance(&self) -> Option<Cny> {
-        Some(Cny::from_fen(self.0.balance_fen))
+        Some(Cny::from(self.0.balance_fen))
     }
 
     /// A zero-fee-entry shop (0元入驻).
@@ -59,22 +59,22 @@ impl Shop {
 
     /// The most the shop may pay out per day, every funding kind together.
     async fn daily_cap(&self) -> Cny {
-        Cny::from_fen(self.0.daily_cap_fen)
+        Cny::from(self.0.daily_cap_fen)
     }
 
     /// The most the shop may pay out per day from its balance.
     async fn daily_balance_cap(&self) -> Cny {
-        Cny::from_fen(self.0.daily_balance_cap_fen)
+        Cny::from(self.0.daily_balance_cap_fen)
     }
 
     /// The largest payout on an order of regular goods.
     async fn max_amount_regular(&self) -> Cny {
-        Cny::from_fen(self.0.max_amount_regular_fen)
+        Cny::from(self.0.max_amount_regular_fen)
     }
 
     /// The largest payout on an order of activity (promotion) goods.
     async fn max_amount_activity(&self) -> Cny {
-        Cny::from_fen(self.0.max_amount_activity_fen)
+        Cny::from(self.0.max_amount_activity_fen)
     }
 
     /// Payouts committed today, every funding kind: the sum SHOP_DAILY_CAP_REACHED counts.

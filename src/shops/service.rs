@@ -8,7 +8,11 @@ use super::repo;
 use crate::{
     auth::ShopScope,
     db::{self, Ctx},
-    domain::{money::Cny, shop::Policy, vocab::EntryKind},
+    domain::{
+        money::Cny,
+        shop::Policy,
+        vocab::{EntryKind, Fen},
+    },
     error::{AppError, AppResult},
     ledger::repo::{self as ledger, NewEntry},
 };
@@ -40,7 +44,7 @@ async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
         Some(shop) => shop.clone().into_active_model(),
         None => shop::ActiveModel {
             id: Set(spec.id.clone()),
-            balance_fen: Set(0),
+            balance_fen: Set(Fen(0)),
             created_at: Set(now),
             ..Default::default()
         },
@@ -50,10 +54,10 @@ async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
     model.deposit_paid = Set(spec.deposit_paid);
     model.has_unpaid_bills = Set(spec.has_unpaid_bills);
     model.time_zone = Set(spec.time_zone.name().to_owned());
-    model.daily_cap_fen = Set(spec.policy.daily_cap.fen());
-    model.daily_balance_cap_fen = Set(spec.policy.daily_balance_cap.fen());
-    model.max_amount_regular_fen = Set(spec.policy.max_amount_regular.fen());
-    model.max_amount_activity_fen = Set(spec.policy.max_amount_activity.fen());
+    model.daily_cap_fen = Set(spec.policy.daily_cap.into());
+    model.daily_balance_cap_fen = Set(spec.policy.daily_balance_cap.into());
+    model.max_amount_regular_fen = Set(spec.policy.max_amount_regular.into());
+    model.max_amount_activity_fen = Set(spec.policy.max_amount_activity.into());
     model.updated_at = Set(now);
     if existing.is_some() {
         model.update(&tx).await?;
@@ -62,7 +66,7 @@ async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
         let opening = NewEntry {
             shop_id: &spec.id,
             kind: EntryKind::Opening,
-            amount_fen: spec.opening_balance.fen(),
+            amount_fen: spec.opening_balance.into(),
             payout_id: None,
             reference: None,
             at: now,
@@ -89,7 +93,7 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
     let shop =
         repo::find_for_update(&tx, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {shop_id}")))?;
     if let Some(previous) = ledger::find_by_reference(&tx, shop_id, reference).await? {
-        if previous.amount_fen != amount.fen() {
+        if previous.amount_fen != amount.into() {
             return Err(AppError::IdempotencyKeyReused);
         }
         return Ok(shop);
@@ -97,7 +101,7 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
     let entry = NewEntry {
         shop_id,
         kind: EntryKind::Adjustment,
-        amount_fen: amount.fen(),
+        amount_fen: amount.into(),
         payout_id: None,
         reference: Some(reference),
         at: cx.clock.now(),
@@ -105,7 +109,7 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
     if ledger::append(&tx, entry).await?.is_none() {
         return Err(AppError::insufficient_balance(format!(
             "the balance {} cannot go below zero",
-            Cny::from_fen(shop.balance_fen)
+            Cny::from(shop.balance_fen)
         )));
     }
     let saved = repo::find(&tx, &scope).await?.ok_or_else(|| AppError::Internal("adjusted shop not found".into()))?;

@@ -334,7 +334,7 @@ impl TestApp {
     pub async fn balance_and_ledger(&self, shop: &str) -> (i64, i64) {
         let scope = smallpay::auth::ShopScope::platform(shop);
         let shop = smallpay::shops::repo::find(&self.state.db, &scope).await.unwrap().expect("shop exists");
-        (shop.balance_fen, smallpay::ledger::repo::sum(&self.state.db, shop.id.as_str()).await.unwrap())
+        (shop.balance_fen.0, smallpay::ledger::repo::sum(&self.state.db, shop.id.as_str()).await.unwrap())
     }
 
     /// How many payouts the shop has, whatever their status.

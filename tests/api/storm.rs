@@ -6,7 +6,7 @@ use chrono::TimeDelta;
 use chrono_tz::Asia::Shanghai;
 use entity::{
     ledger_entry, payout,
-    vocab::{FundingMethod, PayoutStatus, PayoutType, RefundStatus},
+    vocab::{Fen, FundingMethod, PayoutStatus, PayoutType, RefundStatus},
 };
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
@@ -140,7 +140,7 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
     let (balance, ledger_sum) = app.balance_and_ledger(shop).await;
 
     // The ledger balances exactly: opening − Σ debits.
-    let debits: i64 = entries.iter().filter(|e| e.kind.as_str() == "PAYOUT_DEBIT").map(|e| e.amount_fen).sum();
+    let debits: i64 = entries.iter().filter(|e| e.kind.as_str() == "PAYOUT_DEBIT").map(|e| e.amount_fen.0).sum();
     assert_eq!(balance, ledger_sum, "seed {seed}");
     assert_eq!(balance, OPENING_FEN + debits, "seed {seed}");
     assert!(balance >= 0, "seed {seed}");
@@ -148,7 +148,7 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
         payouts.iter().filter(|p| p.funding.map(|f| f.as_str()) == Some("BALANCE")).collect();
     assert_eq!(
         -debits,
-        balance_payouts.iter().map(|p| p.amount_fen).sum::<i64>(),
+        balance_payouts.iter().map(|p| p.amount_fen.0).sum::<i64>(),
         "seed {seed}: one debit per balance payout"
     );
     assert_eq!(
@@ -163,12 +163,12 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
     let mut quota_use: BTreeMap<(String, _), i64> = BTreeMap::new();
     for p in payouts.iter().filter(|p| p.committed_at.is_some() && p.status.as_str() != "RECHARGE_FAILED") {
         let totals = per_day.entry(day(p)).or_default();
-        totals.0 += p.amount_fen;
+        totals.0 += p.amount_fen.0;
         if p.funding.map(|f| f.as_str()) == Some("BALANCE") {
-            totals.1 += p.amount_fen;
+            totals.1 += p.amount_fen.0;
         }
         if p.uses_quota {
-            *quota_use.entry((p.applicant_id.clone(), day(p))).or_default() += p.amount_fen;
+            *quota_use.entry((p.applicant_id.clone(), day(p))).or_default() += p.amount_fen.0;
         }
     }
     for (d, (all, from_balance)) in &per_day {
@@ -188,7 +188,7 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
     for p in &balance_payouts {
         let (_, role, has_quota) = ACCOUNTS.iter().find(|a| a.0 == p.applicant_id).unwrap();
         if *has_quota {
-            assert!(p.amount_fen <= QUOTA_PER_FEN, "seed {seed}: per-payout quota passed");
+            assert!(p.amount_fen.0 <= QUOTA_PER_FEN, "seed {seed}: per-payout quota passed");
         }
         assert!(!matches!(role, Role::Staff), "seed {seed}: staff without quota paid from the balance");
     }
@@ -196,7 +196,7 @@ async fn check_invariants(app: &TestApp, shop: &str, seed: u64) {
     // Orders: at most 3 applications, 60 s apart; amounts within [1.00, 200.00].
     let mut by_order: BTreeMap<&str, Vec<&payout::Model>> = BTreeMap::new();
     for p in &payouts {
-        assert!((100..=200_00).contains(&p.amount_fen), "seed {seed}: amount {}", p.amount_fen);
+        assert!((100..=200_00).contains(&p.amount_fen.0), "seed {seed}: amount {}", p.amount_fen.0);
         by_order.entry(p.order_sn.as_str()).or_default().push(p);
     }
     for (order, mut list) in by_order {
@@ -239,7 +239,7 @@ async fn the_storm_checks_would_catch_a_broken_limit() {
         goods_id: Set(base.goods_id.clone()),
         buyer_id: Set(base.buyer_id.clone()),
         r#type: Set(PayoutType::Other),
-        amount_fen: Set(DAILY_CAP_FEN + 1),
+        amount_fen: Set(Fen(DAILY_CAP_FEN + 1)),
         reason: Set("r".into()),
         message: Set("m".into()),
         status: Set(PayoutStatus::PendingRecharge),

@@ -57,7 +57,7 @@ impl Payout {
 
     /// What the buyer gets, in yuan (1.00 up to the shop's maximum for the goods).
     async fn amount(&self) -> Cny {
-        Cny::from_fen(self.0.amount_fen)
+        Cny::from(self.0.amount_fen)
     }
 
     /// Why the shop pays (internal).

@@ -68,7 +68,7 @@ impl From<Preview> for PayoutPreview {
             source: vocab::DuplicateSource::Payout.into(),
             payout_id: Some(ID(payout.id.to_string())),
             kind: payout.r#type.into(),
-            amount: Cny::from_fen(payout.amount_fen),
+            amount: Cny::from(payout.amount_fen),
             status: Some(payout.status.into()),
             at: payout.created_at,
         });
@@ -76,7 +76,7 @@ impl From<Preview> for PayoutPreview {
             source: vocab::DuplicateSource::Platform.into(),
             payout_id: None,
             kind: c.r#type.into(),
-            amount: Cny::from_fen(c.amount_fen),
+            amount: Cny::from(c.amount_fen),
             status: None,
             at: c.at,
         });
