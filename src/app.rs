@@ -56,7 +56,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
-        let mut db = db::connect(&config.database_url).await?;
+        let mut db = db::connect(&config.database_url, config.sqlite_synchronous).await?;
         db::migrate(&db).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
@@ -67,7 +67,7 @@ impl App {
             metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
         });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
-        let gateway = gateway::from_config(config.gateway);
+        let gateway = gateway::from_config(config.gateway, db.clone());
         let sealer = Sealer::new(config.jwt_secret_or_dev());
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);

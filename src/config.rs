@@ -68,6 +68,17 @@ pub enum Gateway {
     Manual,
 }
 
+/// SQLite's `synchronous` setting: how much a commit waits for the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SqliteSynchronous {
+    /// A commit reaches the disk before it is acknowledged: an acknowledged payout survives a
+    /// power loss (the default).
+    Full,
+    /// WAL checkpoints are synced, commits are not: a power loss may lose the last commits
+    /// (never corrupts). Faster writes.
+    Normal,
+}
+
 #[derive(Debug, Clone, Args)]
 pub struct Config {
     /// `sqlite://…` (embedded default) or `postgres://…`.
@@ -108,6 +119,10 @@ pub struct Config {
     pub timezone: Tz,
     #[arg(long, env = "SMALLPAY_GATEWAY", value_enum, default_value = "simulated", global = true)]
     pub gateway: Gateway,
+    /// SQLite only: `full` (default: durable on power loss) or `normal` (faster, may lose the
+    /// last commits on power loss).
+    #[arg(long, env = "SMALLPAY_SQLITE_SYNCHRONOUS", value_enum, default_value = "full", global = true)]
+    pub sqlite_synchronous: SqliteSynchronous,
     /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,

@@ -11,6 +11,7 @@ use sea_orm::{
 
 use crate::{
     clock::Clock,
+    config,
     error::{AppError, AppResult},
 };
 
@@ -35,22 +36,33 @@ impl Ctx<'_> {
     }
 }
 
-pub async fn connect(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, 8, 16).await
+/// The application's pool. On SQLite, `synchronous` says whether a commit waits for the disk
+/// (`FULL`, the default: an acknowledged payout survives a power loss) or not (`NORMAL`).
+pub async fn connect(url: &str, synchronous: config::SqliteSynchronous) -> Result<DatabaseConnection, DbErr> {
+    connect_with(url, 8, 16, synchronous).await
 }
 
 /// A two-connection pool for a background task that only reads.
 pub async fn connect_small(url: &str) -> Result<DatabaseConnection, DbErr> {
-    connect_with(url, 2, 2).await
+    connect_with(url, 2, 2, config::SqliteSynchronous::Full).await
 }
 
-async fn connect_with(url: &str, sqlite_max: u32, postgres_max: u32) -> Result<DatabaseConnection, DbErr> {
+async fn connect_with(
+    url: &str,
+    sqlite_max: u32,
+    postgres_max: u32,
+    synchronous: config::SqliteSynchronous,
+) -> Result<DatabaseConnection, DbErr> {
+    let synchronous = match synchronous {
+        config::SqliteSynchronous::Full => SqliteSynchronous::Full,
+        config::SqliteSynchronous::Normal => SqliteSynchronous::Normal,
+    };
     let mut opts = ConnectOptions::new(url.to_owned());
     opts.sqlx_logging(false).connect_timeout(Duration::from_secs(5)).acquire_timeout(Duration::from_secs(10));
     if url.starts_with("sqlite:") {
-        opts.max_connections(sqlite_max).map_sqlx_sqlite_opts(|o| {
+        opts.max_connections(sqlite_max).map_sqlx_sqlite_opts(move |o| {
             o.journal_mode(SqliteJournalMode::Wal)
-                .synchronous(SqliteSynchronous::Normal)
+                .synchronous(synchronous)
                 .busy_timeout(Duration::from_secs(10))
                 .foreign_keys(true)
         });

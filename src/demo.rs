@@ -130,7 +130,7 @@ async fn payouts(state: &AppState) -> AppResult<()> {
         ("admin", payout("DEMO-0006", PayoutType::ShippingFee, 3_00, FundingChoice::Balance, None)),
     ];
     for (sub, input) in plan {
-        payouts::service::create(state.ctx(), state.channel(), &staff(sub), input).await?;
+        payouts::service::create(state.ctx(), state.payments(), &staff(sub), input).await?;
     }
     Ok(())
 }

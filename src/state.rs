@@ -16,7 +16,7 @@ use crate::{
     config::Config,
     db::{Ctx, WriteGate},
     events::bus::Bus,
-    gateway::PaymentChannel,
+    gateway::{PaymentChannel, Payments},
 };
 
 pub struct Inner {
@@ -49,9 +49,9 @@ impl AppState {
         Ctx { db: &self.db, clock: &self.clock, gate: &self.write_gate, default_zone: self.config.timezone }
     }
 
-    /// The payment channel, for use cases that hand transfers to it.
-    pub fn channel(&self) -> &dyn PaymentChannel {
-        &*self.gateway
+    /// The payment side, for use cases that hand transfers to the channel.
+    pub fn payments(&self) -> Payments<'_> {
+        Payments { channel: &*self.gateway, sealer: &self.sealer }
     }
 }
 

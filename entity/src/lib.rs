@@ -5,6 +5,7 @@
 pub mod account;
 pub mod account_card;
 pub mod buyer_notification;
+pub mod channel_transfer;
 pub mod idempotency_key;
 pub mod ledger_entry;
 pub mod order;

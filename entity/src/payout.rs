@@ -40,6 +40,9 @@ pub struct Model {
     pub refund_due_at: Option<DateTimeUtc>,
     pub refunded_at: Option<DateTimeUtc>,
     pub updated_at: DateTimeUtc,
+    /// The idempotency key the payment channel got for the current attempt (set each time the
+    /// payout enters `PAYING`); the channel never pays one key twice.
+    pub transfer_key: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

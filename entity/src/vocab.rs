@@ -155,6 +155,8 @@ stored_enum! {
         ApprovalExpiry = "APPROVAL_EXPIRY",
         /// 72 h after an account card was sent: expire it if still open.
         CardExpiry = "CARD_EXPIRY",
+        /// Hand a `PAYING` payout's transfer to the payment channel and record its answer.
+        Deliver = "DELIVER",
     }
 }
 
@@ -191,6 +193,18 @@ impl Role {
 
     pub fn is_merchant(self) -> bool {
         Role::MERCHANT.contains(&self)
+    }
+}
+
+stored_enum! {
+    /// What the simulated payment channel's books say about a transfer key.
+    ChannelOutcome {
+        /// The money reached the buyer.
+        Delivered = "DELIVERED",
+        /// The transfer failed: nothing was paid.
+        Failed = "FAILED",
+        /// Cancelled before anything was paid; the key will never pay.
+        Cancelled = "CANCELLED",
     }
 }
 

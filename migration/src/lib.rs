@@ -5,6 +5,7 @@ pub use sea_orm_migration::prelude::*;
 
 mod m20261126_000001_create_domain;
 mod m20261127_000001_compensation_reference;
+mod m20261127_000002_durable_delivery;
 
 pub struct Migrator;
 
@@ -14,6 +15,7 @@ impl MigratorTrait for Migrator {
         vec![
             Box::new(m20261126_000001_create_domain::Migration),
             Box::new(m20261127_000001_compensation_reference::Migration),
+            Box::new(m20261127_000002_durable_delivery::Migration),
         ]
     }
 }

@@ -56,7 +56,7 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let funding = funding.unwrap_or(FundingMethod::Balance);
-        Ok(Payout(service::approve(state.ctx(), state.channel(), viewer(ctx)?, id, funding.into()).await?))
+        Ok(Payout(service::approve(state.ctx(), state.payments(), viewer(ctx)?, id, funding.into()).await?))
     }
 
     /// Rejects a request; the reason is required and kept. ADMIN.

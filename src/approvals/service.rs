@@ -15,11 +15,11 @@ use crate::{
         vocab::{FundingMethod, PayoutStatus},
     },
     error::{AppError, AppResult},
-    gateway::PaymentChannel,
+    gateway::Payments,
     graphql::pagination::PageRequest,
     orders,
     payouts::{
-        funds,
+        delivery, funds,
         lifecycle::{self, Change},
         repo, service as payouts,
     },
@@ -60,7 +60,7 @@ fn must_be_pending(p: &payout::Model) -> AppResult<()> {
 /// request pending.
 pub async fn approve(
     cx: Ctx<'_>,
-    channel: &dyn PaymentChannel,
+    payments: Payments<'_>,
     admin: &Viewer,
     id: i64,
     funding: FundingMethod,
@@ -101,7 +101,7 @@ pub async fn approve(
         })
         .await?;
     if saved.status == PayoutStatus::Paying {
-        lifecycle::deliver(cx, channel, &saved, None).await;
+        delivery::start(cx, payments, saved.id).await;
     }
     Ok(saved)
 }
@@ -128,11 +128,11 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
 }
 
 /// `APPROVAL_EXPIRY`: a request undecided for 7 days is rejected by the system.
-pub async fn expire(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<lifecycle::AfterCommit> {
+pub async fn expire(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     let p = repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
     if p.status == PayoutStatus::PendingApproval {
         let change = Change { to: PayoutStatus::Rejected, at: now, actor: "system", note: Some("expired") };
         lifecycle::transition(tx, &p, change, |m| m.reject_reason = Set(Some("expired".to_owned()))).await?;
     }
-    Ok(lifecycle::AfterCommit::default())
+    Ok(())
 }

@@ -206,6 +206,6 @@ impl CardsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::card_id(&card_id)?;
         let account = account.validate()?;
-        Ok(AccountCard(service::submit(state.ctx(), state.channel(), &state.sealer, viewer(ctx)?, id, account).await?))
+        Ok(AccountCard(service::submit(state.ctx(), state.payments(), viewer(ctx)?, id, account).await?))
     }
 }

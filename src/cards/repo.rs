@@ -116,3 +116,13 @@ pub async fn of_payouts(db: &impl ConnectionTrait, payout_ids: &[i64]) -> AppRes
         .all(db)
         .await?)
 }
+
+/// The payout's newest card the buyer submitted an account on.
+pub async fn latest_submitted(db: &impl ConnectionTrait, payout_id: i64) -> AppResult<Option<account_card::Model>> {
+    Ok(account_card::Entity::find()
+        .filter(account_card::Column::PayoutId.eq(payout_id))
+        .filter(account_card::Column::Status.eq(AccountCardStatus::Submitted))
+        .order_by_desc(account_card::Column::Id)
+        .one(db)
+        .await?)
+}

@@ -8,15 +8,15 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, Quer
 use super::{dispatch, repo};
 use crate::{
     auth::Viewer,
-    cards::seal::Sealer,
     db::{self, Ctx},
     domain::{
         card::{self as rules, AccountKind},
         vocab::{AccountCardStatus, PayoutStatus, TransferFailureKind},
     },
     error::{AppError, AppResult},
-    gateway::PaymentChannel,
+    gateway::Payments,
     payouts::{
+        delivery,
         lifecycle::{self, Change},
         repo as payouts_repo,
     },
@@ -33,13 +33,12 @@ pub struct ReceivingAccount {
 /// transfer retried at once (`FAILED` → `PAYING`).
 pub async fn submit(
     cx: Ctx<'_>,
-    channel: &dyn PaymentChannel,
-    sealer: &Sealer,
+    payments: Payments<'_>,
     buyer: &Viewer,
     card_id: i64,
     account: ReceivingAccount,
 ) -> AppResult<account_card::Model> {
-    let sealed = sealer.seal(&account.number)?;
+    let sealed = payments.sealer.seal(&account.number)?;
     let masked = rules::mask(account.kind, &account.number);
     let (card, payout) = cx
         .write(|| async {
@@ -80,7 +79,7 @@ pub async fn submit(
             Ok((submitted, retried))
         })
         .await?;
-    lifecycle::deliver(cx, channel, &payout, Some(account.number)).await;
+    delivery::start(cx, payments, payout.id).await;
     Ok(card)
 }
 

@@ -1,20 +1,53 @@
-//! The payment channel that delivers a committed payout to the buyer, as a seam:
-//! `simulated` decides at once (see [`simulated_outcome`]); `manual` leaves every result to
-//! the platform's `reportTransferResult`.
+//! The payment channel that delivers a committed payout to the buyer, as a seam.
+//!
+//! Every call names a **transfer key**: the idempotency key of one attempt of one payout
+//! (stored on the payout when it enters `PAYING`). A channel never pays a key twice: asking
+//! again with the same key answers what the first call did. So a delivery that is repeated
+//! after a crash — the channel was called, the answer was never recorded — pays nothing more.
+//!
+//! - `simulated` decides at once by the rule of [`simulated_outcome`] and keeps its books per
+//!   key ([`simulated::Simulated`]), so "was this key paid?" has a true answer across restarts.
+//! - `manual` leaves every result to the platform's `reportTransferResult`.
+pub mod repo;
+pub mod simulated;
+
 use std::sync::Arc;
 
+use sea_orm::DatabaseConnection;
+
 use crate::{
+    cards::seal::Sealer,
     config::Gateway,
     domain::{money::Cny, vocab::TransferFailureKind},
 };
 
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum TransferOutcome {
-    Succeeded,
-    Failed { kind: TransferFailureKind, reason: String },
+/// What a use case that hands transfers over touches: the channel, and the sealer that reads
+/// a submitted account back.
+#[derive(Clone, Copy)]
+pub struct Payments<'a> {
+    pub channel: &'a dyn PaymentChannel,
+    pub sealer: &'a Sealer,
 }
 
-/// A transfer handed to the channel after the payout's commit.
+/// What the channel says about a transfer key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChannelAnswer {
+    /// The money reached the buyer.
+    Delivered,
+    /// The transfer failed; nothing was paid.
+    Failed { kind: TransferFailureKind, reason: String },
+    /// Cancelled before anything was paid; the key will never pay.
+    Cancelled,
+    /// Accepted; the result arrives later (`reportTransferResult`).
+    InFlight,
+    /// The channel has never seen this key (a status query): nothing was paid.
+    NotFound,
+    /// No answer (a timeout, a broken connection): the outcome is unknown and must be asked
+    /// again with [`PaymentChannel::status`], never guessed.
+    NoAnswer,
+}
+
+/// A transfer handed to the channel.
 #[derive(Debug, Clone)]
 pub struct Transfer {
     pub payout_id: i64,
@@ -28,56 +61,45 @@ pub struct Transfer {
 pub trait PaymentChannel: Send + Sync {
     fn name(&self) -> &'static str;
 
-    /// Starts a transfer. `Some` when the channel knows the outcome at once; `None` when the
-    /// result will arrive later (through `reportTransferResult`).
-    async fn transfer(&self, transfer: &Transfer) -> Option<TransferOutcome>;
+    /// Starts the transfer of `key` (idempotent: a known key answers as it did the first time).
+    async fn transfer(&self, key: &str, transfer: &Transfer) -> ChannelAnswer;
 
-    /// Cancels a transfer that is still under way (the payout closed).
-    async fn cancel(&self, payout_id: i64);
+    /// What became of `key`.
+    async fn status(&self, key: &str) -> ChannelAnswer;
+
+    /// Cancels `key` unless it was already paid: `Cancelled` when nothing was or will be paid,
+    /// `Delivered` when it is too late.
+    async fn cancel(&self, key: &str) -> ChannelAnswer;
 }
 
-pub fn from_config(gateway: Gateway) -> Arc<dyn PaymentChannel> {
+/// The configured channel; the simulated one keeps its books in `db`.
+pub fn from_config(gateway: Gateway, db: DatabaseConnection) -> Arc<dyn PaymentChannel> {
     match gateway {
-        Gateway::Simulated => Arc::new(Simulated),
+        Gateway::Simulated => Arc::new(simulated::Simulated::new(db)),
         Gateway::Manual => Arc::new(Manual),
     }
 }
 
-/// The simulated channel's rule (operations.md): a `BUYER_ACCOUNT` failure when the buyer id
-/// ends in `-invalid` and no account was submitted, or the submitted account number ends in
-/// `0000`; success otherwise.
-pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> TransferOutcome {
+/// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
+/// failure when the buyer id ends in `-invalid` and no account was submitted, or the
+/// submitted account number ends in `0000`; delivered otherwise.
+pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> ChannelAnswer {
     let bad_account = match submitted_account {
         Some(account) => account.ends_with("0000"),
         None => buyer_id.ends_with("-invalid"),
     };
     if bad_account {
-        TransferOutcome::Failed {
+        ChannelAnswer::Failed {
             kind: TransferFailureKind::BuyerAccount,
             reason: "the buyer's receiving account cannot take the transfer".to_owned(),
         }
     } else {
-        TransferOutcome::Succeeded
+        ChannelAnswer::Delivered
     }
 }
 
-pub struct Simulated;
-
-#[async_trait::async_trait]
-impl PaymentChannel for Simulated {
-    fn name(&self) -> &'static str {
-        "simulated"
-    }
-
-    async fn transfer(&self, transfer: &Transfer) -> Option<TransferOutcome> {
-        Some(simulated_outcome(&transfer.buyer_id, transfer.submitted_account.as_deref()))
-    }
-
-    async fn cancel(&self, payout_id: i64) {
-        tracing::info!(payout_id, "simulated channel: transfer cancelled");
-    }
-}
-
+/// The platform reports every result (`reportTransferResult`); a cancel is taken as done
+/// (the platform's operators stop the transfer; a result they report later still wins).
 pub struct Manual;
 
 #[async_trait::async_trait]
@@ -86,13 +108,18 @@ impl PaymentChannel for Manual {
         "manual"
     }
 
-    async fn transfer(&self, transfer: &Transfer) -> Option<TransferOutcome> {
-        tracing::info!(payout_id = transfer.payout_id, "manual channel: awaiting reportTransferResult");
-        None
+    async fn transfer(&self, key: &str, transfer: &Transfer) -> ChannelAnswer {
+        tracing::info!(payout_id = transfer.payout_id, key, "manual channel: awaiting reportTransferResult");
+        ChannelAnswer::InFlight
     }
 
-    async fn cancel(&self, payout_id: i64) {
-        tracing::info!(payout_id, "manual channel: transfer cancelled");
+    async fn status(&self, _key: &str) -> ChannelAnswer {
+        ChannelAnswer::InFlight
+    }
+
+    async fn cancel(&self, key: &str) -> ChannelAnswer {
+        tracing::info!(key, "manual channel: transfer cancelled");
+        ChannelAnswer::Cancelled
     }
 }
 
@@ -103,17 +130,17 @@ mod tests {
     #[test]
     fn simulated_fails_invalid_buyers_and_0000_accounts_only() {
         let failed =
-            |o: TransferOutcome| matches!(o, TransferOutcome::Failed { kind: TransferFailureKind::BuyerAccount, .. });
+            |o: ChannelAnswer| matches!(o, ChannelAnswer::Failed { kind: TransferFailureKind::BuyerAccount, .. });
         assert!(failed(simulated_outcome("buyer-invalid", None)));
-        assert_eq!(simulated_outcome("buyer-1", None), TransferOutcome::Succeeded);
-        assert_eq!(simulated_outcome("buyer-invalid", Some("13800001234")), TransferOutcome::Succeeded);
+        assert_eq!(simulated_outcome("buyer-1", None), ChannelAnswer::Delivered);
+        assert_eq!(simulated_outcome("buyer-invalid", Some("13800001234")), ChannelAnswer::Delivered);
         assert!(failed(simulated_outcome("buyer-1", Some("6222020000000000"))));
     }
 
     #[tokio::test]
     async fn manual_never_decides() {
         let t = Transfer { payout_id: 1, buyer_id: "b".into(), amount: Cny::from_fen(100), submitted_account: None };
-        assert_eq!(Manual.transfer(&t).await, None);
-        assert_eq!(Simulated.transfer(&t).await, Some(TransferOutcome::Succeeded));
+        assert_eq!(Manual.transfer("k", &t).await, ChannelAnswer::InFlight);
+        assert_eq!(Manual.cancel("k").await, ChannelAnswer::Cancelled);
     }
 }

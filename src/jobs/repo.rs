@@ -80,21 +80,69 @@ pub async fn claim(db: &impl ConnectionTrait, job: &scheduled_job::Model, at: Da
     Ok(claimed.rows_affected > 0)
 }
 
-/// Records a failed attempt of a pending job: still `PENDING`, or parked as `FAILED`.
+/// Records a failed attempt of a pending job: still `PENDING` (due again at `retry_at`), or
+/// parked as `FAILED`.
 pub async fn record_failure(
     db: &impl ConnectionTrait,
     job_id: i64,
     attempts: i32,
     status: JobStatus,
+    retry_at: DateTime<Utc>,
     error: String,
 ) -> AppResult<()> {
     scheduled_job::Entity::update_many()
         .set(scheduled_job::ActiveModel {
             status: Set(status),
             attempts: Set(attempts),
+            due_at: Set(retry_at),
             last_error: Set(Some(error)),
             ..Default::default()
         })
+        .filter(scheduled_job::Column::Id.eq(job_id))
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// The pending job of `kind` for a payout, if any.
+pub async fn pending_of(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    payout_id: i64,
+) -> AppResult<Option<scheduled_job::Model>> {
+    Ok(scheduled_job::Entity::find()
+        .filter(scheduled_job::Column::Kind.eq(kind))
+        .filter(scheduled_job::Column::PayoutId.eq(payout_id))
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .order_by_asc(scheduled_job::Column::Id)
+        .one(db)
+        .await?)
+}
+
+/// Leases a pending job that is due by `now` until `until` and counts the attempt
+/// (compare-and-set on its attempts): `false` if another runner leased it first.
+pub async fn lease(
+    db: &impl ConnectionTrait,
+    job: &scheduled_job::Model,
+    now: DateTime<Utc>,
+    until: DateTime<Utc>,
+) -> AppResult<bool> {
+    let leased = scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel { due_at: Set(until), attempts: Set(job.attempts + 1), ..Default::default() })
+        .filter(scheduled_job::Column::Id.eq(job.id))
+        .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
+        .filter(scheduled_job::Column::Attempts.eq(job.attempts))
+        .filter(scheduled_job::Column::DueAt.lte(now))
+        .exec(db)
+        .await?;
+    Ok(leased.rows_affected == 1)
+}
+
+/// Marks a job done at `at`.
+pub async fn mark_done(db: &impl ConnectionTrait, job_id: i64, at: DateTime<Utc>) -> AppResult<()> {
+    scheduled_job::Entity::update_many()
+        .set(scheduled_job::ActiveModel { status: Set(JobStatus::Done), done_at: Set(Some(at)), ..Default::default() })
         .filter(scheduled_job::Column::Id.eq(job_id))
         .filter(scheduled_job::Column::Status.eq(JobStatus::Pending))
         .exec(db)

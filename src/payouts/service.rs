@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 pub use super::snapshot::snapshot;
 use super::{
     funds,
-    lifecycle::deliver,
+    delivery, lifecycle,
     repo::{self, NewTransition},
 };
 use crate::{
@@ -23,7 +23,7 @@ use crate::{
         vocab::{FundingChoice, PayoutStatus, PayoutType, RefundStatus, Role},
     },
     error::{AppError, AppResult},
-    gateway::PaymentChannel,
+    gateway::Payments,
     orders, shops,
 };
 
@@ -90,7 +90,7 @@ enum Created {
 /// is handed to the payment channel after the commit; the answer is the payout as committed.
 pub async fn create(
     cx: Ctx<'_>,
-    channel: &dyn PaymentChannel,
+    payments: Payments<'_>,
     viewer: &Viewer,
     input: NewPayout,
 ) -> AppResult<payout::Model> {
@@ -105,7 +105,7 @@ pub async fn create(
         }
         Created::New(payout) => {
             if payout.status == PayoutStatus::Paying {
-                deliver(cx, channel, &payout, None).await;
+                delivery::start(cx, payments, payout.id).await;
             }
             Ok(*payout)
         }
@@ -145,7 +145,10 @@ async fn create_once(
     let note = payout.approval_note.as_deref();
     let first = NewTransition { payout: &payout, from: None, to: initial.status, at: now, actor: &viewer.sub, note };
     repo::record_transition(&tx, first).await?;
-    super::lifecycle::schedule_deadlines(&tx, &payout, now).await?;
+    if initial.status == PayoutStatus::Paying {
+        lifecycle::schedule_delivery(&tx, payout.id, now).await?;
+    }
+    lifecycle::schedule_deadlines(&tx, &payout, now).await?;
     if let Some(key) = &input.idempotency_key {
         keep_key(&tx, scope, viewer, key, fingerprint, payout.id, now).await?;
     }
@@ -202,6 +205,7 @@ fn new_row(
         recharge_deadline: Set(None),
         refund_status: Set(RefundStatus::None),
         updated_at: Set(now),
+        transfer_key: Set((initial.status == PayoutStatus::Paying).then(lifecycle::new_transfer_key)),
         ..Default::default()
     };
     if let Some(commitment) = &initial.commitment {

@@ -39,7 +39,7 @@ async fn typed_columns_store_the_contract_strings(app: TestApp) {
     let roles = column_strings(&app, "SELECT role FROM accounts WHERE id = 'admin'").await;
     assert_eq!(roles, [strings(&[Some("ADMIN")])]);
     let jobs = column_strings(&app, "SELECT kind, status FROM scheduled_jobs ORDER BY id").await;
-    assert_eq!(jobs, [strings(&[Some("CLOSE"), Some("PENDING")])]);
+    assert_eq!(jobs, [strings(&[Some("DELIVER"), Some("DONE")]), strings(&[Some("CLOSE"), Some("PENDING")])]);
 }
 
 async fn rows_written_as_strings_read_back_typed(app: TestApp) {

@@ -12,7 +12,10 @@ use crate::{
     auth::{RoleGuard, guards::viewer},
     domain::money::Cny,
     graphql::{enums::TransferFailureKind, pagination::PageRequest},
-    payouts::{lifecycle, repo, service},
+    payouts::{
+        lifecycle::{self, TransferResult},
+        recharge, repo, service,
+    },
     state::AppState,
     validate,
 };
@@ -77,7 +80,7 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
-        let payout = service::create(state.ctx(), state.channel(), viewer(ctx)?, input.validate()?).await?;
+        let payout = service::create(state.ctx(), state.payments(), viewer(ctx)?, input.validate()?).await?;
         Ok(Payout(payout))
     }
 
@@ -86,7 +89,7 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
         let state = ctx.data::<AppState>()?;
-        let payout = lifecycle::continue_recharge(state.ctx(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
+        let payout = recharge::continue_recharge(state.ctx(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
         Ok(RechargeInfo::of(&payout)?)
     }
 
@@ -97,7 +100,7 @@ impl PayoutsMutation {
         let state = ctx.data::<AppState>()?;
         let txn = validate::id("channelTxnId", &channel_txn_id)?;
         Ok(Payout(
-            lifecycle::confirm_recharge(state.ctx(), state.channel(), super::payout_id(&payout_id)?, &txn).await?,
+            recharge::confirm_recharge(state.ctx(), state.payments(), super::payout_id(&payout_id)?, &txn).await?,
         ))
     }
 
@@ -115,7 +118,11 @@ impl PayoutsMutation {
         let state = ctx.data::<AppState>()?;
         let reason = validate::optional_text("failureReason", failure_reason.as_deref(), 500)?;
         let id = super::payout_id(&payout_id)?;
-        let kind = failure_kind.unwrap_or(TransferFailureKind::BuyerAccount).into();
-        Ok(Payout(lifecycle::settle_transfer(state.ctx(), id, succeeded, kind, reason).await?))
+        let result = if succeeded {
+            TransferResult::Succeeded
+        } else {
+            TransferResult::Failed { kind: failure_kind.unwrap_or(TransferFailureKind::BuyerAccount).into(), reason }
+        };
+        Ok(Payout(lifecycle::report_transfer(state.ctx(), id, result).await?))
     }
 }

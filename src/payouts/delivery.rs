@@ -1,0 +1,149 @@
+//! Durable delivery: a transactional outbox for transfers.
+//!
+//! Entering `PAYING` writes, in the same transaction, a fresh transfer key on the payout and
+//! a `DELIVER` job (`lifecycle::transition`, the creation). Running the job:
+//!
+//! 1. **lease** — a compare-and-set moves the pending job's `due_at` [`LEASE`] ahead and counts
+//!    the attempt, so one runner has it; if that runner dies, the lease runs out and another
+//!    runner (any instance) takes it;
+//! 2. **ask** — the channel gets the payout's transfer key: the first attempt starts the
+//!    transfer; a later one asks `status(key)` first (the answer of an earlier attempt may
+//!    have been lost) and starts it only if the channel never saw the key. A channel never pays
+//!    one key twice, so a repeated attempt pays nothing more;
+//! 3. **record** — the answer and the job's completion commit together, retried on contention;
+//!    no answer (`NoAnswer`) leaves the job to its lease, to be asked again — never guessed.
+//!
+//! The first attempt runs right after the commit, in the request ([`start`]); the job is the
+//! guarantee. A retry after an account submission reads the sealed number back.
+use chrono::TimeDelta;
+use entity::{payout, scheduled_job};
+
+use super::{
+    lifecycle::{self, TransferResult},
+    repo,
+};
+use crate::{
+    cards,
+    db::{self, Ctx},
+    domain::{
+        money::Cny,
+        vocab::{JobKind, PayoutStatus},
+    },
+    error::{AppError, AppResult},
+    gateway::{ChannelAnswer, Payments, Transfer},
+    jobs,
+};
+
+/// How long a runner holds a `DELIVER` job before another may take it.
+pub const LEASE: TimeDelta = TimeDelta::seconds(30);
+
+/// Runs the payout's pending `DELIVER` job now, unless another runner has it: the first
+/// delivery, right after the commit that made the payout `PAYING`. Failures are logged; the
+/// job stays for the runners.
+pub async fn start(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) {
+    let job = match jobs::repo::pending_of(cx.db, JobKind::Deliver, payout_id).await {
+        Ok(Some(job)) => job,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(payout = payout_id, error = ?e, "delivery: no job to start");
+            return;
+        }
+    };
+    if let Err(e) = run(cx, payments, &job).await {
+        tracing::warn!(payout = payout_id, job = job.id, error = ?e, "delivery deferred to the job runner");
+    }
+}
+
+/// Runs one `DELIVER` job: lease, ask the channel, record. `false` when another runner had it.
+pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model) -> AppResult<bool> {
+    let now = cx.clock.now();
+    if !cx.write(|| jobs::repo::lease(cx.db, job, now, now + LEASE)).await? {
+        return Ok(false);
+    }
+    let payout_id = job.payout_id.ok_or_else(|| AppError::Internal(format!("job {} has no payout", job.id)))?;
+    let p = repo::find_by_id(cx.db, payout_id).await?.ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
+    let key = match (p.status, p.transfer_key.as_deref()) {
+        (PayoutStatus::Paying, Some(key)) => key.to_owned(),
+        // Settled, closed or retried under a newer key (which has its own job): nothing to do.
+        _ => {
+            cx.write(|| jobs::repo::mark_done(cx.db, job.id, now)).await?;
+            return Ok(true);
+        }
+    };
+    let asked = if job.attempts > 0 { Some(payments.channel.status(&key).await) } else { None };
+    let answer = match asked {
+        Some(ChannelAnswer::NotFound) | None => payments.channel.transfer(&key, &transfer_of(cx, payments, &p).await?).await,
+        Some(answer) => answer,
+    };
+    record(cx, job, &key, answer).await?;
+    Ok(true)
+}
+
+/// What to send: the payout, and the account the buyer submitted last, read back from its seal.
+async fn transfer_of(cx: Ctx<'_>, payments: Payments<'_>, p: &payout::Model) -> AppResult<Transfer> {
+    let submitted = match cards::repo::latest_submitted(cx.db, p.id).await? {
+        Some(card) => card.account_sealed.as_deref().map(|sealed| payments.sealer.open(sealed)).transpose()?,
+        None => None,
+    };
+    Ok(Transfer {
+        payout_id: p.id,
+        buyer_id: p.buyer_id.clone(),
+        amount: Cny::from(p.amount_fen),
+        submitted_account: submitted,
+    })
+}
+
+/// Records the channel's answer for `key` with the job's completion, in one transaction.
+async fn record(cx: Ctx<'_>, job: &scheduled_job::Model, key: &str, answer: ChannelAnswer) -> AppResult<()> {
+    let result = match answer {
+        ChannelAnswer::Delivered => TransferResult::Succeeded,
+        ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
+        // Handed over (the result comes by reportTransferResult), or cancelled because the
+        // payout closed: the job is done.
+        ChannelAnswer::InFlight | ChannelAnswer::Cancelled => {
+            return cx.write(|| jobs::repo::mark_done(cx.db, job.id, cx.clock.now())).await;
+        }
+        // Unknown: the lease runs out and the next attempt asks `status(key)`.
+        ChannelAnswer::NoAnswer | ChannelAnswer::NotFound => {
+            tracing::warn!(job = job.id, key, "delivery: no answer from the channel; asking again later");
+            return Ok(());
+        }
+    };
+    cx.write(|| async {
+        let now = cx.clock.now();
+        let tx = db::begin_write(cx.db).await?;
+        let p = lifecycle::locked(&tx, job.payout_id.unwrap_or_default()).await?;
+        if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
+            lifecycle::settle(&tx, &p, &result, now).await?;
+        }
+        jobs::repo::mark_done(&tx, job.id, now).await?;
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
+}
+
+/// Before a `PAYING` payout closes, its transfer is cancelled at the channel: only a transfer
+/// the channel confirms unpaid may close (and be refunded). One the channel delivered after
+/// all becomes `SUCCEEDED`; one it failed becomes `FAILED` (and then closes). No answer is an
+/// error: the close job runs again later.
+pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -> AppResult<()> {
+    let Some(p) = repo::find_by_id(cx.db, payout_id).await? else { return Ok(()) };
+    let (PayoutStatus::Paying, Some(key)) = (p.status, p.transfer_key.clone()) else { return Ok(()) };
+    let result = match payments.channel.cancel(&key).await {
+        ChannelAnswer::Cancelled | ChannelAnswer::NotFound => return Ok(()),
+        ChannelAnswer::Delivered => TransferResult::Succeeded,
+        ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
+        ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
+    };
+    cx.write(|| async {
+        let tx = db::begin_write(cx.db).await?;
+        let p = lifecycle::locked(&tx, payout_id).await?;
+        if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key.as_str()) {
+            lifecycle::settle(&tx, &p, &result, cx.clock.now()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
+}
