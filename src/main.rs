@@ -41,7 +41,9 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             config.validate().map_err(|e| e.to_string())?;
-            let db = smallpay::db::connect(&config.database_url, config.sqlite_synchronous).await.map_err(|e| e.to_string())?;
+            let db = smallpay::db::connect(&config.database_url, config.sqlite_synchronous)
+                .await
+                .map_err(|e| e.to_string())?;
             smallpay::db::migrate(&db).await.map_err(|e| e.to_string())?;
             println!("migrations applied");
             Ok(())

@@ -28,7 +28,9 @@ enum ChannelTransfers {
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .alter_table(Table::alter().table(Payouts::Table).add_column(string_len_null(Payouts::TransferKey, 64)).to_owned())
+            .alter_table(
+                Table::alter().table(Payouts::Table).add_column(string_len_null(Payouts::TransferKey, 64)).to_owned(),
+            )
             .await?;
         manager
             .create_index(

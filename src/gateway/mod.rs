@@ -69,7 +69,7 @@ pub trait PaymentChannel: Send + Sync {
 
     /// Cancels `key` unless it was already paid: `Cancelled` when nothing was or will be paid,
     /// `Delivered` when it is too late.
-    async fn cancel(&self, key: &str) -> ChannelAnswer;
+    async fn cancel(&self, key: &str, payout_id: i64) -> ChannelAnswer;
 }
 
 /// The configured channel; the simulated one keeps its books in `db`.
@@ -117,8 +117,8 @@ impl PaymentChannel for Manual {
         ChannelAnswer::InFlight
     }
 
-    async fn cancel(&self, key: &str) -> ChannelAnswer {
-        tracing::info!(key, "manual channel: transfer cancelled");
+    async fn cancel(&self, key: &str, payout_id: i64) -> ChannelAnswer {
+        tracing::info!(key, payout_id, "manual channel: transfer cancelled");
         ChannelAnswer::Cancelled
     }
 }
@@ -141,6 +141,6 @@ mod tests {
     async fn manual_never_decides() {
         let t = Transfer { payout_id: 1, buyer_id: "b".into(), amount: Cny::from_fen(100), submitted_account: None };
         assert_eq!(Manual.transfer("k", &t).await, ChannelAnswer::InFlight);
-        assert_eq!(Manual.cancel("k").await, ChannelAnswer::Cancelled);
+        assert_eq!(Manual.cancel("k", 1).await, ChannelAnswer::Cancelled);
     }
 }

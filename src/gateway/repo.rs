@@ -19,7 +19,10 @@ pub struct Entry<'a> {
 
 /// Records `entry` unless its key is already in the books; returns what the books hold for
 /// the key and whether this call wrote it. Concurrent first calls for one key: one row wins.
-pub async fn record_once(db: &impl ConnectionTrait, entry: Entry<'_>) -> Result<(channel_transfer::Model, bool), DbErr> {
+pub async fn record_once(
+    db: &impl ConnectionTrait,
+    entry: Entry<'_>,
+) -> Result<(channel_transfer::Model, bool), DbErr> {
     let row = channel_transfer::ActiveModel {
         key: Set(entry.key.to_owned()),
         payout_id: Set(entry.payout_id),

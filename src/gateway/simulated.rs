@@ -73,10 +73,10 @@ impl PaymentChannel for Simulated {
         }
     }
 
-    async fn cancel(&self, key: &str) -> ChannelAnswer {
+    async fn cancel(&self, key: &str, payout_id: i64) -> ChannelAnswer {
         let entry = repo::Entry {
             key,
-            payout_id: 0,
+            payout_id,
             amount: entity::vocab::Fen(0),
             outcome: ChannelOutcome::Cancelled,
             failure_kind: None,

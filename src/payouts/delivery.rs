@@ -61,7 +61,8 @@ pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model
         return Ok(false);
     }
     let payout_id = job.payout_id.ok_or_else(|| AppError::Internal(format!("job {} has no payout", job.id)))?;
-    let p = repo::find_by_id(cx.db, payout_id).await?.ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
+    let p =
+        repo::find_by_id(cx.db, payout_id).await?.ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
     let key = match (p.status, p.transfer_key.as_deref()) {
         (PayoutStatus::Paying, Some(key)) => key.to_owned(),
         // Settled, closed or retried under a newer key (which has its own job): nothing to do.
@@ -72,7 +73,9 @@ pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model
     };
     let asked = if job.attempts > 0 { Some(payments.channel.status(&key).await) } else { None };
     let answer = match asked {
-        Some(ChannelAnswer::NotFound) | None => payments.channel.transfer(&key, &transfer_of(cx, payments, &p).await?).await,
+        Some(ChannelAnswer::NotFound) | None => {
+            payments.channel.transfer(&key, &transfer_of(cx, payments, &p).await?).await
+        }
         Some(answer) => answer,
     };
     record(cx, job, &key, answer).await?;
@@ -130,7 +133,7 @@ async fn record(cx: Ctx<'_>, job: &scheduled_job::Model, key: &str, answer: Chan
 pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -> AppResult<()> {
     let Some(p) = repo::find_by_id(cx.db, payout_id).await? else { return Ok(()) };
     let (PayoutStatus::Paying, Some(key)) = (p.status, p.transfer_key.clone()) else { return Ok(()) };
-    let result = match payments.channel.cancel(&key).await {
+    let result = match payments.channel.cancel(&key, payout_id).await {
         ChannelAnswer::Cancelled | ChannelAnswer::NotFound => return Ok(()),
         ChannelAnswer::Delivered => TransferResult::Succeeded,
         ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },

@@ -4,7 +4,7 @@ pub mod delivery;
 pub mod funds;
 pub mod graphql;
 pub mod lifecycle;
-pub mod repo;
 pub mod recharge;
+pub mod repo;
 pub mod service;
 pub mod snapshot;

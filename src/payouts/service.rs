@@ -8,8 +8,7 @@ use sha2::{Digest, Sha256};
 
 pub use super::snapshot::snapshot;
 use super::{
-    funds,
-    delivery, lifecycle,
+    delivery, funds, lifecycle,
     repo::{self, NewTransition},
 };
 use crate::{
