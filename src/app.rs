@@ -9,6 +9,7 @@ use std::{
     },
 };
 
+use sea_orm::DatabaseConnection;
 use tokio::net::TcpListener;
 
 pub use crate::state::AppState;
@@ -20,9 +21,10 @@ use crate::{
     },
     clock::Clock,
     config::Config,
+    config::Gateway,
     db,
     events::{self, bus::Bus},
-    gateway,
+    gateway::{self, PaymentChannel},
     graphql::schema::{AppSchema, build_schema},
     http, jobs,
     state::Inner,
@@ -67,7 +69,7 @@ impl App {
             metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
         });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
-        let gateway = gateway::from_config(config.gateway, db.clone());
+        let gateway = payment_channel(config.gateway, db.clone());
         let sealer = Sealer::new(config.jwt_secret_or_dev());
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
@@ -102,5 +104,13 @@ impl App {
         publisher.abort();
         self.state.db.clone().close().await?;
         Ok(served?)
+    }
+}
+
+/// The configured channel; the simulated one keeps its books in `db`.
+fn payment_channel(gateway: Gateway, db: DatabaseConnection) -> Arc<dyn PaymentChannel> {
+    match gateway {
+        Gateway::Simulated => Arc::new(gateway::simulated::Simulated::new(db)),
+        Gateway::Manual => Arc::new(gateway::Manual),
     }
 }

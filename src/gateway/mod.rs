@@ -5,19 +5,14 @@
 //! again with the same key answers what the first call did. So a delivery that is repeated
 //! after a crash — the channel was called, the answer was never recorded — pays nothing more.
 //!
-//! - `simulated` decides at once by the rule of [`simulated_outcome`] and keeps its books per
-//!   key ([`simulated::Simulated`]), so "was this key paid?" has a true answer across restarts.
+//! - `simulated` decides at once by the rule of [`simulated::simulated_outcome`] and keeps its
+//!   books per key ([`simulated::Simulated`]), so "was this key paid?" has a true answer across restarts.
 //! - `manual` leaves every result to the platform's `reportTransferResult`.
 pub mod repo;
 pub mod simulated;
 
-use std::sync::Arc;
-
-use sea_orm::DatabaseConnection;
-
 use crate::{
     cards::seal::Sealer,
-    config::Gateway,
     domain::{money::Cny, vocab::TransferFailureKind},
 };
 
@@ -72,32 +67,6 @@ pub trait PaymentChannel: Send + Sync {
     async fn cancel(&self, key: &str, payout_id: i64) -> ChannelAnswer;
 }
 
-/// The configured channel; the simulated one keeps its books in `db`.
-pub fn from_config(gateway: Gateway, db: DatabaseConnection) -> Arc<dyn PaymentChannel> {
-    match gateway {
-        Gateway::Simulated => Arc::new(simulated::Simulated::new(db)),
-        Gateway::Manual => Arc::new(Manual),
-    }
-}
-
-/// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
-/// failure when the buyer id ends in `-invalid` and no account was submitted, or the
-/// submitted account number ends in `0000`; delivered otherwise.
-pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> ChannelAnswer {
-    let bad_account = match submitted_account {
-        Some(account) => account.ends_with("0000"),
-        None => buyer_id.ends_with("-invalid"),
-    };
-    if bad_account {
-        ChannelAnswer::Failed {
-            kind: TransferFailureKind::BuyerAccount,
-            reason: "the buyer's receiving account cannot take the transfer".to_owned(),
-        }
-    } else {
-        ChannelAnswer::Delivered
-    }
-}
-
 /// The platform reports every result (`reportTransferResult`); a cancel is taken as done
 /// (the platform's operators stop the transfer; a result they report later still wins).
 pub struct Manual;
@@ -126,16 +95,6 @@ impl PaymentChannel for Manual {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn simulated_fails_invalid_buyers_and_0000_accounts_only() {
-        let failed =
-            |o: ChannelAnswer| matches!(o, ChannelAnswer::Failed { kind: TransferFailureKind::BuyerAccount, .. });
-        assert!(failed(simulated_outcome("buyer-invalid", None)));
-        assert_eq!(simulated_outcome("buyer-1", None), ChannelAnswer::Delivered);
-        assert_eq!(simulated_outcome("buyer-invalid", Some("13800001234")), ChannelAnswer::Delivered);
-        assert!(failed(simulated_outcome("buyer-1", Some("6222020000000000"))));
-    }
 
     #[tokio::test]
     async fn manual_never_decides() {

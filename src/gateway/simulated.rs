@@ -8,7 +8,26 @@ use chrono::Utc;
 use entity::{channel_transfer, vocab::ChannelOutcome};
 use sea_orm::DatabaseConnection;
 
-use super::{ChannelAnswer, PaymentChannel, Transfer, repo, simulated_outcome};
+use super::{ChannelAnswer, PaymentChannel, Transfer, repo};
+use crate::domain::vocab::TransferFailureKind;
+
+/// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
+/// failure when the buyer id ends in `-invalid` and no account was submitted, or the
+/// submitted account number ends in `0000`; delivered otherwise.
+pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> ChannelAnswer {
+    let bad_account = match submitted_account {
+        Some(account) => account.ends_with("0000"),
+        None => buyer_id.ends_with("-invalid"),
+    };
+    if bad_account {
+        ChannelAnswer::Failed {
+            kind: TransferFailureKind::BuyerAccount,
+            reason: "the buyer's receiving account cannot take the transfer".to_owned(),
+        }
+    } else {
+        ChannelAnswer::Delivered
+    }
+}
 
 pub struct Simulated {
     db: DatabaseConnection,
@@ -25,7 +44,7 @@ fn answer(row: &channel_transfer::Model) -> ChannelAnswer {
         ChannelOutcome::Delivered => ChannelAnswer::Delivered,
         ChannelOutcome::Cancelled => ChannelAnswer::Cancelled,
         ChannelOutcome::Failed => ChannelAnswer::Failed {
-            kind: row.failure_kind.unwrap_or(entity::vocab::TransferFailureKind::Other),
+            kind: row.failure_kind.unwrap_or(TransferFailureKind::Other),
             reason: row.reason.clone().unwrap_or_default(),
         },
     }
@@ -90,5 +109,20 @@ impl PaymentChannel for Simulated {
                 ChannelAnswer::NoAnswer
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulated_fails_invalid_buyers_and_0000_accounts_only() {
+        let failed =
+            |o: ChannelAnswer| matches!(o, ChannelAnswer::Failed { kind: TransferFailureKind::BuyerAccount, .. });
+        assert!(failed(simulated_outcome("buyer-invalid", None)));
+        assert_eq!(simulated_outcome("buyer-1", None), ChannelAnswer::Delivered);
+        assert_eq!(simulated_outcome("buyer-invalid", Some("13800001234")), ChannelAnswer::Delivered);
+        assert!(failed(simulated_outcome("buyer-1", Some("6222020000000000"))));
     }
 }
