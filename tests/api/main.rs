@@ -7,6 +7,7 @@ mod helpers;
 mod approvals;
 mod auth;
 mod cards;
+mod crash;
 mod delivery;
 mod events;
 mod history;
