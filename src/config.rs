@@ -123,6 +123,18 @@ pub struct Config {
     /// last commits on power loss).
     #[arg(long, env = "SMALLPAY_SQLITE_SYNCHRONOUS", value_enum, default_value = "full", global = true)]
     pub sqlite_synchronous: SqliteSynchronous,
+    /// The largest request body accepted on `POST /graphql`, in bytes (413 beyond).
+    #[arg(long, env = "SMALLPAY_MAX_BODY_BYTES", default_value = "262144", global = true)]
+    pub max_body_bytes: usize,
+    /// The longest GraphQL query text, in bytes.
+    #[arg(long, env = "SMALLPAY_MAX_QUERY_BYTES", default_value = "32768", global = true)]
+    pub max_query_bytes: usize,
+    /// The most fields a document may select once its fragments are expanded.
+    #[arg(long, env = "SMALLPAY_MAX_FIELDS", default_value = "2000", global = true)]
+    pub max_fields: u64,
+    /// The most root fields (aliases included) of one operation.
+    #[arg(long, env = "SMALLPAY_MAX_ROOT_FIELDS", default_value = "32", global = true)]
+    pub max_root_fields: u64,
     /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,

@@ -12,14 +12,18 @@ use async_graphql::{
     Data, Response as GqlResponse,
     http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLRequest, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
+    body::Body,
     extract::{
         Query, Request, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
-    http::{HeaderMap, StatusCode, header::AUTHORIZATION},
+    http::{
+        HeaderMap, StatusCode,
+        header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE},
+    },
     middleware::{self, Next},
     response::{Html, IntoResponse, Response},
     routing::{get, post},
@@ -111,24 +115,69 @@ fn refusal(error: &AppError) -> GqlResponse {
     GqlResponse::from_errors(vec![error.to_graphql().into_server_error(Default::default())])
 }
 
-async fn graphql(State(server): State<Server>, headers: HeaderMap, request: GraphQLRequest) -> GraphQLResponse {
+/// A client error answered before GraphQL starts: an HTTP status and a GraphQL-shaped body.
+fn refused_http(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
+    (status, Json(body)).into_response()
+}
+
+/// Reads one GraphQL request from a JSON body of at most `limit` bytes: 413 beyond it (before
+/// anything is parsed), 415 for multipart (the API takes no uploads), 400 for a batch or a
+/// body that is not a GraphQL request.
+async fn read_request(headers: &HeaderMap, body: Body, limit: usize) -> Result<async_graphql::Request, Response> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if content_type.starts_with("multipart/") {
+        return Err(refused_http(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "BAD_USER_INPUT",
+            "uploads are not accepted: send application/json",
+        ));
+    }
+    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let too_large = || {
+        refused_http(StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &format!("the body is larger than {limit} bytes"))
+    };
+    if declared.is_some_and(|n| n > limit) {
+        return Err(too_large());
+    }
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(refused_http(
+            StatusCode::BAD_REQUEST,
+            "GRAPHQL_VALIDATION_FAILED",
+            "batched requests are not accepted: send one request",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|_| {
+        refused_http(
+            StatusCode::BAD_REQUEST,
+            "GRAPHQL_VALIDATION_FAILED",
+            "the body is not a GraphQL request (JSON with `query`)",
+        )
+    })
+}
+
+async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -> Response {
+    let mut request = match read_request(&headers, body, server.state.config.max_body_bytes).await {
+        Ok(request) => request,
+        Err(refused) => return refused,
+    };
     let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
-    let mut request = request.into_inner();
     match authenticate(&server.state, header) {
         Ok(Some(viewer)) => {
             if let Err(e) = accounts::service::provision(server.state.ctx(), &viewer).await {
-                return refusal(&e).into();
+                return GraphQLResponse::from(refusal(&e)).into_response();
             }
             request = request.data(viewer);
         }
         Ok(None) => {}
         Err(e) => {
             metrics::counter!("auth_refused_total").increment(1);
-            return refusal(&e).into();
+            return GraphQLResponse::from(refusal(&e)).into_response();
         }
     }
     request = request.data(Loader::for_request(server.state.db.clone()));
-    server.schema.execute(request).await.into()
+    GraphQLResponse::from(server.schema.execute(request).await).into_response()
 }
 
 async fn graphiql(State(server): State<Server>) -> Response {

@@ -3,6 +3,7 @@
 //! wiring: no domain file imports it.
 pub mod enums;
 pub mod errors;
+pub mod limits;
 pub mod loaders;
 pub mod pagination;
 pub mod scalars;

@@ -5,7 +5,9 @@ use crate::{
     accounts::graphql::AccountsQuery,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
     cards::graphql::{CardsMutation, CardsQuery},
+    config::Config,
     events::graphql::Subscription,
+    graphql::limits::{Limits, QueryLimits},
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -29,9 +31,17 @@ pub const MAX_DEPTH: usize = 12;
 pub const MAX_COMPLEXITY: usize = 2000;
 
 /// The schema, with the service's state when it will execute requests (`None` to print SDL).
+/// Introspection and the document limits come from the state's configuration.
 pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
+    let config = state.as_ref().map_or_else(Config::defaults, |s| s.config.clone());
+    let limits = QueryLimits {
+        max_query_bytes: config.max_query_bytes,
+        max_fields: config.max_fields,
+        max_root_fields: config.max_root_fields,
+    };
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .extension(super::errors::ErrorCodes)
+        .extension(Limits(limits))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if !introspection {

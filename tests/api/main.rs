@@ -11,6 +11,7 @@ mod crash;
 mod delivery;
 mod events;
 mod history;
+mod hostile;
 mod http;
 mod lifecycle;
 mod model;

@@ -1,0 +1,126 @@
+//! Hostile documents and bodies: refused before async-graphql walks them, with a clear code,
+//! while the server keeps answering others, and without touching the database.
+use std::{
+    sync::atomic::Ordering,
+    time::{Duration, Instant},
+};
+
+use serde_json::{Value, json};
+
+use crate::{helpers::TestApp, on_both_databases, payouts::shop};
+
+/// `depth` fragments, each spreading the next `fan` times: fan^depth fields once expanded.
+fn fragment_bomb(depth: usize, fan: usize) -> String {
+    let mut q = String::from("query { ...F0 }\n");
+    for i in 0..depth {
+        let spreads = (0..fan).map(|_| format!("...F{}", i + 1)).collect::<Vec<_>>().join(" ");
+        q.push_str(&format!("fragment F{i} on Query {{ __typename {spreads} }}\n"));
+    }
+    q.push_str(&format!("fragment F{depth} on Query {{ __typename }}\n"));
+    q
+}
+
+/// Sends `body` to /graphql while checking that /healthz keeps answering within 100 ms.
+async fn send_while_healthy(app: &TestApp, body: reqwest::Body, content_type: &str) -> (u16, Value) {
+    let request = app.http.post(app.url("/graphql")).header("content-type", content_type).body(body).send();
+    let probe = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let health = app.http.get(app.url("/healthz")).send().await.expect("healthz");
+        assert!(health.status().is_success());
+        started.elapsed()
+    };
+    let (answer, health_took) = tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(request, probe) })
+        .await
+        .expect("answered within 5 s");
+    assert!(health_took < Duration::from_millis(100), "healthz took {health_took:?} meanwhile");
+    let answer = answer.expect("an answer");
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap_or(Value::Null))
+}
+
+/// A POST to /graphql written by hand (so the client keeps going whatever the server says);
+/// returns what the server answered.
+async fn raw_post(app: &TestApp, headers: &str, body: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut socket = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let head = format!("POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n{headers}\r\n");
+    socket.write_all(head.as_bytes()).await.unwrap();
+    let _ = socket.write_all(body).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), socket.read_to_end(&mut answer)).await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+async fn a_fragment_bomb_is_refused_at_once(app: TestApp) {
+    let before = app.state.statements.load(Ordering::SeqCst);
+    // 8^10 ≈ 10^9 fields once expanded, in about 700 bytes, unauthenticated.
+    let body = json!({ "query": fragment_bomb(10, 8) }).to_string();
+    assert!(body.len() < 1000);
+    let (status, answer) = send_while_healthy(&app, body.into(), "application/json").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], "maxFields");
+    assert_eq!(answer["data"], Value::Null);
+    // A cycle of fragments is refused too, not followed.
+    let cycle = json!({ "query": "query { ...A } fragment A on Query { ...B } fragment B on Query { ...A }" });
+    let (_, answer) = send_while_healthy(&app, cycle.to_string().into(), "application/json").await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert_eq!(app.state.statements.load(Ordering::SeqCst), before, "no SQL ran");
+}
+
+async fn aliases_at_the_root_are_bounded(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let before = app.state.statements.load(Ordering::SeqCst);
+    let previews =
+        (0..100).map(|i| format!("p{i}: payoutPreview(orderSn: \"O-1\") {{ allowed }}")).collect::<Vec<_>>().join(" ");
+    let response = app.gql(Some(&admin), &format!("{{ {previews} }}"), json!({})).await;
+    assert_eq!(response["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{response}");
+    assert_eq!(response["errors"][0]["extensions"]["limit"], "maxRootFields");
+    // Authentication and provisioning ran; no preview did.
+    let ran = app.state.statements.load(Ordering::SeqCst) - before;
+    assert!(ran <= 3, "{ran} statements ran for a refused document");
+    // 32 root fields are fine.
+    let few = (0..32).map(|i| format!("p{i}: me {{ id }}")).collect::<Vec<_>>().join(" ");
+    app.ok(&admin, &format!("{{ {few} }}"), json!({})).await;
+}
+
+async fn bodies_are_bounded_before_parsing(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    // Larger than SMALLPAY_MAX_BODY_BYTES (256 KiB): 413 before any parsing, whether the
+    // length is declared (answered before the body is read) or the body is streamed.
+    let declared = raw_post(&app, "Content-Length: 2000000\r\n", &[b' '; 1024]).await;
+    assert!(declared.starts_with("HTTP/1.1 413"), "{declared}");
+    assert!(declared.contains("BAD_USER_INPUT"));
+    let mut chunked = Vec::new();
+    for _ in 0..5 {
+        chunked.extend_from_slice(format!("{:x}\r\n", 64 * 1024).as_bytes());
+        chunked.extend_from_slice(&[b' '; 64 * 1024]);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let streamed = raw_post(&app, "Transfer-Encoding: chunked\r\n", &chunked).await;
+    assert!(streamed.starts_with("HTTP/1.1 413"), "{streamed}");
+    // Batches and uploads are refused before parsing the requests in them.
+    let batch = json!([{ "query": "{ me { id } }" }, { "query": "{ me { id } }" }]).to_string();
+    let (status, answer) = send_while_healthy(&app, batch.into(), "application/json").await;
+    assert_eq!((status, answer["errors"][0]["extensions"]["code"].clone()), (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    let (status, _) = send_while_healthy(&app, "--x\r\n".into(), "multipart/form-data; boundary=x").await;
+    assert_eq!(status, 415);
+    let (status, answer) = send_while_healthy(&app, "not json".into(), "application/json").await;
+    assert_eq!((status, answer["errors"][0]["extensions"]["code"].clone()), (400, json!("GRAPHQL_VALIDATION_FAILED")));
+    // A long query text is refused by its own limit.
+    let long = json!({ "query": format!("{{ me {{ id }} }} # {}", "x".repeat(40_000)) }).to_string();
+    let (status, answer) = send_while_healthy(&app, long.into(), "application/json").await;
+    assert_eq!(status, 200);
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], "maxQueryBytes", "{answer}");
+    // A normal request still works.
+    app.ok(&admin, "{ me { id } }", json!({})).await;
+}
+
+on_both_databases!(
+    a_fragment_bomb_is_refused_at_once,
+    aliases_at_the_root_are_bounded,
+    bodies_are_bounded_before_parsing
+);
