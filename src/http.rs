@@ -89,7 +89,14 @@ async fn record_metrics(request: Request, next: Next) -> Response {
         p @ ("/graphql" | "/graphql/ws" | "/healthz" | "/readyz" | "/metrics") => p.to_owned(),
         _ => "other".to_owned(),
     };
-    let method = request.method().to_string();
+    // A fixed set of labels: a client cannot add series by inventing methods or paths.
+    let method = match *request.method() {
+        axum::http::Method::GET => "GET",
+        axum::http::Method::POST => "POST",
+        axum::http::Method::HEAD => "HEAD",
+        axum::http::Method::OPTIONS => "OPTIONS",
+        _ => "other",
+    };
     let started = Instant::now();
     let response = next.run(request).await;
     let status = response.status().as_u16().to_string();
@@ -304,10 +311,12 @@ struct Advance {
 /// `POST /_test/clock/advance?seconds=N`: moves the test clock, runs every job now due, and
 /// answers the new time.
 async fn advance_clock(State(server): State<Server>, Query(advance): Query<Advance>) -> Response {
-    if advance.seconds < 0 {
-        return (StatusCode::BAD_REQUEST, "seconds must not be negative").into_response();
-    }
-    let Some(now) = server.state.clock.advance(TimeDelta::seconds(advance.seconds)) else {
+    // At most ten years at a time: beyond that the clock's arithmetic would overflow.
+    let by = match TimeDelta::try_seconds(advance.seconds) {
+        Some(by) if advance.seconds >= 0 && by <= TimeDelta::days(3660) => by,
+        _ => return (StatusCode::BAD_REQUEST, "seconds must be between 0 and 316224000").into_response(),
+    };
+    let Some(now) = server.state.clock.advance(by) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     match jobs::runner::run_due(&server.state).await {

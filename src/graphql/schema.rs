@@ -45,7 +45,8 @@ pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if !introspection {
-        builder = builder.disable_introspection();
+        // Without introspection, "Did you mean …?" suggestions would leak the schema too.
+        builder = builder.disable_introspection().disable_suggestions();
     }
     if let Some(state) = state {
         builder = builder.data(state);

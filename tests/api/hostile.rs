@@ -7,7 +7,11 @@ use std::{
 
 use serde_json::{Value, json};
 
-use crate::{helpers::TestApp, on_both_databases, payouts::shop};
+use crate::{
+    helpers::{Backend, TestApp},
+    on_both_databases,
+    payouts::shop,
+};
 
 /// `depth` fragments, each spreading the next `fan` times: fan^depth fields once expanded.
 fn fragment_bomb(depth: usize, fan: usize) -> String {
@@ -124,3 +128,43 @@ on_both_databases!(
     aliases_at_the_root_are_bounded,
     bodies_are_bounded_before_parsing
 );
+
+#[tokio::test]
+async fn production_suggests_no_field_names() {
+    let dev = TestApp::spawn(Backend::Sqlite).await;
+    let typo = dev.gql(None, "{ shopp { id } }", json!({})).await;
+    assert!(typo["errors"][0]["message"].as_str().unwrap().contains("Did you mean"), "{typo}");
+    let prod = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.environment = smallpay::config::Environment::Production;
+        c.test_clock = false;
+    })
+    .await
+    .unwrap();
+    let typo = prod.gql(None, "{ shopp { id } }", json!({})).await;
+    assert_eq!(typo["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert!(!typo.to_string().contains("Did you mean"), "{typo}");
+}
+
+#[tokio::test]
+async fn invented_methods_add_no_metric_series() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for i in 0..5 {
+        let method = reqwest::Method::from_bytes(format!("M{i}XYZ").as_bytes()).unwrap();
+        let answer = app.http.request(method, app.url("/graphql")).send().await.unwrap();
+        assert_eq!(answer.status(), 405);
+    }
+    let metrics = app.http.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert!(!metrics.contains("XYZ"), "a client-chosen method became a label");
+    assert!(metrics.contains("method=\"other\""));
+}
+
+#[tokio::test]
+async fn the_test_clock_refuses_absurd_advances() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for seconds in ["9223372036854775807", "-1", "400000000"] {
+        let answer = app.http.post(app.url(&format!("/_test/clock/advance?seconds={seconds}"))).send().await.unwrap();
+        assert_eq!(answer.status(), 400, "{seconds}");
+    }
+    assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
+    assert!(app.advance(60).await["now"].is_string());
+}
