@@ -29,7 +29,7 @@ pub enum MoneyError {
 }
 
 /// The largest amount accepted anywhere: 10^13 yuan fits i64 fen with room to sum.
-const MAX_ABS_FEN: i64 = 1_000_000_000_000_000;
+pub const MAX_ABS_FEN: i64 = 1_000_000_000_000_000;
 
 impl Cny {
     pub const ZERO: Cny = Cny(Decimal::ZERO);

@@ -81,7 +81,11 @@ async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
 }
 
 /// Moves a shop's balance by a signed amount, once per `reference`. Refused with
-/// `INSUFFICIENT_BALANCE` if the balance would go below zero; the same reference with
+/// The largest balance a shop may hold, in fen (the largest amount accepted anywhere).
+pub const MAX_BALANCE_FEN: i64 = crate::domain::money::MAX_ABS_FEN;
+
+/// `INSUFFICIENT_BALANCE` if the balance would go below zero; `BAD_USER_INPUT` if it would
+/// exceed [`MAX_BALANCE_FEN`]; the same reference with
 /// another amount is `IDEMPOTENCY_KEY_REUSED`.
 pub async fn adjust_balance(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
     cx.write(|| adjust_once(cx, shop_id, amount, reference)).await
@@ -97,6 +101,14 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
             return Err(AppError::IdempotencyKeyReused);
         }
         return Ok(shop);
+    }
+    // The balance stays within what any amount may be (and far from i64's edge).
+    let after = shop.balance_fen.0.checked_add(amount.fen());
+    if after.is_none_or(|b| b > MAX_BALANCE_FEN) {
+        return Err(AppError::bad_input(
+            "amount",
+            format!("the balance would exceed {}", Cny::from_fen(MAX_BALANCE_FEN)),
+        ));
     }
     let entry = NewEntry {
         shop_id,

@@ -123,6 +123,20 @@ async fn bodies_are_bounded_before_parsing(app: TestApp) {
     app.ok(&admin, "{ me { id } }", json!({})).await;
 }
 
+async fn a_balance_cannot_overflow(app: TestApp) {
+    app.sync_shop("s1", "0", json!({})).await;
+    let adjust = "mutation($a: Decimal!, $r: String!) { adjustShopBalance(shopId: \"s1\", amount: $a, reference: $r) { balance } }";
+    let p = app.platform();
+    let max = "10000000000000";
+    let data = app.ok(&p, adjust, json!({ "a": max, "r": "r-1" })).await;
+    assert_eq!(data["adjustShopBalance"]["balance"], "10000000000000.00");
+    let again = app.gql(Some(&p), adjust, json!({ "a": max, "r": "r-2" })).await;
+    assert_eq!(again["errors"][0]["extensions"]["code"], "BAD_USER_INPUT", "{again}");
+    assert_eq!(app.balance_and_ledger("s1").await, (1_000_000_000_000_000, 1_000_000_000_000_000));
+}
+
+on_both_databases!(a_balance_cannot_overflow);
+
 on_both_databases!(
     a_fragment_bomb_is_refused_at_once,
     aliases_at_the_root_are_bounded,
