@@ -31,7 +31,8 @@ impl ApprovalsQuery {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
-        let (rows, total) = service::pending(state.ctx(), &scope, page).await?;
+        let count = ctx.look_ahead().field("totalCount").exists();
+        let (rows, total) = service::pending(state.ctx(), &scope, page, count).await?;
         prefetch(ctx, &rows).await?;
         Ok(PayoutConnection::from_rows(rows, page.limit, total))
     }

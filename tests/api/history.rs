@@ -157,7 +157,29 @@ async fn a_page_costs_the_same_statements_whatever_its_size(app: TestApp) {
     assert!(costs[0] <= 12, "a nested page costs {} statements", costs[0]);
 }
 
+async fn the_total_is_counted_only_when_asked(app: TestApp) {
+    let (admin, _, _) = shop(&app, "1000", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    app.pay(&admin, "O-1", "1.00", "BALANCE").await;
+    let cost = |query: &'static str| {
+        let (app, admin) = (&app, admin.clone());
+        async move {
+            let before = app.state.statements.load(Ordering::SeqCst);
+            app.ok(&admin, query, json!({})).await;
+            app.state.statements.load(Ordering::SeqCst) - before
+        }
+    };
+    for (with, without) in [
+        ("{ payouts { totalCount edges { node { id } } } }", "{ payouts { edges { node { id } } } }"),
+        ("{ orders { totalCount edges { node { orderSn } } } }", "{ orders { edges { node { orderSn } } } }"),
+        ("{ pendingApprovals { totalCount edges { node { id } } } }", "{ pendingApprovals { edges { node { id } } } }"),
+    ] {
+        assert_eq!(cost(with).await, cost(without).await + 1, "{without} ran a COUNT(*) nobody asked for");
+    }
+}
+
 on_both_databases!(
+    the_total_is_counted_only_when_asked,
     every_filter_alone_and_combined,
     paging_forward_while_payouts_arrive,
     another_shop_sees_none_of_it,
