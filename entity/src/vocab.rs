@@ -155,6 +155,8 @@ stored_enum! {
         ApprovalExpiry = "APPROVAL_EXPIRY",
         /// 72 h after an account card was sent: expire it if still open.
         CardExpiry = "CARD_EXPIRY",
+        /// Hand a PAYING payout's transfer to the payment channel.
+        Deliver = "DELIVER",
     }
 }
 

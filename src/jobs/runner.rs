@@ -60,6 +60,9 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
             cards::repo::expire(&tx, job.card_id.ok_or_else(|| missing("card"))?).await?;
             AfterCommit::default()
         }
+        // Scheduled by nothing on this branch yet (main adds the delivery job); the audit
+        // only reads it. The merge takes main's arm.
+        JobKind::Deliver => AfterCommit::default(),
     };
     tx.commit().await?;
     drop(turn);
