@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::{
     accounts::graphql::AccountsQuery,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
+    audit::graphql::AuditQuery,
     cards::graphql::{CardsMutation, CardsQuery},
     events::graphql::Subscription,
     orders::graphql::{OrdersMutation, OrdersQuery},
@@ -15,7 +16,16 @@ use crate::{
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery, CardsQuery);
+pub struct Query(
+    AccountsQuery,
+    ShopQuery,
+    OrdersQuery,
+    PayoutsQuery,
+    QuotasQuery,
+    ApprovalsQuery,
+    CardsQuery,
+    AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
