@@ -33,6 +33,9 @@ pub enum Command {
     Demo,
     /// Print the GraphQL SDL (`schema.graphql` is its output).
     ExportSchema,
+    /// Check the books as a whole, read-only, and print a report: exit 0 when clean, 1 on any
+    /// violation, 2 when the audit could not run (database unreachable or not migrated).
+    Audit,
 }
 
 #[derive(Debug, Clone, Args)]

@@ -4,8 +4,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -92,6 +92,19 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
         _ => TransactionOptions::default(),
     };
     db.begin_with_options(options).await
+}
+
+/// Begins a read-only transaction that sees one snapshot of the database throughout, for a
+/// read that must be consistent across many queries (the audit). On PostgreSQL it is
+/// `REPEATABLE READ, READ ONLY`; on SQLite (WAL) a deferred transaction reads one snapshot
+/// from its first query to its end, and takes no write lock.
+pub async fn begin_read(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    match db.get_database_backend() {
+        DbBackend::Postgres => {
+            db.begin_with_config(Some(IsolationLevel::RepeatableRead), Some(AccessMode::ReadOnly)).await
+        }
+        _ => db.begin().await,
+    }
 }
 
 /// How many times a use case that lost a race is tried before `UNAVAILABLE`.

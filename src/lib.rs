@@ -6,6 +6,7 @@
 pub mod accounts;
 pub mod app;
 pub mod approvals;
+pub mod audit;
 pub mod auth;
 pub mod cards;
 pub mod clock;

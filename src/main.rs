@@ -1,5 +1,5 @@
-//! `smallpay`: parse the command line, then serve, migrate, mint a token, load the demo or
-//! print the schema.
+//! `smallpay`: parse the command line, then serve, migrate, mint a token, load the demo,
+//! print the schema or audit the books.
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -18,6 +18,9 @@ async fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(EnvFilter::try_new(&cli.config.log).unwrap_or_else(|_| EnvFilter::new("info")))
         .init();
+    if matches!(cli.command, Some(Command::Audit)) {
+        return audit(&cli.config).await;
+    }
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
@@ -55,6 +58,37 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { no_demo } => serve(config, no_demo).await,
+        Command::Audit => Err("`audit` runs on its own".to_owned()),
+    }
+}
+
+/// `smallpay audit`: 0 when the books are clean, 1 on any violation, 2 when it cannot run.
+/// Reads only: it neither migrates nor writes.
+async fn audit(config: &Config) -> ExitCode {
+    const CANNOT_RUN: u8 = 2;
+    let report = async {
+        let db = smallpay::db::connect(&config.database_url, config.sqlite_synchronous)
+            .await
+            .map_err(|e| format!("cannot connect: {e}"))?;
+        if !smallpay::db::is_ready(&db).await {
+            return Err("the database is unreachable or not migrated (run `smallpay migrate`)".to_owned());
+        }
+        let clock = smallpay::clock::Clock::System;
+        let gate = smallpay::db::WriteGate::for_backend(db.get_database_backend());
+        let cx = smallpay::db::Ctx { db: &db, clock: &clock, gate: &gate, default_zone: config.timezone };
+        let report = smallpay::audit::service::run(cx, None).await.map_err(|e| format!("{e:?}"));
+        db.close().await.ok();
+        report
+    };
+    match report.await {
+        Ok(report) => {
+            print!("{}", report.render());
+            if report.is_clean() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        }
+        Err(message) => {
+            eprintln!("smallpay audit: {message}");
+            ExitCode::from(CANNOT_RUN)
+        }
     }
 }
 

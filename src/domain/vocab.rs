@@ -98,6 +98,102 @@ named_enum! {
     }
 }
 
+named_enum! {
+    /// A check of the audit (`smallpay audit`, the `audit` query): one invariant of the books.
+    AuditCheck {
+        /// Each shop's balance is the sum of its ledger entries, never negative, and each
+        /// entry's `balance_after` follows from the previous one.
+        Ledger = "LEDGER",
+        /// Debits and refund credits match the payouts that moved money.
+        PayoutMoney = "PAYOUT_MONEY",
+        /// No order has more than 3 applications.
+        Applications = "APPLICATIONS",
+        /// No account paid from the balance above its quota.
+        Quotas = "QUOTAS",
+        /// No shop committed more than its daily cap or daily balance cap.
+        ShopCaps = "SHOP_CAPS",
+        /// Each payout's history is a valid path of the state machine ending in its status.
+        History = "HISTORY",
+        /// Each status that waits for a deadline or a delivery has its job.
+        Jobs = "JOBS",
+    }
+}
+
+impl AuditCheck {
+    /// What the check counts as examined (for the report).
+    pub fn unit(self) -> &'static str {
+        match self {
+            AuditCheck::Ledger => "ledger entries",
+            AuditCheck::PayoutMoney | AuditCheck::History => "payouts",
+            AuditCheck::Applications => "orders",
+            AuditCheck::Quotas => "account days",
+            AuditCheck::ShopCaps => "shop days",
+            AuditCheck::Jobs => "waiting payouts and open cards",
+        }
+    }
+}
+
+named_enum! {
+    /// What the audit found wrong: a stable, machine-readable kind. Each belongs to one
+    /// [`AuditCheck`] ([`ViolationKind::check`]).
+    ViolationKind {
+        BalanceMismatch = "BALANCE_MISMATCH",
+        NegativeBalance = "NEGATIVE_BALANCE",
+        LedgerChainBroken = "LEDGER_CHAIN_BROKEN",
+        DebitWithoutPayout = "DEBIT_WITHOUT_PAYOUT",
+        DebitMismatch = "DEBIT_MISMATCH",
+        DuplicateDebit = "DUPLICATE_DEBIT",
+        MissingDebit = "MISSING_DEBIT",
+        CreditWithoutPayout = "CREDIT_WITHOUT_PAYOUT",
+        CreditMismatch = "CREDIT_MISMATCH",
+        DuplicateCredit = "DUPLICATE_CREDIT",
+        MissingCredit = "MISSING_CREDIT",
+        SucceededAndRefunded = "SUCCEEDED_AND_REFUNDED",
+        TooManyApplications = "TOO_MANY_APPLICATIONS",
+        QuotaPerPayoutExceeded = "QUOTA_PER_PAYOUT_EXCEEDED",
+        QuotaDailyExceeded = "QUOTA_DAILY_EXCEEDED",
+        ShopDailyCapExceeded = "SHOP_DAILY_CAP_EXCEEDED",
+        ShopDailyBalanceCapExceeded = "SHOP_DAILY_BALANCE_CAP_EXCEEDED",
+        HistoryMissing = "HISTORY_MISSING",
+        HistoryBadStart = "HISTORY_BAD_START",
+        HistoryChainBroken = "HISTORY_CHAIN_BROKEN",
+        TransitionNotAllowed = "TRANSITION_NOT_ALLOWED",
+        StatusNotLatestTransition = "STATUS_NOT_LATEST_TRANSITION",
+        MissingDeliverJob = "MISSING_DELIVER_JOB",
+        MissingApprovalExpiryJob = "MISSING_APPROVAL_EXPIRY_JOB",
+        MissingRechargeDeadlineJob = "MISSING_RECHARGE_DEADLINE_JOB",
+        MissingCloseJob = "MISSING_CLOSE_JOB",
+        MissingRefundJob = "MISSING_REFUND_JOB",
+        MissingCardExpiryJob = "MISSING_CARD_EXPIRY_JOB",
+    }
+}
+
+impl ViolationKind {
+    /// The check that finds this kind.
+    pub fn check(self) -> AuditCheck {
+        use ViolationKind::*;
+        match self {
+            BalanceMismatch | NegativeBalance | LedgerChainBroken => AuditCheck::Ledger,
+            DebitWithoutPayout | DebitMismatch | DuplicateDebit | MissingDebit | CreditWithoutPayout
+            | CreditMismatch | DuplicateCredit | MissingCredit | SucceededAndRefunded => AuditCheck::PayoutMoney,
+            TooManyApplications => AuditCheck::Applications,
+            QuotaPerPayoutExceeded | QuotaDailyExceeded => AuditCheck::Quotas,
+            ShopDailyCapExceeded | ShopDailyBalanceCapExceeded => AuditCheck::ShopCaps,
+            HistoryMissing
+            | HistoryBadStart
+            | HistoryChainBroken
+            | TransitionNotAllowed
+            | StatusNotLatestTransition => AuditCheck::History,
+            MissingDeliverJob
+            | MissingApprovalExpiryJob
+            | MissingRechargeDeadlineJob
+            | MissingCloseJob
+            | MissingRefundJob
+            | MissingCardExpiryJob => AuditCheck::Jobs,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +207,13 @@ mod tests {
         }
         assert_eq!(Role::from_claim("ADMIN"), None);
         assert_eq!(FundingChoice::RequestApproval.method(), None);
+        assert_eq!(ViolationKind::BalanceMismatch.as_str(), "BALANCE_MISMATCH");
+    }
+
+    #[test]
+    fn every_audit_check_has_a_violation_kind() {
+        for check in AuditCheck::ALL {
+            assert!(ViolationKind::ALL.iter().any(|k| k.check() == *check), "{check:?}");
+        }
     }
 }

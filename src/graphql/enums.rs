@@ -207,3 +207,94 @@ pub enum NotificationChannel {
     /// On WeChat.
     Wechat,
 }
+
+/// A check of the audit: one invariant of the books.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "vocab::AuditCheck")]
+pub enum AuditCheck {
+    /// Each shop's balance is the sum of its ledger entries and never negative; each entry's
+    /// balance after it follows from the one before. Counts ledger entries.
+    Ledger,
+    /// Each PAYOUT_DEBIT and REFUND_CREDIT entry matches one payout that moved that money, and
+    /// each such payout has exactly one. Counts payouts.
+    PayoutMoney,
+    /// No order has more than 3 applications. Counts orders with payouts.
+    Applications,
+    /// No account paid from the balance above its quota, judged from the quota's last change.
+    /// Counts the account days judged.
+    Quotas,
+    /// No shop committed more than its daily cap or daily balance cap on a day, judged from the
+    /// shop's last change. Counts the shop days judged.
+    ShopCaps,
+    /// Each payout's history is a valid path of the state machine that ends in its status.
+    /// Counts payouts.
+    History,
+    /// Each status that waits for a deadline or a delivery has its job. Counts the waiting
+    /// payouts and open account cards.
+    Jobs,
+}
+
+/// What the audit found wrong: a stable, machine-readable kind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(name = "AuditViolationKind", remote = "vocab::ViolationKind")]
+pub enum ViolationKind {
+    /// LEDGER: the shop's balance differs from the sum of its ledger entries.
+    BalanceMismatch,
+    /// LEDGER: the balance, or the running sum of the entries, went below zero.
+    NegativeBalance,
+    /// LEDGER: an entry's balance after it is not the previous entry's plus its amount.
+    LedgerChainBroken,
+    /// PAYOUT_MONEY: a PAYOUT_DEBIT names no payout of the shop.
+    DebitWithoutPayout,
+    /// PAYOUT_MONEY: a PAYOUT_DEBIT's payout did not move money from the balance (funding
+    /// BALANCE, deducted, PAYING/SUCCEEDED/FAILED/CLOSED), or the amounts differ.
+    DebitMismatch,
+    /// PAYOUT_MONEY: a payout is debited more than once.
+    DuplicateDebit,
+    /// PAYOUT_MONEY: a payout moved money from the balance but no entry debits it.
+    MissingDebit,
+    /// PAYOUT_MONEY: a REFUND_CREDIT names no payout of the shop.
+    CreditWithoutPayout,
+    /// PAYOUT_MONEY: a REFUND_CREDIT's payout is not CLOSED with refund REFUNDED, or the
+    /// amounts differ.
+    CreditMismatch,
+    /// PAYOUT_MONEY: a payout is credited back more than once.
+    DuplicateCredit,
+    /// PAYOUT_MONEY: a payout is CLOSED and REFUNDED but no entry credits it back.
+    MissingCredit,
+    /// PAYOUT_MONEY: a SUCCEEDED payout has a refund status or a refund credit.
+    SucceededAndRefunded,
+    /// APPLICATIONS: an order has more than 3 applications.
+    TooManyApplications,
+    /// QUOTAS: a balance payout an account paid itself is above its per-payout limit.
+    QuotaPerPayoutExceeded,
+    /// QUOTAS: an account's balance payouts of a day sum above its daily limit.
+    QuotaDailyExceeded,
+    /// SHOP_CAPS: a day's committed payouts sum above the shop's daily cap.
+    ShopDailyCapExceeded,
+    /// SHOP_CAPS: a day's balance-funded payouts sum above the shop's daily balance cap.
+    ShopDailyBalanceCapExceeded,
+    /// HISTORY: a payout has no recorded transition.
+    HistoryMissing,
+    /// HISTORY: a history does not start with the creation (none → PENDING_APPROVAL,
+    /// PENDING_RECHARGE or PAYING).
+    HistoryBadStart,
+    /// HISTORY: a step does not start where the step before it ended.
+    HistoryChainBroken,
+    /// HISTORY: a step the state machine does not allow.
+    TransitionNotAllowed,
+    /// HISTORY: a payout's status is not where its latest transition went.
+    StatusNotLatestTransition,
+    /// JOBS: a PAYING payout has no DELIVER job.
+    MissingDeliverJob,
+    /// JOBS: a PENDING_APPROVAL payout has no pending APPROVAL_EXPIRY job.
+    MissingApprovalExpiryJob,
+    /// JOBS: a PENDING_RECHARGE payout has no pending RECHARGE_DEADLINE job.
+    MissingRechargeDeadlineJob,
+    /// JOBS: a PAYING or FAILED payout has no pending or done CLOSE job.
+    MissingCloseJob,
+    /// JOBS: a CLOSED payout whose refund is PENDING has no pending REFUND job.
+    MissingRefundJob,
+    /// JOBS: an OPEN account card has no pending CARD_EXPIRY job.
+    MissingCardExpiryJob,
+}

@@ -4,6 +4,7 @@ use async_graphql::{MergedObject, Schema};
 use crate::{
     accounts::graphql::AccountsQuery,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
+    audit::graphql::AuditQuery,
     cards::graphql::{CardsMutation, CardsQuery},
     config::Config,
     events::graphql::Subscription,
@@ -17,7 +18,16 @@ use crate::{
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct Query(AccountsQuery, ShopQuery, OrdersQuery, PayoutsQuery, QuotasQuery, ApprovalsQuery, CardsQuery);
+pub struct Query(
+    AccountsQuery,
+    ShopQuery,
+    OrdersQuery,
+    PayoutsQuery,
+    QuotasQuery,
+    ApprovalsQuery,
+    CardsQuery,
+    AuditQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]

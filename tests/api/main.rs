@@ -5,6 +5,7 @@
 mod helpers;
 
 mod approvals;
+mod audit;
 mod auth;
 mod cards;
 mod crash;

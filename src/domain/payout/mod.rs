@@ -236,6 +236,12 @@ pub fn counts_as_application(status: PayoutStatus) -> bool {
     !matches!(status, PayoutStatus::Rejected | PayoutStatus::RechargeFailed)
 }
 
+/// May a payout's history begin with `status` (its creation: a request, a scan payout
+/// waiting for its recharge, or a balance payout debited at once)?
+pub fn may_start(status: PayoutStatus) -> bool {
+    matches!(status, PayoutStatus::PendingApproval | PayoutStatus::PendingRecharge | PayoutStatus::Paying)
+}
+
 /// The state machine of rules.md "Statuses": may a payout go from `from` to `to`?
 pub fn may_transition(from: PayoutStatus, to: PayoutStatus) -> bool {
     use PayoutStatus::*;

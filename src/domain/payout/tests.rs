@@ -290,3 +290,14 @@ fn applications_and_transitions() {
     assert!(!may_transition(Rejected, PendingApproval));
     assert!(!may_transition(Closed, Paying));
 }
+
+#[test]
+fn a_history_starts_where_a_creation_can_put_a_payout() {
+    use PayoutStatus::*;
+    for s in [PendingApproval, PendingRecharge, Paying] {
+        assert!(may_start(s), "{s:?}");
+    }
+    for s in [RechargeFailed, Rejected, Succeeded, Failed, Closed] {
+        assert!(!may_start(s), "{s:?}");
+    }
+}
