@@ -409,6 +409,7 @@ async fn audit_jobs(app: TestApp) {
     let paying = [
         format!("DELETE FROM payout_transitions WHERE payout_id = {} AND to_status = 'SUCCEEDED'", b.balance),
         format!("UPDATE payouts SET status = 'PAYING', succeeded_at = NULL WHERE id = {}", b.balance),
+        format!("DELETE FROM scheduled_jobs WHERE payout_id = {} AND kind = 'DELIVER'", b.balance),
     ];
     plant(&app, "MISSING_DELIVER_JOB", &paying).await;
     let mut delivered = paying.to_vec();

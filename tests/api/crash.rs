@@ -409,11 +409,12 @@ async fn crash_and_restart(backend: Backend) {
     );
 
     // The subscriber saw every event of the shop exactly once, in order.
-    let all: Vec<i64> = rows(&db, "SELECT CAST(id AS TEXT) FROM payout_transitions WHERE shop_id = 's1' ORDER BY id")
+    let mut all: Vec<i64> = rows(&db, "SELECT CAST(id AS TEXT) FROM payout_transitions WHERE shop_id = 's1'")
         .await
         .into_iter()
         .map(|r| r[0].parse().unwrap())
         .collect();
+    all.sort_unstable();
     for _ in 0..100 {
         if seen.lock().await.len() >= all.len() {
             break;
