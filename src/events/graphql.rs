@@ -49,6 +49,9 @@ pub fn status_changes(
     events(state, scope, Filter::Status { order_sn: None, payout_id: None }, after)
 }
 
+/// Events replayed per query.
+const REPLAY_PAGE: u64 = 500;
+
 fn events(
     state: AppState,
     scope: ShopScope,
@@ -62,20 +65,46 @@ fn events(
         let mut replayed = 0;
         let mut last_sent = after.unwrap_or(0);
         if let Some(after) = after {
+            // The window: a replay never reaches back past the retention; asking for more is an
+            // error naming where the subscriber can resume from (after reloading its state).
             let retention = chrono::TimeDelta::from_std(state.config.event_retention).unwrap_or(chrono::TimeDelta::days(7));
-            match repo::replay(&state.db, &scope, after, state.clock.now() - retention).await {
-                Ok(missed) => {
-                    for e in missed {
-                        replayed = e.id;
-                        if filter.matches(&e) {
-                            last_sent = e.id;
-                            yield Ok(PayoutTransition(e));
-                        }
-                    }
+            match repo::newest_beyond_window(&state.db, &scope, after, state.clock.now() - retention).await {
+                Ok(None) => {}
+                Ok(Some(gone)) => {
+                    yield Err(AppError::bad_input(
+                        "afterEventId",
+                        format!("events after {after} are older than the replay window; reload and resume with afterEventId >= {gone}"),
+                    )
+                    .to_graphql()
+                    .extend_with(|_, x| x.set("resumeFrom", gone.to_string())));
+                    return;
                 }
                 Err(e) => {
                     yield Err(e.to_graphql());
                     return;
+                }
+            }
+            // Paged, so a long replay never holds more than a page in memory.
+            let mut cursor = after;
+            loop {
+                let page = match repo::replay_page(&state.db, &scope, cursor, REPLAY_PAGE).await {
+                    Ok(page) => page,
+                    Err(e) => {
+                        yield Err(e.to_graphql());
+                        return;
+                    }
+                };
+                let full = page.len() as u64 == REPLAY_PAGE;
+                for e in page {
+                    cursor = e.id;
+                    replayed = e.id;
+                    if filter.matches(&e) {
+                        last_sent = e.id;
+                        yield Ok(PayoutTransition(e));
+                    }
+                }
+                if !full {
+                    break;
                 }
             }
         }

@@ -20,20 +20,39 @@ pub async fn after(db: &impl ConnectionTrait, id: i64, limit: u64) -> AppResult<
         .await?)
 }
 
-/// A shop's events after `id` and not older than `since` (the replay window), in order.
-pub async fn replay(
+/// Up to `limit` of a shop's events after `id`, in order: one page of a replay.
+pub async fn replay_page(
     db: &impl ConnectionTrait,
     scope: &ShopScope,
     id: i64,
-    since: DateTime<Utc>,
+    limit: u64,
 ) -> AppResult<Vec<payout_transition::Model>> {
     Ok(payout_transition::Entity::find()
         .filter(payout_transition::Column::ShopId.eq(scope.id()))
         .filter(payout_transition::Column::Id.gt(id))
-        .filter(payout_transition::Column::At.gte(since))
         .order_by_asc(payout_transition::Column::Id)
+        .limit(limit)
         .all(db)
         .await?)
+}
+
+/// The newest of a shop's events after `id` that is older than `since` (outside the replay
+/// window), if any: a replay from `id` would have to reach back past the window.
+pub async fn newest_beyond_window(
+    db: &impl ConnectionTrait,
+    scope: &ShopScope,
+    id: i64,
+    since: DateTime<Utc>,
+) -> AppResult<Option<i64>> {
+    let found = payout_transition::Entity::find()
+        .filter(payout_transition::Column::ShopId.eq(scope.id()))
+        .filter(payout_transition::Column::Id.gt(id))
+        .filter(payout_transition::Column::At.lt(since))
+        .order_by_desc(payout_transition::Column::Id)
+        .limit(1)
+        .one(db)
+        .await?;
+    Ok(found.map(|e| e.id))
 }
 
 /// Called by the transaction that is about to insert a transition. On PostgreSQL: takes the

@@ -175,9 +175,14 @@ async fn replay_reaches_back_as_far_as_the_retention(app: TestApp) {
     let mut sub = app.subscribe("graphql-transport-ws", &admin, STATUS, json!({ "a": "0" })).await;
     assert_eq!(event(sub.next().await, "payoutStatusChanged")["to"], "PENDING_RECHARGE");
     drop(sub);
-    // …one second later it is not, the second one is.
+    // …one second later it is not: asking from before it is an error naming where to resume
+    // from (never a silent gap), and from there the second one is replayed.
     app.advance(1).await;
     let mut sub = app.subscribe("graphql-transport-ws", &admin, STATUS, json!({ "a": "0" })).await;
+    let refused = sub.next().await.expect_err("beyond the window");
+    assert_eq!(refused[0]["extensions"]["code"], "BAD_USER_INPUT", "{refused}");
+    let resume = refused[0]["extensions"]["resumeFrom"].as_str().unwrap().to_owned();
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, STATUS, json!({ "a": resume })).await;
     assert_eq!(event(sub.next().await, "payoutStatusChanged")["to"], "RECHARGE_FAILED");
     // And the payout's history keeps both: only the replay is bounded.
     let history = app.ok(&admin, "{ order(orderSn: \"O-1\") { payouts { history { to } } } }", json!({})).await;
