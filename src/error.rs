@@ -121,11 +121,36 @@ impl From<DbErr> for AppError {
             tracing::debug!(error = %e, "contention");
             return AppError::Contention;
         }
-        if matches!(e, DbErr::ConnectionAcquire(_) | DbErr::Conn(_)) {
+        if is_unreachable(&e) {
             tracing::warn!(error = %e, "database unavailable");
             return AppError::Unavailable;
         }
         AppError::Internal(format!("database: {e}"))
+    }
+}
+
+/// True when the database could not be reached or the connection broke under a statement: no
+/// connection in time, a connection reset or closed by a stopping or crashed server, or a
+/// server refusing work while it shuts down or starts up. Not retried here (a lost answer to a
+/// commit leaves its outcome unknown): `UNAVAILABLE`, and the client retries.
+pub fn is_unreachable(e: &DbErr) -> bool {
+    use sea_orm::{RuntimeErr, sqlx::Error};
+    let cause = match e {
+        DbErr::ConnectionAcquire(_) => return true,
+        DbErr::Conn(RuntimeErr::SqlxError(cause))
+        | DbErr::Exec(RuntimeErr::SqlxError(cause))
+        | DbErr::Query(RuntimeErr::SqlxError(cause)) => cause,
+        DbErr::Conn(_) => return true,
+        _ => return false,
+    };
+    match cause.as_ref() {
+        Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
+        // SQLSTATE class 08 (connection exception); 57P01/02/03: admin shutdown, crash
+        // shutdown, cannot connect now.
+        Error::Database(db) => {
+            db.code().is_some_and(|c| c.starts_with("08") || matches!(c.as_ref(), "57P01" | "57P02" | "57P03"))
+        }
+        _ => matches!(e, DbErr::Conn(_)),
     }
 }
 
@@ -142,4 +167,33 @@ pub fn is_contention(e: &DbErr) -> bool {
     ]
     .iter()
     .any(|needle| text.contains(needle))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{io, sync::Arc};
+
+    use sea_orm::{ConnAcquireErr, RuntimeErr, sqlx};
+
+    use super::*;
+
+    fn query(e: sqlx::Error) -> DbErr {
+        DbErr::Query(RuntimeErr::SqlxError(Arc::new(e)))
+    }
+
+    #[test]
+    fn a_lost_connection_is_unavailable_and_a_failed_statement_internal() {
+        let eof = io::Error::new(io::ErrorKind::UnexpectedEof, "expected to read 5 bytes, got 0 bytes at EOF");
+        for lost in [
+            query(sqlx::Error::Io(eof)),
+            DbErr::Exec(RuntimeErr::SqlxError(Arc::new(sqlx::Error::Io(io::ErrorKind::ConnectionReset.into())))),
+            query(sqlx::Error::PoolTimedOut),
+            DbErr::ConnectionAcquire(ConnAcquireErr::Timeout),
+        ] {
+            assert!(matches!(AppError::from(lost), AppError::Unavailable));
+        }
+        for internal in [query(sqlx::Error::RowNotFound), DbErr::Query(RuntimeErr::Internal("bad".into()))] {
+            assert!(matches!(AppError::from(internal), AppError::Internal(_)));
+        }
+    }
 }

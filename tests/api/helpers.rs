@@ -182,8 +182,9 @@ impl TestApp {
         Some(app)
     }
 
-    /// Starts a server with `config` on an existing database.
-    async fn start(config: Config) -> TestApp {
+    /// Starts a server with `config` on an existing database (one the test manages itself,
+    /// e.g. on a private PostgreSQL server: nothing is dropped after).
+    pub async fn start(config: Config) -> TestApp {
         let app = App::build(config.clone()).await.expect("app builds");
         let listener = tokio::net::TcpListener::bind(config.bind).await.expect("bind");
         let addr = listener.local_addr().expect("addr");

@@ -17,6 +17,7 @@ mod http;
 mod lifecycle;
 mod model;
 mod orders;
+mod outage;
 mod payouts;
 mod platform;
 mod process;
