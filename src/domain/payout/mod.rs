@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::{
     money::Cny,
-    shop::Policy,
+    shop::{Policy, resolve_local},
     vocab::{BalanceBlocker, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus, Role},
 };
 
@@ -114,10 +114,15 @@ pub fn max_amount(policy: &Policy, activity_goods: bool) -> Cny {
     if activity_goods { policy.max_amount_activity } else { policy.max_amount_regular }
 }
 
-/// `now` minus whole calendar months in `tz` ("the same date and time N months earlier").
+/// `now` minus whole calendar months in `tz` ("the same date and time N months earlier",
+/// rules.md "Time"): the local date and time N months earlier, its day clamped to that
+/// month's last day, then resolved as [`resolve_local`] says (a repeated local time is its
+/// earlier instant, a skipped one the first valid instant after it).
 pub fn months_before(now: DateTime<Utc>, tz: Tz, months: u32) -> DateTime<Utc> {
-    let local = now.with_timezone(&tz);
-    local.checked_sub_months(Months::new(months)).map_or(now, |t| t.with_timezone(&Utc))
+    let local = now.with_timezone(&tz).naive_local();
+    // `NaiveDateTime::checked_sub_months` clamps the day; it fails only before chrono's first
+    // representable date, which no order is older than.
+    local.checked_sub_months(Months::new(months)).map_or(DateTime::<Utc>::MIN_UTC, |earlier| resolve_local(tz, earlier))
 }
 
 /// Decides on a payout of `amount` (`None`: judged at the minimum, without `AMOUNT_*` codes).
