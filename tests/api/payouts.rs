@@ -91,8 +91,10 @@ async fn order_and_amount_blockers_at_their_boundaries(app: TestApp) {
     app.sync_order("O-OLD", "s1", grouped(&app, months_ago(&app, 12) - TimeDelta::seconds(1))).await;
 
     refused(&app, &admin, "O-NG", "10", "BALANCE", "ORDER_NOT_GROUPED").await;
+    // More than a year: too old, and nothing else (the 3–12 months rule is not about it).
     let codes = refused(&app, &admin, "O-OLD", "10", "WECHAT_SCAN", "ORDER_TOO_OLD").await;
-    assert_eq!(codes, ["ORDER_TOO_OLD", "ORDER_GROUPED_3_TO_12_MONTHS"]);
+    assert_eq!(codes, ["ORDER_TOO_OLD"]);
+    assert_eq!(preview_lists(&app, &admin, "O-OLD").await, (json!(["ORDER_TOO_OLD"]), json!([])));
     // Exactly one year: not too old, but scan only.
     refused(&app, &admin, "O-YEAR", "10", "BALANCE", "ORDER_GROUPED_3_TO_12_MONTHS").await;
     assert_eq!(created(&app, &admin, "O-YEAR", "10", "WECHAT_SCAN").await["status"], "PENDING_RECHARGE");

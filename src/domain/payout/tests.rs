@@ -63,11 +63,12 @@ fn each_rule_at_its_boundary() {
             vec!["ORDER_GROUPED_3_TO_12_MONTHS"],
         ),
         (
-            "grouped a year and a second ago",
+            "grouped a year and a second ago: too old, and nothing else",
             |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2025, 11, 26, 3, 59, 59).unwrap()),
             "10",
-            vec!["ORDER_TOO_OLD", "ORDER_GROUPED_3_TO_12_MONTHS"],
+            vec!["ORDER_TOO_OLD"],
         ),
+        ("grouped two years ago", |s| s.grouped_at = Some(now() - TimeDelta::days(730)), "10", vec!["ORDER_TOO_OLD"]),
         (
             "grouped exactly three months ago",
             |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2026, 8, 26, 4, 0, 0).unwrap()),
@@ -318,7 +319,12 @@ fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
     s.grouped_at = Some(now() - TimeDelta::days(400));
     s.operator_quota = Some(QuotaLimits { per_payout: cny("1"), daily: cny("1") });
     assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
+    // An order more than a year old now (it crossed the mark while the request waited) is
+    // approvable from the balance too: the 3–12 months rule is not about it.
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance), None);
     // Re-judged for a balance approval: the 3–12 months rule and the balance.
+    s.grouped_at = Some(now() - TimeDelta::days(200));
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
     let balance = approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap();
     assert_eq!(balance.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
     s.grouped_at = Some(now() - TimeDelta::days(1));
