@@ -404,6 +404,29 @@ async fn bad_input_is_refused_and_writes_nothing(app: TestApp) {
     assert_eq!(app.code(Some(&admin), PREVIEW, json!({ "o": "O-OTHER" })).await, "NOT_FOUND");
 }
 
+async fn off_platform_contact_is_refused_in_any_width(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    for (field, text, why) in [
+        ("message", "有问题请拨打１３８００１３８０００", "phone"),
+        ("message", "电话 138.0013.8000", "phone"),
+        ("reason", "QQ：１２３４５６７８", "QQ"),
+        ("message", "请告诉我您的支付宝 账号", "account"),
+    ] {
+        let response = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({ field: text })).await;
+        assert_eq!(first_code(&response), "BAD_USER_INPUT", "{text}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{text}: {response}");
+        let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{text}: {message}");
+    }
+    assert_eq!(app.payout_count("s1").await, 0, "a refusal writes nothing");
+    assert_eq!(app.balance_and_ledger("s1").await, (10000, 10000));
+    // Prices, order numbers, dates and times are no contact.
+    let fine = "补差价 ¥6.50（6.50元），订单 2026112712345 / DEMO-0005，2026-11-27 12:30 已处理";
+    let paid = app.create_payout(&admin, "O-1", "6.50", "BALANCE", json!({ "message": fine })).await;
+    assert_eq!(paid["data"]["createPayout"]["message"], fine, "{paid}");
+}
+
 async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let (admin, _, cs_admin) = shop(&app, "100", json!({})).await;
     app.sync_order("O-1", "s1", json!({})).await;
@@ -490,6 +513,7 @@ on_both_databases!(
     months_back_across_a_daylight_saving_change,
     funding_paths_and_the_first_transition,
     bad_input_is_refused_and_writes_nothing,
+    off_platform_contact_is_refused_in_any_width,
     idempotency_keys_replay_and_refuse_reuse,
     the_preview_lists_duplicates_newest_first,
 );
