@@ -2,7 +2,8 @@
 use chrono::{DateTime, Utc};
 use entity::account;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::OnConflict,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    sea_query::OnConflict,
 };
 
 use crate::{
@@ -16,6 +17,16 @@ pub fn in_shop(scope: &ShopScope) -> Select<account::Entity> {
 
 pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope, id: &str) -> AppResult<Option<account::Model>> {
     Ok(in_shop(scope).filter(account::Column::Id.eq(id)).one(db).await?)
+}
+
+/// The account, its row locked until the transaction ends (PostgreSQL; SQLite's write
+/// transaction already excludes other writers).
+pub async fn find_for_update(
+    db: &impl ConnectionTrait,
+    scope: &ShopScope,
+    id: &str,
+) -> AppResult<Option<account::Model>> {
+    Ok(in_shop(scope).filter(account::Column::Id.eq(id)).lock_exclusive().one(db).await?)
 }
 
 pub async fn list(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<Vec<account::Model>> {

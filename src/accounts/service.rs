@@ -1,10 +1,21 @@
 //! Provisioning accounts from tokens.
 
 use super::repo;
-use crate::{auth::Viewer, db::Ctx, error::AppResult};
+use crate::{
+    auth::{Role, Viewer},
+    db::{self, Ctx},
+    error::AppResult,
+    quotas,
+};
 
 /// Makes sure a merchant viewer has an account matching its token. Writes only when the
 /// account is new or its name or role changed; does nothing before the shop is synced.
+///
+/// An admin never has a quota (rules.md "Actors"): an account that turns ADMIN loses its
+/// quota in the transaction that records the new role, so no read ever shows one, and the
+/// quota does not come back should the account turn CS again (the admin sets a new one).
+/// `quotas::service::set` locks the account row and refuses an ADMIN, so a quota set
+/// concurrently is either refused or deleted here.
 pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
     let Ok(scope) = viewer.shop_scope() else {
         return Ok(());
@@ -16,5 +27,14 @@ pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
     } else if crate::shops::repo::find_by_id(cx.db, scope.id()).await?.is_none() {
         return Ok(());
     }
-    repo::upsert(cx.db, &scope, &viewer.sub, &viewer.name, viewer.role, cx.clock.now()).await
+    cx.write(|| async {
+        let tx = db::begin_write(cx.db).await?;
+        repo::upsert(&tx, &scope, &viewer.sub, &viewer.name, viewer.role, cx.clock.now()).await?;
+        if viewer.role == Role::Admin {
+            quotas::repo::delete(&tx, &scope, &viewer.sub).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    })
+    .await
 }

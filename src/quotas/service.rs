@@ -5,7 +5,7 @@ use super::repo;
 use crate::{
     accounts,
     auth::{Role, ShopScope},
-    db::Ctx,
+    db::{self, Ctx},
     domain::money::Cny,
     error::{AppError, AppResult},
     shops,
@@ -57,7 +57,9 @@ pub async fn of_account(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> App
 }
 
 /// Sets an account's limits (positive; per-payout ≤ daily). The account must exist and not
-/// be an admin (an admin pays under the shop caps only).
+/// be an admin (an admin pays under the shop caps only); its row is locked while the quota
+/// is written, so that an account turning ADMIN meanwhile (`accounts::service::provision`,
+/// which deletes its quota) either waits for this or is seen as ADMIN here.
 pub async fn set(
     cx: Ctx<'_>,
     scope: &ShopScope,
@@ -69,23 +71,29 @@ pub async fn set(
     if per_payout > daily {
         return Err(AppError::bad_input("perPayoutLimit", "`perPayoutLimit` must not exceed `dailyLimit`"));
     }
-    let account = accounts::repo::find(cx.db, scope, account_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
-    if account.role == Role::Admin {
-        return Err(AppError::bad_input("accountId", "an admin has no quota"));
-    }
-    repo::upsert(
-        cx.db,
-        quota::Model {
-            shop_id: scope.id().to_owned(),
-            account_id: account_id.to_owned(),
-            per_payout_limit_fen: per_payout.into(),
-            daily_limit_fen: daily.into(),
-            set_by: admin.to_owned(),
-            updated_at: cx.clock.now(),
-        },
-    )
+    cx.write(|| async {
+        let tx = db::begin_write(cx.db).await?;
+        let account = accounts::repo::find_for_update(&tx, scope, account_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
+        if account.role == Role::Admin {
+            return Err(AppError::bad_input("accountId", "an admin has no quota"));
+        }
+        repo::upsert(
+            &tx,
+            quota::Model {
+                shop_id: scope.id().to_owned(),
+                account_id: account_id.to_owned(),
+                per_payout_limit_fen: per_payout.into(),
+                daily_limit_fen: daily.into(),
+                set_by: admin.to_owned(),
+                updated_at: cx.clock.now(),
+            },
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    })
     .await?;
     of_account(cx, scope, account_id).await?.ok_or_else(|| AppError::Internal("quota vanished after setting it".into()))
 }

@@ -1,5 +1,7 @@
 //! Approvals through the API: staff ask, the admin sees, approves or rejects, the rules hold
 //! at approval time, and an undecided request expires after 7 days.
+use chrono::{Months, TimeDelta, Utc};
+use chrono_tz::Asia::Shanghai;
 use serde_json::{Value, json};
 use smallpay::auth::Role;
 
@@ -142,6 +144,36 @@ async fn the_rules_hold_at_approval_time(app: TestApp) {
     assert_eq!(app.balance_and_ledger("s1").await, (4000, 4000));
 }
 
+async fn a_request_whose_order_turns_a_year_old_while_waiting_is_approvable(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    // Grouped a year ago less a day (11 months and 29 or 30 days): not too old yet.
+    let year_ago = (app.state.clock.now().with_timezone(&Shanghai) - Months::new(12)).with_timezone(&Utc);
+    let grouped = json!({ "groupedAt": (year_ago + TimeDelta::days(1)).to_rfc3339() });
+    for sn in ["O-SCAN", "O-BAL"] {
+        app.sync_order(sn, "s1", grouped.clone()).await;
+    }
+    let scan = ask(&app, &cs, "O-SCAN", "10.00", "old order").await;
+    let balance = ask(&app, &cs, "O-BAL", "20.00", "old order").await;
+    assert_eq!(
+        (scan["status"].as_str(), balance["status"].as_str()),
+        (Some("PENDING_APPROVAL"), Some("PENDING_APPROVAL"))
+    );
+
+    // Two days later the orders are more than a year old: a new payout is too old (and that
+    // alone), but the requests are approvable, by scan and from the balance.
+    app.advance(2 * 86400).await;
+    let preview = app.ok(&admin, PREVIEW, json!({ "o": "O-BAL" })).await["payoutPreview"].clone();
+    assert_eq!(
+        (preview["blockers"].clone(), preview["balanceBlockers"].clone()),
+        (json!(["ORDER_TOO_OLD"]), json!([]))
+    );
+    let by_scan = app.gql(Some(&admin), APPROVE, json!({ "id": scan["id"], "f": "WECHAT_SCAN" })).await;
+    assert_eq!(by_scan["data"]["approvePayout"]["status"], "PENDING_RECHARGE", "{by_scan}");
+    let from_balance = app.gql(Some(&admin), APPROVE, json!({ "id": balance["id"], "f": "BALANCE" })).await;
+    assert_eq!(from_balance["data"]["approvePayout"]["status"], "PAYING", "{from_balance}");
+    assert_eq!(app.balance_and_ledger("s1").await, (8000, 8000));
+}
+
 async fn two_admins_deciding_at_once_make_one_decision(app: TestApp) {
     let (admin, cs, _) = shop(&app, "100", json!({})).await;
     app.sync_order("O-1", "s1", json!({})).await;
@@ -191,6 +223,7 @@ on_both_databases!(
     rejecting_needs_a_reason_and_gives_the_attempt_back,
     deciding_is_refused_when_it_cannot_be_decided,
     the_rules_hold_at_approval_time,
+    a_request_whose_order_turns_a_year_old_while_waiting_is_approvable,
     two_admins_deciding_at_once_make_one_decision,
     an_undecided_request_expires_after_seven_days,
 );

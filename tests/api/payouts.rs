@@ -1,7 +1,7 @@
 //! Creating a payout through the API: every blocker and balance blocker at its boundary, the
 //! preview agreeing with the creation, the funding paths, refused input, idempotency.
-use chrono::{DateTime, Months, TimeDelta, Utc};
-use chrono_tz::Asia::Shanghai;
+use chrono::{DateTime, Datelike, LocalResult, Months, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Utc};
+use chrono_tz::{Asia::Shanghai, Europe::Berlin};
 use serde_json::{Value, json};
 use smallpay::auth::Role;
 
@@ -91,8 +91,10 @@ async fn order_and_amount_blockers_at_their_boundaries(app: TestApp) {
     app.sync_order("O-OLD", "s1", grouped(&app, months_ago(&app, 12) - TimeDelta::seconds(1))).await;
 
     refused(&app, &admin, "O-NG", "10", "BALANCE", "ORDER_NOT_GROUPED").await;
+    // More than a year: too old, and nothing else (the 3–12 months rule is not about it).
     let codes = refused(&app, &admin, "O-OLD", "10", "WECHAT_SCAN", "ORDER_TOO_OLD").await;
-    assert_eq!(codes, ["ORDER_TOO_OLD", "ORDER_GROUPED_3_TO_12_MONTHS"]);
+    assert_eq!(codes, ["ORDER_TOO_OLD"]);
+    assert_eq!(preview_lists(&app, &admin, "O-OLD").await, (json!(["ORDER_TOO_OLD"]), json!([])));
     // Exactly one year: not too old, but scan only.
     refused(&app, &admin, "O-YEAR", "10", "BALANCE", "ORDER_GROUPED_3_TO_12_MONTHS").await;
     assert_eq!(created(&app, &admin, "O-YEAR", "10", "WECHAT_SCAN").await["status"], "PENDING_RECHARGE");
@@ -210,6 +212,85 @@ async fn balance_blockers_refuse_the_balance_only(app: TestApp) {
     assert_eq!(app.balance_and_ledger("s1").await, (0, 0));
 }
 
+/// The payout blockers and the balance blockers the preview lists for `order`.
+async fn preview_lists(app: &TestApp, token: &str, order: &str) -> (Value, Value) {
+    let p = app.ok(token, PREVIEW, json!({ "o": order })).await["payoutPreview"].clone();
+    (p["blockers"].clone(), p["balanceBlockers"].clone())
+}
+
+/// The Berlin days of `year` on which 02:30 is skipped (spring) and repeated (autumn).
+fn berlin_dst_days(year: i32) -> (NaiveDate, NaiveDate) {
+    let find = |month: u32, gap: bool| {
+        (1..=31)
+            .filter_map(|day| NaiveDate::from_ymd_opt(year, month, day))
+            .find(|d| match Berlin.from_local_datetime(&d.and_hms_opt(2, 30, 0).unwrap()) {
+                LocalResult::None => gap,
+                LocalResult::Ambiguous(..) => !gap,
+                LocalResult::Single(_) => false,
+            })
+            .unwrap()
+    };
+    (find(3, true), find(10, false))
+}
+
+/// Moves the clock to a Berlin local time that exists once.
+async fn advance_to_berlin(app: &TestApp, local: NaiveDateTime) -> DateTime<Utc> {
+    let target = Berlin.from_local_datetime(&local).single().unwrap().with_timezone(&Utc);
+    app.advance((target - app.state.clock.now()).num_seconds()).await;
+    assert_eq!(app.state.clock.now(), target);
+    target
+}
+
+async fn months_back_across_a_daylight_saving_change(app: TestApp) {
+    let (admin, _, _) = shop(&app, "1000", json!({ "timeZone": "Europe/Berlin" })).await;
+    // A year whose spring change falls on a day June has, so that June's day minus 3 months is
+    // the skipped 02:30; its autumn change repeats 02:30, which January's day minus 3 months is.
+    let mut year = app.state.clock.now().with_timezone(&Berlin).year() + 1;
+    while berlin_dst_days(year).0.day() > 30 {
+        year += 1;
+    }
+    let (spring, autumn) = berlin_dst_days(year);
+    let at_0230 = |y: i32, m: u32, d: u32| NaiveDate::from_ymd_opt(y, m, d).unwrap().and_hms_opt(2, 30, 0).unwrap();
+    // The first valid instant after the skipped 02:30 (03:00 CEST) and the earlier of the two
+    // 02:30s (CEST), as UTC.
+    let after_gap = spring.and_hms_opt(1, 0, 0).unwrap().and_utc();
+    let earlier_0230 = autumn.and_hms_opt(0, 30, 0).unwrap().and_utc();
+    assert_eq!(Berlin.from_utc_datetime(&after_gap.naive_utc()).naive_local(), spring.and_hms_opt(3, 0, 0).unwrap());
+    assert_eq!(Berlin.from_utc_datetime(&earlier_0230.naive_utc()).naive_local(), at_0230(year, 10, autumn.day()));
+
+    // June, 02:30 − 3 months = the spring day's skipped 02:30 → 03:00 CEST.
+    let now = advance_to_berlin(&app, at_0230(year, 6, spring.day())).await;
+    app.sync_order("A-1M", "s1", grouped(&app, now - TimeDelta::days(30))).await;
+    app.sync_order("A-EDGE", "s1", grouped(&app, after_gap)).await;
+    app.sync_order("A-EDGE-1", "s1", grouped(&app, after_gap - TimeDelta::seconds(1))).await;
+    assert_eq!(preview_lists(&app, &admin, "A-1M").await, (json!([]), json!([])), "grouped a month ago");
+    assert_eq!(preview_lists(&app, &admin, "A-EDGE").await, (json!([]), json!([])));
+    assert_eq!(preview_lists(&app, &admin, "A-EDGE-1").await, (json!([]), json!(["ORDER_GROUPED_3_TO_12_MONTHS"])));
+    created(&app, &admin, "A-1M", "1.00", "BALANCE").await;
+
+    // January, 02:30 − 3 months = the autumn day's repeated 02:30 → its earlier instant.
+    let now = advance_to_berlin(&app, at_0230(year + 1, 1, autumn.day())).await;
+    app.sync_order("B-1M", "s1", grouped(&app, now - TimeDelta::days(30))).await;
+    app.sync_order("B-EDGE", "s1", grouped(&app, earlier_0230)).await;
+    app.sync_order("B-EDGE-1", "s1", grouped(&app, earlier_0230 - TimeDelta::seconds(1))).await;
+    app.sync_order("B-LATER", "s1", grouped(&app, earlier_0230 + TimeDelta::hours(1))).await;
+    assert_eq!(preview_lists(&app, &admin, "B-1M").await, (json!([]), json!([])), "grouped a month ago");
+    assert_eq!(preview_lists(&app, &admin, "B-EDGE").await, (json!([]), json!([])));
+    assert_eq!(preview_lists(&app, &admin, "B-LATER").await, (json!([]), json!([])));
+    assert_eq!(preview_lists(&app, &admin, "B-EDGE-1").await, (json!([]), json!(["ORDER_GROUPED_3_TO_12_MONTHS"])));
+    created(&app, &admin, "B-1M", "1.00", "BALANCE").await;
+
+    // The next March, on the spring day's date, 02:30 − 12 months = the skipped 02:30 again.
+    let now = advance_to_berlin(&app, at_0230(year + 1, 3, spring.day())).await;
+    app.sync_order("C-1M", "s1", grouped(&app, now - TimeDelta::days(30))).await;
+    app.sync_order("C-EDGE", "s1", grouped(&app, after_gap)).await;
+    app.sync_order("C-EDGE-1", "s1", grouped(&app, after_gap - TimeDelta::seconds(1))).await;
+    assert_eq!(preview_lists(&app, &admin, "C-1M").await, (json!([]), json!([])), "grouped a month ago");
+    assert_eq!(preview_lists(&app, &admin, "C-EDGE").await.0, json!([]), "exactly a year: not too old");
+    assert_eq!(preview_lists(&app, &admin, "C-EDGE-1").await.0, json!(["ORDER_TOO_OLD"]));
+    created(&app, &admin, "C-1M", "1.00", "BALANCE").await;
+}
+
 async fn funding_paths_and_the_first_transition(app: TestApp) {
     let (admin, cs, _) = shop(&app, "100", json!({})).await;
     for sn in ["O-1", "O-2", "O-3", "O-4"] {
@@ -323,6 +404,29 @@ async fn bad_input_is_refused_and_writes_nothing(app: TestApp) {
     assert_eq!(app.code(Some(&admin), PREVIEW, json!({ "o": "O-OTHER" })).await, "NOT_FOUND");
 }
 
+async fn off_platform_contact_is_refused_in_any_width(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    for (field, text, why) in [
+        ("message", "有问题请拨打１３８００１３８０００", "phone"),
+        ("message", "电话 138.0013.8000", "phone"),
+        ("reason", "QQ：１２３４５６７８", "QQ"),
+        ("message", "请告诉我您的支付宝 账号", "account"),
+    ] {
+        let response = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({ field: text })).await;
+        assert_eq!(first_code(&response), "BAD_USER_INPUT", "{text}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{text}: {response}");
+        let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{text}: {message}");
+    }
+    assert_eq!(app.payout_count("s1").await, 0, "a refusal writes nothing");
+    assert_eq!(app.balance_and_ledger("s1").await, (10000, 10000));
+    // Prices, order numbers, dates and times are no contact.
+    let fine = "补差价 ¥6.50（6.50元），订单 2026112712345 / DEMO-0005，2026-11-27 12:30 已处理";
+    let paid = app.create_payout(&admin, "O-1", "6.50", "BALANCE", json!({ "message": fine })).await;
+    assert_eq!(paid["data"]["createPayout"]["message"], fine, "{paid}");
+}
+
 async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let (admin, _, cs_admin) = shop(&app, "100", json!({})).await;
     app.sync_order("O-1", "s1", json!({})).await;
@@ -406,8 +510,10 @@ on_both_databases!(
     order_and_amount_blockers_at_their_boundaries,
     shop_caps_count_committed_payouts_of_the_shops_day,
     balance_blockers_refuse_the_balance_only,
+    months_back_across_a_daylight_saving_change,
     funding_paths_and_the_first_transition,
     bad_input_is_refused_and_writes_nothing,
+    off_platform_contact_is_refused_in_any_width,
     idempotency_keys_replay_and_refuse_reuse,
     the_preview_lists_duplicates_newest_first,
 );

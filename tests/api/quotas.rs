@@ -112,4 +112,42 @@ async fn usage_counts_only_balance_payouts_the_account_paid_today(app: TestApp) 
     );
 }
 
-on_both_databases!(quotas_are_validated_and_kept_per_account, usage_counts_only_balance_payouts_the_account_paid_today);
+async fn an_account_that_turns_admin_keeps_no_quota(app: TestApp) {
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    app.ok(&admin, SET, json!({ "a": "cs-1", "p": "5", "d": "10" })).await;
+    let mine = "{ me { role quota { dailyLimit } } }";
+    assert_eq!(app.ok(&cs, mine, json!({})).await["me"], json!({ "role": "CS", "quota": { "dailyLimit": "10.00" } }));
+
+    // cs-1 signs in as ADMIN: it has no quota, wherever one would show.
+    let promoted = app.token(Role::Admin, Some("s1"), "cs-1");
+    assert_eq!(app.ok(&promoted, mine, json!({})).await["me"], json!({ "role": "ADMIN", "quota": null }));
+    assert_eq!(app.ok(&admin, "{ quotas { account { id } } }", json!({})).await["quotas"], json!([]));
+    let accounts = app.ok(&admin, "{ accounts { id role quota { dailyLimit } } }", json!({})).await;
+    let cs_1 = accounts["accounts"].as_array().unwrap().iter().find(|a| a["id"] == "cs-1").unwrap().clone();
+    assert_eq!(cs_1, json!({ "id": "cs-1", "role": "ADMIN", "quota": null }));
+
+    // Back to CS, the old quota does not come back: the admin sets a new one if it wants.
+    assert_eq!(app.ok(&cs, mine, json!({})).await["me"], json!({ "role": "CS", "quota": null }));
+    app.sync_order("O-1", "s1", json!({})).await;
+    crate::payouts::refused(&app, &cs, "O-1", "1.00", "BALANCE", "NO_QUOTA_CONFIGURED").await;
+
+    // Setting a quota while the account turns ADMIN: either the quota is refused or it goes.
+    let cs_2 = app.token(Role::Cs, Some("s1"), "cs-2");
+    app.ok(&cs_2, mine, json!({})).await;
+    let admin_2 = app.token(Role::Admin, Some("s1"), "cs-2");
+    let sets = (0..8).map(|_| set(&app, &admin, "cs-2", json!("1"), json!("2")));
+    let promotion = app.gql(Some(&admin_2), mine, json!({}));
+    let (answers, promoted) = tokio::join!(futures_util::future::join_all(sets), promotion);
+    assert_eq!(promoted["data"]["me"], json!({ "role": "ADMIN", "quota": null }), "{promoted}");
+    for answer in answers.iter().filter(|a| a.get("errors").is_some()) {
+        assert_eq!(crate::helpers::first_code(answer), "BAD_USER_INPUT", "{answer}");
+    }
+    assert_eq!(app.ok(&admin, "{ quotas { account { id } } }", json!({})).await["quotas"], json!([]));
+    assert_eq!(app.ok(&admin_2, mine, json!({})).await["me"]["quota"], json!(null));
+}
+
+on_both_databases!(
+    quotas_are_validated_and_kept_per_account,
+    usage_counts_only_balance_payouts_the_account_paid_today,
+    an_account_that_turns_admin_keeps_no_quota,
+);

@@ -5,7 +5,7 @@ use chrono_tz::Tz;
 
 use super::{
     money::Cny,
-    shop::Policy,
+    shop::{Policy, resolve_local},
     vocab::{BalanceBlocker, FundingChoice, FundingMethod, PayoutBlocker, PayoutStatus, Role},
 };
 
@@ -114,10 +114,15 @@ pub fn max_amount(policy: &Policy, activity_goods: bool) -> Cny {
     if activity_goods { policy.max_amount_activity } else { policy.max_amount_regular }
 }
 
-/// `now` minus whole calendar months in `tz` ("the same date and time N months earlier").
+/// `now` minus whole calendar months in `tz` ("the same date and time N months earlier",
+/// rules.md "Time"): the local date and time N months earlier, its day clamped to that
+/// month's last day, then resolved as [`resolve_local`] says (a repeated local time is its
+/// earlier instant, a skipped one the first valid instant after it).
 pub fn months_before(now: DateTime<Utc>, tz: Tz, months: u32) -> DateTime<Utc> {
-    let local = now.with_timezone(&tz);
-    local.checked_sub_months(Months::new(months)).map_or(now, |t| t.with_timezone(&Utc))
+    let local = now.with_timezone(&tz).naive_local();
+    // `NaiveDateTime::checked_sub_months` clamps the day; it fails only before chrono's first
+    // representable date, which no order is older than.
+    local.checked_sub_months(Months::new(months)).map_or(DateTime::<Utc>::MIN_UTC, |earlier| resolve_local(tz, earlier))
 }
 
 /// Decides on a payout of `amount` (`None`: judged at the minimum, without `AMOUNT_*` codes).
@@ -133,9 +138,10 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
     if s.shop_paid_today + judged > s.policy.daily_cap {
         blockers.push(PayoutBlocker::ShopDailyCapReached);
     }
+    let too_old = s.grouped_at.is_some_and(|grouped| grouped < months_before(s.now, s.tz, 12));
     match s.grouped_at {
         None => blockers.push(PayoutBlocker::OrderNotGrouped),
-        Some(grouped) if grouped < months_before(s.now, s.tz, 12) => blockers.push(PayoutBlocker::OrderTooOld),
+        Some(_) if too_old => blockers.push(PayoutBlocker::OrderTooOld),
         Some(_) => {}
     }
     if s.last_payout_created_at.is_some_and(|t| s.now - t < TimeDelta::seconds(RATE_LIMIT_SECONDS)) {
@@ -172,7 +178,8 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
     if s.shop_paid_from_balance_today + judged > s.policy.daily_balance_cap {
         balance_blockers.push(BalanceBlocker::ShopDailyBalanceCapReached);
     }
-    if s.grouped_at.is_some_and(|g| g < months_before(s.now, s.tz, 3)) {
+    // Between 3 and 12 months: an order grouped more than a year ago is ORDER_TOO_OLD alone.
+    if !too_old && s.grouped_at.is_some_and(|g| g < months_before(s.now, s.tz, 3)) {
         balance_blockers.push(BalanceBlocker::OrderGrouped3To12Months);
     }
     if s.balance < judged {
@@ -198,8 +205,11 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
 /// The re-check when the admin approves a request (rules.md "Approvals"): the shop's unpaid
 /// bills and daily cap, and for a balance approval every balance blocker but the three quota
 /// ones — judged with the admin as operator. The request is not committed, so it is in no
-/// sum; the 60 s rule, the attempts and the order's age are not re-judged. Returns the first
-/// broken rule and all of them.
+/// sum; the 60 s rule, the attempts and the order's age are not re-judged. An order that
+/// turned more than a year old while the request waited is therefore approvable, by scan and
+/// from the balance: `ORDER_TOO_OLD` is not re-judged, and `ORDER_GROUPED_3_TO_12_MONTHS`
+/// (orders between 3 and 12 months old) is not about it. Returns the first broken rule and
+/// all of them.
 pub fn approval_refusal(
     s: &Snapshot,
     amount: Cny,

@@ -63,11 +63,12 @@ fn each_rule_at_its_boundary() {
             vec!["ORDER_GROUPED_3_TO_12_MONTHS"],
         ),
         (
-            "grouped a year and a second ago",
+            "grouped a year and a second ago: too old, and nothing else",
             |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2025, 11, 26, 3, 59, 59).unwrap()),
             "10",
-            vec!["ORDER_TOO_OLD", "ORDER_GROUPED_3_TO_12_MONTHS"],
+            vec!["ORDER_TOO_OLD"],
         ),
+        ("grouped two years ago", |s| s.grouped_at = Some(now() - TimeDelta::days(730)), "10", vec!["ORDER_TOO_OLD"]),
         (
             "grouped exactly three months ago",
             |s| s.grouped_at = Some(Utc.with_ymd_and_hms(2026, 8, 26, 4, 0, 0).unwrap()),
@@ -168,6 +169,68 @@ fn the_day_boundary_is_the_shops() {
     assert_eq!(months_before(later, utc, 3), Utc.with_ymd_and_hms(2026, 3, 1, 0, 30, 0).unwrap());
 }
 
+fn utc(y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, mo, d, h, mi, 0).unwrap()
+}
+
+#[test]
+fn a_day_that_month_lacks_is_its_last_day() {
+    let tz: Tz = "Asia/Shanghai".parse().unwrap();
+    let local = |y, mo, d| tz.with_ymd_and_hms(y, mo, d, 12, 0, 0).unwrap().with_timezone(&Utc);
+    assert_eq!(months_before(local(2026, 3, 31), tz, 1), local(2026, 2, 28));
+    assert_eq!(months_before(local(2028, 5, 31), tz, 3), local(2028, 2, 29), "a leap year");
+    assert_eq!(months_before(local(2028, 2, 29), tz, 12), local(2027, 2, 28));
+    assert_eq!(months_before(local(2026, 12, 31), tz, 3), local(2026, 9, 30));
+}
+
+#[test]
+fn a_local_time_a_daylight_saving_change_skips_is_the_first_valid_instant_after_it() {
+    let berlin: Tz = "Europe/Berlin".parse().unwrap();
+    // 2026-06-29 02:30 CEST − 3 months = 2026-03-29 02:30, which the spring change skips
+    // (02:00 CET → 03:00 CEST): 03:00 CEST, 01:00 UTC.
+    assert_eq!(months_before(utc(2026, 6, 29, 0, 30), berlin, 3), utc(2026, 3, 29, 1, 0));
+    // 2027-03-29 02:30 CEST − 12 months: the same skipped time.
+    assert_eq!(months_before(utc(2027, 3, 29, 0, 30), berlin, 12), utc(2026, 3, 29, 1, 0));
+    // The whole skipped hour maps to the same instant; the minute after it is itself.
+    assert_eq!(months_before(utc(2026, 6, 29, 0, 0), berlin, 3), utc(2026, 3, 29, 1, 0), "02:00 is skipped too");
+    assert_eq!(months_before(utc(2026, 6, 29, 0, 59), berlin, 3), utc(2026, 3, 29, 1, 0));
+    assert_eq!(months_before(utc(2026, 6, 29, 1, 0), berlin, 3), utc(2026, 3, 29, 1, 0), "03:00 exists");
+    assert_eq!(months_before(utc(2026, 6, 29, 1, 1), berlin, 3), utc(2026, 3, 29, 1, 1));
+    // Below the second, too: 02:30:00.25 falls on 03:00:00.000 CEST exactly.
+    let fraction = utc(2026, 6, 29, 0, 30) + TimeDelta::milliseconds(250);
+    assert_eq!(months_before(fraction, berlin, 3), utc(2026, 3, 29, 1, 0));
+    // A half-hour change: Lord Howe Island goes from 02:00 (+10:30) to 02:30 (+11:00) on
+    // 2026-10-04. 2027-01-04 02:15 (+11:00) − 3 months is skipped: 02:30 (+11:00).
+    let lord_howe: Tz = "Australia/Lord_Howe".parse().unwrap();
+    assert_eq!(months_before(utc(2027, 1, 3, 15, 15), lord_howe, 3), utc(2026, 10, 3, 15, 30));
+}
+
+#[test]
+fn a_local_time_a_daylight_saving_change_repeats_is_its_earlier_instant() {
+    let berlin: Tz = "Europe/Berlin".parse().unwrap();
+    // 2027-01-25 02:30 CET − 3 months = 2026-10-25 02:30, which the autumn change repeats
+    // (03:00 CEST → 02:00 CET): the first one, CEST, 00:30 UTC (not 01:30 UTC).
+    assert_eq!(months_before(utc(2027, 1, 25, 1, 30), berlin, 3), utc(2026, 10, 25, 0, 30));
+    // 2027-10-25 02:30 CEST − 12 months: the same.
+    assert_eq!(months_before(utc(2027, 10, 25, 0, 30), berlin, 12), utc(2026, 10, 25, 0, 30));
+}
+
+#[test]
+fn the_age_rules_hold_across_a_daylight_saving_change() {
+    // A Berlin shop at 2026-06-29 02:30 CEST: three months back is 03:00 CEST on March 29.
+    let mut s = ok();
+    s.tz = "Europe/Berlin".parse().unwrap();
+    s.now = utc(2026, 6, 29, 0, 30);
+    for (grouped, expected) in [
+        (s.now - TimeDelta::days(30), vec![]),
+        (utc(2026, 3, 29, 1, 0), vec![]),
+        (utc(2026, 3, 29, 0, 59) + TimeDelta::seconds(59), vec!["ORDER_GROUPED_3_TO_12_MONTHS"]),
+    ] {
+        s.grouped_at = Some(grouped);
+        assert_eq!(blockers(&s, "10"), expected, "grouped at {grouped}");
+    }
+}
+
 #[test]
 fn several_rules_break_together_in_table_order() {
     let mut s = ok();
@@ -256,7 +319,12 @@ fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
     s.grouped_at = Some(now() - TimeDelta::days(400));
     s.operator_quota = Some(QuotaLimits { per_payout: cny("1"), daily: cny("1") });
     assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
+    // An order more than a year old now (it crossed the mark while the request waited) is
+    // approvable from the balance too: the 3–12 months rule is not about it.
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance), None);
     // Re-judged for a balance approval: the 3–12 months rule and the balance.
+    s.grouped_at = Some(now() - TimeDelta::days(200));
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
     let balance = approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap();
     assert_eq!(balance.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
     s.grouped_at = Some(now() - TimeDelta::days(1));
