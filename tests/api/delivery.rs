@@ -99,3 +99,22 @@ on_both_databases!(
     a_close_never_refunds_what_the_channel_delivered,
     a_close_refunds_only_what_the_channel_confirms_unpaid,
 );
+
+/// SQLite commits reach the disk before they are acknowledged (`synchronous=FULL`), unless the
+/// operator chooses `normal`.
+#[tokio::test]
+async fn sqlite_is_durable_by_default() {
+    async fn synchronous(app: &TestApp) -> i64 {
+        let db = &app.state.db;
+        let row = db.query_one_raw(Statement::from_string(db.get_database_backend(), "PRAGMA synchronous")).await;
+        row.unwrap().unwrap().try_get_by_index::<i64>(0).unwrap()
+    }
+    let durable = TestApp::spawn(crate::helpers::Backend::Sqlite).await;
+    assert_eq!(synchronous(&durable).await, 2, "FULL");
+    let fast = TestApp::try_spawn_with(crate::helpers::Backend::Sqlite, |c| {
+        c.sqlite_synchronous = smallpay::config::SqliteSynchronous::Normal;
+    })
+    .await
+    .unwrap();
+    assert_eq!(synchronous(&fast).await, 1, "NORMAL");
+}
