@@ -2,8 +2,10 @@
 use chrono::{DateTime, Utc};
 use entity::{account_card, buyer_notification, shop, vocab::AccountCardStatus};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, sea_query::Expr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    sea_query::{Expr, SimpleExpr},
 };
 
 use crate::{domain::card::CARD_LIFETIME, error::AppResult};
@@ -36,20 +38,18 @@ pub async fn insert_open(
 
 /// Expires the payout's open card, if any.
 pub async fn expire_open(db: &impl ConnectionTrait, payout_id: i64) -> AppResult<()> {
-    account_card::Entity::update_many()
-        .col_expr(account_card::Column::Status, Expr::value(AccountCardStatus::Expired))
-        .filter(account_card::Column::PayoutId.eq(payout_id))
-        .filter(account_card::Column::Status.eq(AccountCardStatus::Open))
-        .exec(db)
-        .await?;
-    Ok(())
+    expire_open_where(db, account_card::Column::PayoutId.eq(payout_id)).await
 }
 
 /// Expires the card if it is still open.
 pub async fn expire(db: &impl ConnectionTrait, card_id: i64) -> AppResult<()> {
+    expire_open_where(db, account_card::Column::Id.eq(card_id)).await
+}
+
+async fn expire_open_where(db: &impl ConnectionTrait, which: SimpleExpr) -> AppResult<()> {
     account_card::Entity::update_many()
         .col_expr(account_card::Column::Status, Expr::value(AccountCardStatus::Expired))
-        .filter(account_card::Column::Id.eq(card_id))
+        .filter(which)
         .filter(account_card::Column::Status.eq(AccountCardStatus::Open))
         .exec(db)
         .await?;

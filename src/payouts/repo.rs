@@ -3,7 +3,7 @@ use chrono::{DateTime, Utc};
 use entity::{idempotency_key, payout, payout_transition};
 use sea_orm::{
     ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select,
+    QueryOrder, QuerySelect, Select, sea_query::SimpleExpr,
 };
 
 use crate::{
@@ -185,13 +185,7 @@ pub async fn update_if_status(
     from: PayoutStatus,
     model: payout::ActiveModel,
 ) -> AppResult<bool> {
-    let updated = payout::Entity::update_many()
-        .set(model)
-        .filter(payout::Column::Id.eq(id))
-        .filter(payout::Column::Status.eq(from))
-        .exec(db)
-        .await?;
-    Ok(updated.rows_affected == 1)
+    update_if(db, id, payout::Column::Status.eq(from), model).await
 }
 
 /// Applies `model` to the payout if its refund is still `from` (compare-and-set).
@@ -201,12 +195,17 @@ pub async fn update_if_refund(
     from: RefundStatus,
     model: payout::ActiveModel,
 ) -> AppResult<bool> {
-    let updated = payout::Entity::update_many()
-        .set(model)
-        .filter(payout::Column::Id.eq(id))
-        .filter(payout::Column::RefundStatus.eq(from))
-        .exec(db)
-        .await?;
+    update_if(db, id, payout::Column::RefundStatus.eq(from), model).await
+}
+
+async fn update_if(
+    db: &impl ConnectionTrait,
+    id: i64,
+    condition: SimpleExpr,
+    model: payout::ActiveModel,
+) -> AppResult<bool> {
+    let updated =
+        payout::Entity::update_many().set(model).filter(payout::Column::Id.eq(id)).filter(condition).exec(db).await?;
     Ok(updated.rows_affected == 1)
 }
 
