@@ -26,27 +26,16 @@
 //!
 //! Commit times order the commits of a shop (they are serialised by the shop's lock); two
 //! commits at the very same instant are taken to be in either order.
-use std::collections::{BTreeMap, HashMap, HashSet};
-
-use chrono::{DateTime, NaiveDate, Utc};
-use chrono_tz::Tz;
-use entity::{account, account_card, ledger_entry, payout, payout_transition, quota, scheduled_job, shop};
-
-use super::{AuditCheck, Findings, Violation, ViolationKind as Kind};
-use crate::domain::{
-    money::Cny,
-    payout::{MAX_APPLICATIONS, counts_as_application, may_start, may_transition},
-    shop::zone_of,
-    vocab::{AccountCardStatus, EntryKind, Fen, FundingMethod, JobKind, JobStatus, PayoutStatus, RefundStatus, Role},
-};
-
-/// One shop's rows, as the checks read them. Each list is in id order.
+mod books;
 mod history;
 mod jobs;
 mod ledger;
 mod limits;
 mod money;
 
+use chrono_tz::Tz;
+
+pub use self::books::ShopBooks;
 use self::{
     history::history,
     jobs::jobs,
@@ -54,20 +43,8 @@ use self::{
     limits::{applications, quotas, shop_caps},
     money::payout_money,
 };
-
-#[derive(Debug, Clone)]
-pub struct ShopBooks {
-    pub shop: shop::Model,
-    pub entries: Vec<ledger_entry::Model>,
-    pub payouts: Vec<payout::Model>,
-    pub transitions: Vec<payout_transition::Model>,
-    /// The jobs of the shop's payouts, and of its open cards.
-    pub jobs: Vec<scheduled_job::Model>,
-    /// The shop's open account cards.
-    pub open_cards: Vec<account_card::Model>,
-    pub quotas: Vec<quota::Model>,
-    pub accounts: Vec<account::Model>,
-}
+use super::Findings;
+use crate::domain::shop::zone_of;
 
 /// Runs every check over one shop's books; `default_zone` stands in for a shop time zone
 /// that does not parse.
@@ -82,22 +59,6 @@ pub fn audit_shop(books: &ShopBooks, default_zone: Tz) -> Findings {
     history(books, &mut f);
     jobs(books, &mut f);
     f
-}
-
-fn cny(fen: i64) -> Cny {
-    Cny::from_fen(fen)
-}
-
-fn money(fen: Fen) -> Cny {
-    Cny::from(fen)
-}
-
-fn local_day(at: DateTime<Utc>, tz: Tz) -> NaiveDate {
-    at.with_timezone(&tz).date_naive()
-}
-
-fn ids(list: &[i64]) -> String {
-    list.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! HISTORY: every status is the end of its recorded history, each step allowed.
-use super::*;
+use super::books::*;
 
 /// `HISTORY`: every payout has a history (`HISTORY_MISSING`) that starts with its creation —
 /// from nothing to a status a creation gives (`HISTORY_BAD_START`) — whose every step starts

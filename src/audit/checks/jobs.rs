@@ -1,5 +1,5 @@
 //! JOBS: every waiting status has the job that ends the wait.
-use super::*;
+use super::books::*;
 
 /// `JOBS`: every status that waits for something has the job that will end the wait.
 ///

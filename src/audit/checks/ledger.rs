@@ -1,5 +1,5 @@
 //! LEDGER: each balance equals its ledger, never negative, and the entries chain.
-use super::*;
+use super::books::*;
 
 /// `LEDGER`: the shop's balance equals the sum of its entries (`BALANCE_MISMATCH`); neither
 /// the balance nor the running sum ever goes below zero (`NEGATIVE_BALANCE`, the first time

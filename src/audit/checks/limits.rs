@@ -1,5 +1,5 @@
 //! APPLICATIONS, QUOTAS, SHOP_CAPS: the limits of rules.md on every order and day.
-use super::*;
+use super::books::*;
 
 /// `APPLICATIONS`: no order has more than [`MAX_APPLICATIONS`] payouts that count as
 /// applications (`counts_as_application`: all but `REJECTED` and `RECHARGE_FAILED`).

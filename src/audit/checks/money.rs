@@ -1,5 +1,5 @@
 //! PAYOUT_MONEY: every debit and refund credit belongs to one payout that moved that money.
-use super::*;
+use super::books::*;
 
 /// A payout whose money left the shop's balance: funded from the balance, deducted, and in a
 /// status that follows a deduction.

@@ -2,7 +2,7 @@
 //! its kind only. (The API tests plant the same corruptions in real databases.)
 use chrono::{TimeDelta, TimeZone};
 
-use super::*;
+use super::{books::*, *};
 
 fn t0() -> DateTime<Utc> {
     // 12:00 in Shanghai.
