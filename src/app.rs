@@ -70,7 +70,12 @@ impl App {
         });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
         let gateway = payment_channel(config.gateway, db.clone());
-        let sealer = Sealer::new(config.jwt_secret_or_dev());
+        if config.seal_key.is_none() {
+            tracing::warn!("SMALLPAY_SEAL_KEY is not set: account numbers are sealed with the public development key");
+        }
+        // Values sealed before key ids were keyed from the HS256 secret: they still open.
+        let legacy = config.jwt_public_key.is_none().then(|| config.jwt_secret_or_dev());
+        let sealer = Sealer::new(config.seal_key_or_dev(), &config.seal_old_keys, legacy);
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
         let write_gate = db::WriteGate::for_backend(db.get_database_backend());

@@ -7,6 +7,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// The development HS256 secret: refused in production.
 pub const DEV_JWT_SECRET: &str = "smallpay-development-secret-do-not-use-in-production";
+/// The development seal key: public, like the development JWT secret.
+pub const DEV_SEAL_KEY: &str = "smallpay-development-seal-key-do-not-use-in-production";
 
 #[derive(Debug, Parser)]
 #[command(name = "smallpay", version, about = "GraphQL API for a marketplace's small-amount payouts")]
@@ -141,6 +143,17 @@ pub struct Config {
     /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,
+    /// The key that seals buyers' account numbers at rest (≥ 32 bytes; required in
+    /// production). Never derived from the JWT keys.
+    #[arg(long, env = "SMALLPAY_SEAL_KEY", hide_env_values = true, global = true)]
+    pub seal_key: Option<String>,
+    /// Earlier seal keys, comma-separated: they still open what they sealed (key rotation).
+    #[arg(long, env = "SMALLPAY_SEAL_OLD_KEYS", hide_env_values = true, value_delimiter = ',', global = true)]
+    pub seal_old_keys: Vec<String>,
+    /// Development only: listen on a non-loopback address anyway (development mode publishes
+    /// its secrets and prints tokens).
+    #[arg(long, env = "SMALLPAY_DEV_PUBLIC_BIND", global = true, value_parser = parse_flag, default_value = "0")]
+    pub dev_public_bind: bool,
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,
@@ -156,6 +169,14 @@ pub enum ConfigError {
     TestClockInProduction,
     #[error("SMALLPAY_JWT_SECRET must be at least 32 bytes")]
     ShortSecret,
+    #[error("SMALLPAY_ENV=production needs SMALLPAY_SEAL_KEY (at least 32 bytes) to seal account numbers")]
+    NoSealKeyInProduction,
+    #[error("SMALLPAY_SEAL_KEY must be at least 32 bytes")]
+    ShortSealKey,
+    #[error(
+        "development mode listens on loopback addresses only (it publishes its secrets and prints tokens): bind 127.0.0.1, set SMALLPAY_ENV=production, or SMALLPAY_DEV_PUBLIC_BIND=1"
+    )]
+    PublicBindInDevelopment,
 }
 
 impl Config {
@@ -185,11 +206,24 @@ impl Config {
             if self.test_clock {
                 return Err(ConfigError::TestClockInProduction);
             }
+            if self.seal_key.as_deref().is_none_or(|k| k == DEV_SEAL_KEY) {
+                return Err(ConfigError::NoSealKeyInProduction);
+            }
+        } else if !self.bind.ip().is_loopback() && !self.dev_public_bind {
+            return Err(ConfigError::PublicBindInDevelopment);
+        }
+        if self.seal_key.as_deref().is_some_and(|k| k.len() < 32) {
+            return Err(ConfigError::ShortSealKey);
         }
         if self.jwt_secret.as_deref().is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::ShortSecret);
         }
         Ok(())
+    }
+
+    /// The seal key, or the development one (never in production: `validate` refuses that).
+    pub fn seal_key_or_dev(&self) -> &str {
+        self.seal_key.as_deref().unwrap_or(DEV_SEAL_KEY)
     }
 
     pub fn jwt_secret_or_dev(&self) -> &str {
@@ -219,9 +253,33 @@ mod tests {
         config.environment = Environment::Production;
         assert!(matches!(config.validate(), Err(ConfigError::DevSecretInProduction)));
         config.jwt_secret = Some("x".repeat(40));
+        assert!(matches!(config.validate(), Err(ConfigError::NoSealKeyInProduction)));
+        config.seal_key = Some(DEV_SEAL_KEY.to_owned());
+        assert!(matches!(config.validate(), Err(ConfigError::NoSealKeyInProduction)), "not the public one");
+        config.seal_key = Some("s".repeat(31));
+        assert!(matches!(config.validate(), Err(ConfigError::ShortSealKey)));
+        config.seal_key = Some("s".repeat(40));
         assert!(config.validate().is_ok());
         config.test_clock = true;
         assert!(matches!(config.validate(), Err(ConfigError::TestClockInProduction)));
+    }
+
+    #[test]
+    fn development_binds_loopback_only_unless_told() {
+        let mut config = Config::defaults();
+        assert!(config.validate().is_ok(), "127.0.0.1 by default");
+        config.bind = "0.0.0.0:8080".parse().unwrap();
+        assert!(matches!(config.validate(), Err(ConfigError::PublicBindInDevelopment)));
+        config.bind = "[::1]:8080".parse().unwrap();
+        assert!(config.validate().is_ok());
+        config.bind = "192.0.2.10:8080".parse().unwrap();
+        config.dev_public_bind = true;
+        assert!(config.validate().is_ok(), "the operator said so");
+        config.dev_public_bind = false;
+        config.environment = Environment::Production;
+        config.jwt_secret = Some("x".repeat(40));
+        config.seal_key = Some("s".repeat(40));
+        assert!(config.validate().is_ok(), "production binds where it is told");
     }
 
     #[test]

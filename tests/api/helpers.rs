@@ -159,6 +159,7 @@ pub fn test_config() -> Config {
     config.test_clock = true;
     config.gateway = Gateway::Simulated;
     config.jwt_secret = Some("a-test-secret-that-is-long-enough-to-use".into());
+    config.seal_key = Some("a-test-seal-key-that-is-long-enough-to-use".into());
     config
 }
 

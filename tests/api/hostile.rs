@@ -135,7 +135,19 @@ async fn a_balance_cannot_overflow(app: TestApp) {
     assert_eq!(app.balance_and_ledger("s1").await, (1_000_000_000_000_000, 1_000_000_000_000_000));
 }
 
-on_both_databases!(a_balance_cannot_overflow);
+async fn only_the_applicant_and_the_admin_see_a_qr_code(app: TestApp) {
+    let (admin, cs, cs_admin) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    let p = app.pay(&cs, "O-1", "5.00", "WECHAT_SCAN").await;
+    let query = "query($id: ID!) { payout(id: $id) { status recharge { qrPayload } } }";
+    for (token, sees) in [(&cs, true), (&admin, true), (&cs_admin, false)] {
+        let data = app.ok(token, query, json!({ "id": p["id"] })).await;
+        assert_eq!(data["payout"]["status"], "PENDING_RECHARGE");
+        assert_eq!(data["payout"]["recharge"].is_object(), sees, "{data}");
+    }
+}
+
+on_both_databases!(a_balance_cannot_overflow, only_the_applicant_and_the_admin_see_a_qr_code);
 
 on_both_databases!(
     a_fragment_bomb_is_refused_at_once,

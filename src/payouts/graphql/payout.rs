@@ -8,6 +8,7 @@ use entity::payout;
 use super::transition::PayoutTransition;
 use crate::{
     accounts::graphql::Account,
+    auth::{Role, Viewer},
     cards::graphql::AccountCard,
     domain::{money::Cny, vocab},
     error::AppError,
@@ -134,9 +135,14 @@ impl Payout {
         self.0.failure_reason.as_deref()
     }
 
-    /// How to recharge, while PENDING_RECHARGE.
-    async fn recharge(&self) -> Result<Option<RechargeInfo>> {
+    /// How to recharge, while PENDING_RECHARGE; shown to the applicant and the admin only
+    /// (those who may `continueRecharge`), null for anyone else.
+    async fn recharge(&self, ctx: &Context<'_>) -> Result<Option<RechargeInfo>> {
         if self.0.status != vocab::PayoutStatus::PendingRecharge {
+            return Ok(None);
+        }
+        let may = ctx.data_opt::<Viewer>().is_some_and(|v| v.role == Role::Admin || v.sub == self.0.applicant_id);
+        if !may {
             return Ok(None);
         }
         Ok(Some(RechargeInfo::of(&self.0)?))
