@@ -101,6 +101,9 @@ pub struct Config {
     /// Required `iss`.
     #[arg(long, env = "SMALLPAY_JWT_ISSUER", default_value = "smallpay", global = true)]
     pub jwt_issuer: String,
+    /// The longest lifetime accepted for a token (`exp` further from now is refused).
+    #[arg(long, env = "SMALLPAY_JWT_MAX_LIFETIME", default_value = "24h", value_parser = parse_duration, global = true)]
+    pub jwt_max_lifetime: Duration,
     /// Required `aud`.
     #[arg(long, env = "SMALLPAY_JWT_AUDIENCE", default_value = "smallpay-api", global = true)]
     pub jwt_audience: String,

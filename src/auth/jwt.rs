@@ -9,10 +9,9 @@ use crate::{config::Config, error::AppError};
 
 pub const LEEWAY_SECONDS: u64 = 60;
 
-/// The claims smallpay reads. Unknown claims are refused, so a token minted for another
-/// purpose (or a typo such as `shopId`) is not silently half-read.
+/// The claims smallpay reads. Other claims (an identity provider's `scope`, `azp`, `typ`,
+/// `sid`…) are ignored; a claim smallpay reads must be well-formed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
 pub struct Claims {
     pub sub: String,
     pub role: String,
@@ -40,6 +39,8 @@ pub struct JwtKeys {
     encoding: Option<EncodingKey>,
     issuer: String,
     audience: String,
+    /// The longest a token may live from now (`exp` further away is refused).
+    max_lifetime: i64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,26 +49,51 @@ pub enum KeyError {
     BadPublicKey,
     #[error("cannot read SMALLPAY_JWT_PUBLIC_KEY file {0}: {1}")]
     Unreadable(String, std::io::Error),
+    #[error("SMALLPAY_JWT_PUBLIC_KEY is a {0}-bit RSA key; at least 2048 bits are required")]
+    ShortRsaKey(usize),
+    #[error("SMALLPAY_JWT_PUBLIC_KEY is an EC key on a curve other than P-256 (ES256) or P-384 (ES384)")]
+    UnsupportedCurve,
+}
+
+/// The algorithm a public key verifies, checked: RSA of at least 2048 bits (RS256), EC on
+/// P-256 (ES256) or P-384 (ES384).
+fn algorithm_of(pem: &str) -> Result<(Algorithm, DecodingKey), KeyError> {
+    use p256::pkcs8::DecodePublicKey as _;
+    use rsa::traits::PublicKeyParts as _;
+    if let Ok(key) = rsa::RsaPublicKey::from_public_key_pem(pem) {
+        let bits = key.size() * 8;
+        if bits < 2048 {
+            return Err(KeyError::ShortRsaKey(bits));
+        }
+        return DecodingKey::from_rsa_pem(pem.as_bytes())
+            .map(|k| (Algorithm::RS256, k))
+            .map_err(|_| KeyError::BadPublicKey);
+    }
+    let algorithm = if p256::PublicKey::from_public_key_pem(pem).is_ok() {
+        Algorithm::ES256
+    } else if p384::PublicKey::from_public_key_pem(pem).is_ok() {
+        Algorithm::ES384
+    } else if DecodingKey::from_ec_pem(pem.as_bytes()).is_ok() {
+        return Err(KeyError::UnsupportedCurve);
+    } else {
+        return Err(KeyError::BadPublicKey);
+    };
+    DecodingKey::from_ec_pem(pem.as_bytes()).map(|k| (algorithm, k)).map_err(|_| KeyError::BadPublicKey)
 }
 
 impl JwtKeys {
     pub fn from_config(config: &Config) -> Result<Self, KeyError> {
         let issuer = config.jwt_issuer.clone();
         let audience = config.jwt_audience.clone();
+        let max_lifetime = i64::try_from(config.jwt_max_lifetime.as_secs()).unwrap_or(i64::MAX);
         if let Some(pem) = &config.jwt_public_key {
             let pem = if pem.trim_start().starts_with("-----BEGIN") {
                 pem.clone()
             } else {
                 std::fs::read_to_string(pem).map_err(|e| KeyError::Unreadable(pem.clone(), e))?
             };
-            let (algorithm, decoding) = if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
-                (Algorithm::RS256, key)
-            } else if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
-                (Algorithm::ES256, key)
-            } else {
-                return Err(KeyError::BadPublicKey);
-            };
-            return Ok(JwtKeys { algorithm, decoding, encoding: None, issuer, audience });
+            let (algorithm, decoding) = algorithm_of(&pem)?;
+            return Ok(JwtKeys { algorithm, decoding, encoding: None, issuer, audience, max_lifetime });
         }
         let secret = config.jwt_secret_or_dev().as_bytes();
         Ok(JwtKeys {
@@ -76,6 +102,7 @@ impl JwtKeys {
             encoding: Some(EncodingKey::from_secret(secret)),
             issuer,
             audience,
+            max_lifetime,
         })
     }
 
@@ -121,6 +148,12 @@ impl JwtKeys {
             })
         })?;
         let exp = data.claims.exp;
+        if exp.saturating_sub(Utc::now().timestamp()) > self.max_lifetime.saturating_add(LEEWAY_SECONDS as i64) {
+            return Err(refuse(&format!(
+                "its lifetime (exp) is longer than the {} s accepted (SMALLPAY_JWT_MAX_LIFETIME)",
+                self.max_lifetime
+            )));
+        }
         Ok((viewer_from_claims(data.claims)?, exp))
     }
 

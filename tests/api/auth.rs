@@ -73,7 +73,24 @@ async fn every_jwt_failure_is_unauthenticated_and_says_why() {
             sign(&with(&|c| drop(c.as_object_mut().unwrap().remove("exp"))), Algorithm::HS256, &key),
             "exp",
         ),
-        ("unknown claim", sign(&with(&|c| c["shopId"] = json!("s1")), Algorithm::HS256, &key), "shopId"),
+        (
+            "a misspelt shop claim",
+            sign(
+                &with(&|c| {
+                    c["shopId"] = c["shop_id"].clone();
+                    drop(c.as_object_mut().unwrap().remove("shop_id"));
+                }),
+                Algorithm::HS256,
+                &key,
+            ),
+            "shop_id",
+        ),
+        ("a claim it reads, malformed", sign(&with(&|c| c["name"] = json!(42)), Algorithm::HS256, &key), "claims"),
+        (
+            "a lifetime beyond SMALLPAY_JWT_MAX_LIFETIME",
+            sign(&with(&|c| c["exp"] = json!(Utc::now().timestamp() + 30 * 86400)), Algorithm::HS256, &key),
+            "lifetime",
+        ),
         ("unknown role", sign(&with(&|c| c["role"] = json!("root")), Algorithm::HS256, &key), "role"),
         (
             "merchant without shop_id",
@@ -126,9 +143,11 @@ async fn public_key_server(public: &str) -> TestApp {
 
 #[tokio::test]
 async fn rs256_and_es256_with_a_public_key_and_no_key_confusion() {
-    for (public, private, alg) in
-        [("rsa_public.pem", "rsa_private.pem", Algorithm::RS256), ("ec_public.pem", "ec_private.pem", Algorithm::ES256)]
-    {
+    for (public, private, alg) in [
+        ("rsa_public.pem", "rsa_private.pem", Algorithm::RS256),
+        ("ec_public.pem", "ec_private.pem", Algorithm::ES256),
+        ("ec384_public.pem", "ec384_private.pem", Algorithm::ES384),
+    ] {
         let app = public_key_server(public).await;
         let private_pem = std::fs::read(format!("{}/tests/fixtures/{private}", env!("CARGO_MANIFEST_DIR"))).unwrap();
         let key = match alg {
@@ -145,6 +164,33 @@ async fn rs256_and_es256_with_a_public_key_and_no_key_confusion() {
         assert_eq!(code, "UNAUTHENTICATED");
         assert!(message.contains("algorithm"), "{message}");
     }
+}
+
+#[tokio::test]
+async fn an_identity_providers_extra_claims_are_ignored() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut c = claims(&app);
+    for (claim, value) in
+        [("scope", json!("openid profile")), ("azp", json!("web")), ("typ", json!("Bearer")), ("sid", json!("x"))]
+    {
+        c[claim] = value;
+    }
+    let data = app.ok(&sign(&c, Algorithm::HS256, &secret(&app)), ME, json!({})).await;
+    assert_eq!(data["me"]["role"], "CS");
+}
+
+#[test]
+fn weak_or_unknown_public_keys_are_refused_at_start_up() {
+    let read =
+        |name: &str| std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap();
+    let mut config = smallpay::config::Config::defaults();
+    config.jwt_public_key = Some(read("rsa1024_public.pem"));
+    let refused = smallpay::auth::JwtKeys::from_config(&config).err().expect("a 1024-bit key is refused");
+    assert!(refused.to_string().contains("2048"), "{refused}");
+    config.jwt_public_key = Some(read("ec384_public.pem"));
+    assert_eq!(smallpay::auth::JwtKeys::from_config(&config).unwrap().algorithm(), Algorithm::ES384);
+    config.jwt_public_key = Some("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n".into());
+    assert!(smallpay::auth::JwtKeys::from_config(&config).is_err());
 }
 
 /// Each guarded root field and the roles it admits.
