@@ -103,6 +103,13 @@ pub async fn resend(cx: Ctx<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<a
                 p.status
             )));
         }
+        let last_sent = repo::of_payouts(&tx, &[p.id]).await?.last().map(|c| c.sent_at);
+        if !rules::may_resend(last_sent, now) {
+            return Err(AppError::RateLimited(format!(
+                "a card was sent for this payout less than {} s ago",
+                rules::RESEND_INTERVAL.num_seconds()
+            )));
+        }
         let name = repo::shop_name(&tx, &p.shop_id).await?;
         let card = dispatch::send(&tx, &p, &name, now).await?;
         tx.commit().await?;

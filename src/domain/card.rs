@@ -13,6 +13,15 @@ pub struct InvalidAccount(pub &'static str);
 /// An account card is open this long.
 pub const CARD_LIFETIME: chrono::TimeDelta = chrono::TimeDelta::hours(72);
 
+/// The merchant may send a new card at most this often per payout (a card "not received" is
+/// resent, not sprayed).
+pub const RESEND_INTERVAL: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+
+/// May a new card be sent now, the payout's newest card having been sent at `last_sent`?
+pub fn may_resend(last_sent: Option<chrono::DateTime<chrono::Utc>>, now: chrono::DateTime<chrono::Utc>) -> bool {
+    last_sent.is_none_or(|sent| now - sent >= RESEND_INTERVAL)
+}
+
 #[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
 static MOBILE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^1[3-9][0-9]{9}$").expect("mobile"));
 #[expect(clippy::expect_used, reason = "a literal pattern: the unit tests compile it")]
@@ -97,6 +106,15 @@ mod tests {
         for bad in ["411111111111111", "41111111111111111111", "4111111111111112", "4111-1111-1111-1111"] {
             assert!(normalise(AccountKind::BankCard, bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_card_is_resent_at_most_once_a_minute() {
+        use chrono::{TimeDelta, TimeZone, Utc};
+        let now = Utc.with_ymd_and_hms(2026, 11, 27, 4, 0, 0).unwrap();
+        assert!(may_resend(None, now));
+        assert!(may_resend(Some(now - TimeDelta::seconds(60)), now));
+        assert!(!may_resend(Some(now - TimeDelta::seconds(59)), now));
     }
 
     #[test]

@@ -143,6 +143,9 @@ async fn other_failures_send_no_card_and_cards_expire_after_72_hours(app: TestAp
     // The merchant resends: a new open card; resending again replaces it.
     let first = app.ok(&admin, RESEND, json!({ "id": p["id"] })).await["resendAccountCard"].clone();
     assert_eq!(first["status"], "OPEN");
+    // At most one card a minute per payout: a resend is not a spray.
+    assert_eq!(app.code(Some(&admin), RESEND, json!({ "id": p["id"] })).await, "RATE_LIMITED");
+    app.advance(60).await;
     let second = app.ok(&admin, RESEND, json!({ "id": p["id"] })).await["resendAccountCard"].clone();
     let cards = app.ok(&erin, CARDS, json!({})).await["myAccountCards"].clone();
     let statuses: Vec<(&Value, &str)> =
