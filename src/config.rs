@@ -157,6 +157,9 @@ pub struct Config {
     /// its secrets and prints tokens).
     #[arg(long, env = "SMALLPAY_DEV_PUBLIC_BIND", global = true, value_parser = parse_flag, default_value = "0")]
     pub dev_public_bind: bool,
+    /// How soon a subscription socket must send `connection_init` (else it is closed, 4408).
+    #[arg(long, env = "SMALLPAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub ws_init_timeout: Duration,
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,

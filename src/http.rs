@@ -43,8 +43,14 @@ use crate::{
     state::AppState,
 };
 
-/// The server pings every subscription socket this often (WebSocket ping frames).
+/// The server pings every subscription socket this often (WebSocket ping frames); a socket
+/// that answered none of the last two pings is closed.
 const WS_PING: Duration = Duration::from_secs(15);
+/// The largest message a client may send on a socket.
+const WS_MAX_MESSAGE: usize = 64 * 1024;
+/// Subscriptions open at once on one socket (the next one closes it with 4429); a reused id
+/// closes it with 4409, as graphql-transport-ws says.
+const WS_MAX_SUBSCRIPTIONS: usize = 20;
 
 #[derive(Clone)]
 struct Server {
@@ -205,7 +211,29 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
 }
 
 async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.protocols(ALL_WEBSOCKET_PROTOCOLS).on_upgrade(move |socket| serve_socket(server, protocol, socket))
+    upgrade
+        .protocols(ALL_WEBSOCKET_PROTOCOLS)
+        .max_message_size(WS_MAX_MESSAGE)
+        .max_frame_size(WS_MAX_MESSAGE)
+        .on_upgrade(move |socket| serve_socket(server, protocol, socket))
+}
+
+/// What a client says on a socket, as far as the limits care.
+enum Said {
+    Subscribe(String),
+    Complete(String),
+    Other,
+}
+
+fn said(message: &Message) -> Said {
+    let Message::Text(text) = message else { return Said::Other };
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return Said::Other };
+    let id = value["id"].as_str().unwrap_or_default().to_owned();
+    match value["type"].as_str() {
+        Some("subscribe" | "start") => Said::Subscribe(id),
+        Some("complete" | "stop") => Said::Complete(id),
+        _ => Said::Other,
+    }
 }
 
 /// One subscription socket: the GraphQL protocol over a writer that also sends WebSocket
@@ -215,6 +243,46 @@ async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, 
 async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSocket) {
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, stream) = socket.split();
+    // The incoming side, watched for the limits: pongs, subscription ids.
+    let started = Instant::now();
+    let last_pong = Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let (limit_tx, mut limit_rx) = tokio::sync::mpsc::channel::<CloseFrame>(1);
+    let stream = {
+        let last_pong = last_pong.clone();
+        let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
+        stream.take_while(move |message| {
+            let mut refuse = None;
+            match message {
+                Ok(Message::Pong(_)) => last_pong.store(elapsed_ms(started), Ordering::Relaxed),
+                Ok(message) => match said(message) {
+                    Said::Subscribe(id) if open.contains(&id) => {
+                        refuse = Some(CloseFrame {
+                            code: 4409,
+                            reason: format!("Subscriber for {id} already exists").into(),
+                        });
+                    }
+                    Said::Subscribe(_) if open.len() >= WS_MAX_SUBSCRIPTIONS => {
+                        refuse = Some(CloseFrame { code: 4429, reason: "too many subscriptions on one socket".into() });
+                    }
+                    Said::Subscribe(id) => {
+                        open.insert(id);
+                    }
+                    Said::Complete(id) => {
+                        open.remove(&id);
+                    }
+                    Said::Other => {}
+                },
+                Err(_) => {}
+            }
+            let keep = refuse.is_none();
+            if let Some(frame) = refuse {
+                let _ = limit_tx.try_send(frame);
+            }
+            std::future::ready(keep)
+        })
+    };
+    let initialised = Arc::new(AtomicBool::new(false));
+    let initialised_by_init = initialised.clone();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(64);
     let outgoing = Box::pin(futures_util::sink::unfold(out_tx, |tx, message: Message| async move {
         tx.send(message).await.map(|()| tx).map_err(|_| axum::Error::new("socket writer stopped"))
@@ -240,6 +308,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 e.to_graphql()
             })?;
             let _ = expiry_tx.send(exp);
+            initialised_by_init.store(true, Ordering::SeqCst);
             let mut data = Data::default();
             data.insert(viewer);
             data.insert(Loader::for_connection(state.db.clone()));
@@ -259,8 +328,20 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     tokio::pin!(expires);
     let mut ping = tokio::time::interval(WS_PING);
     ping.tick().await;
+    let init_deadline = tokio::time::sleep(server.state.config.ws_init_timeout);
+    tokio::pin!(init_deadline);
     loop {
         tokio::select! {
+            biased;
+            () = &mut init_deadline, if !initialised.load(Ordering::SeqCst) => {
+                let frame = CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() };
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
+            Some(frame) = limit_rx.recv() => {
+                let _ = sink.send(Message::Close(Some(frame))).await;
+                break;
+            }
             message = out_rx.recv() => match message {
                 Some(message) => {
                     let close = matches!(message, Message::Close(_));
@@ -276,6 +357,13 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 None => break,
             },
             _ = ping.tick() => {
+                // Two pings unanswered: the peer is gone (or not reading).
+                let silent = elapsed_ms(started).saturating_sub(last_pong.load(Ordering::Relaxed));
+                if silent > 2 * u64::try_from(WS_PING.as_millis()).unwrap_or(u64::MAX) + 1000 {
+                    let frame = CloseFrame { code: 1011, reason: "no pong".into() };
+                    let _ = sink.send(Message::Close(Some(frame))).await;
+                    break;
+                }
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
                     break;
                 }
@@ -289,6 +377,10 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
         }
     }
     connection.abort();
+}
+
+fn elapsed_ms(since: Instant) -> u64 {
+    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
 async fn readyz(State(server): State<Server>) -> Response {

@@ -194,3 +194,65 @@ async fn the_test_clock_refuses_absurd_advances() {
     assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
     assert!(app.advance(60).await["now"].is_string());
 }
+
+/// Opens a raw graphql-transport-ws socket.
+async fn raw_socket(app: &TestApp) -> crate::helpers::WsStream {
+    use tokio_tungstenite::tungstenite::{client::IntoClientRequest, http::HeaderValue};
+    let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    tokio_tungstenite::connect_async(request).await.unwrap().0
+}
+
+/// Reads until the socket closes; the close code, if any.
+async fn close_code(socket: &mut crate::helpers::WsStream) -> Option<u16> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("closed within 10 s") {
+            Some(Ok(Message::Close(frame))) => return frame.map(|f| u16::from(f.code)),
+            Some(Ok(_)) => {}
+            None | Some(Err(_)) => return None,
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_socket_that_never_says_connection_init_is_closed() {
+    let app =
+        TestApp::try_spawn_with(Backend::Sqlite, |c| c.ws_init_timeout = Duration::from_millis(300)).await.unwrap();
+    let mut socket = raw_socket(&app).await;
+    let started = Instant::now();
+    assert_eq!(close_code(&mut socket).await, Some(4408));
+    assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn subscriptions_per_socket_are_bounded_and_ids_unique() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    app.sync_shop("s1", "0", json!({})).await;
+    let admin = app.admin("s1");
+    let query = "subscription { payoutStatusChanged { id } }";
+    let subscribe = |id: &str| {
+        Message::Text(json!({ "id": id, "type": "subscribe", "payload": { "query": query } }).to_string().into())
+    };
+    // A reused id closes the socket (4409), as graphql-transport-ws says.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    sub.socket.send(subscribe("1")).await.unwrap();
+    assert_eq!(close_code(&mut sub.socket).await, Some(4409));
+    // The 21st open subscription closes it (4429); 20 are fine.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    for i in 2..=20 {
+        sub.socket.send(subscribe(&i.to_string())).await.unwrap();
+    }
+    app.sync_order("O-1", "s1", json!({})).await;
+    assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
+    sub.socket.send(subscribe("21")).await.unwrap();
+    assert_eq!(close_code(&mut sub.socket).await, Some(4429));
+    // A message larger than 64 KiB is refused by the socket itself.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    let _ = sub.socket.send(Message::Text("x".repeat(100 * 1024).into())).await;
+    let code = close_code(&mut sub.socket).await;
+    assert!(code.is_none_or(|c| c == 1009), "{code:?}");
+}
