@@ -21,7 +21,10 @@ pub struct ApprovalsQuery;
 #[Object]
 impl ApprovalsQuery {
     /// Requests waiting for the admin, oldest first, cursor-paged (first ≤ 100). ADMIN.
-    #[graphql(guard = "RoleGuard::admin()")]
+    #[graphql(
+        guard = "RoleGuard::admin()",
+        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
     async fn pending_approvals(
         &self,
         ctx: &Context<'_>,
@@ -47,7 +50,7 @@ impl ApprovalsMutation {
     /// PENDING_RECHARGE for 1 h). Re-checks the shop's unpaid bills and daily cap, and for
     /// BALANCE every balance rule but the quota ones; a broken rule refuses the approval with
     /// its code and the request stays pending. ADMIN.
-    #[graphql(guard = "RoleGuard::admin()")]
+    #[graphql(guard = "RoleGuard::admin()", complexity = 25)]
     async fn approve_payout(
         &self,
         ctx: &Context<'_>,

@@ -251,7 +251,10 @@ impl OrdersQuery {
     }
 
     /// The shop's orders, newest synced first, cursor-paged (first ≤ 100). Merchant roles.
-    #[graphql(guard = "RoleGuard::merchant()")]
+    #[graphql(
+        guard = "RoleGuard::merchant()",
+        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
     async fn orders(
         &self,
         ctx: &Context<'_>,

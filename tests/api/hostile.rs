@@ -147,7 +147,26 @@ async fn only_the_applicant_and_the_admin_see_a_qr_code(app: TestApp) {
     }
 }
 
-on_both_databases!(a_balance_cannot_overflow, only_the_applicant_and_the_admin_see_a_qr_code);
+async fn a_page_costs_its_size_in_the_complexity_budget(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    let page = |first: u32| {
+        format!(
+            "{{ payouts(first: {first}) {{ edges {{ node {{ id amount status applicant {{ id name role }}
+              history {{ id from to at actor note }} order {{ orderSn goodsName payouts {{ id status }} }} }} }} }} }}"
+        )
+    };
+    app.ok(&admin, &page(20), json!({})).await;
+    let before = app.state.statements.load(Ordering::SeqCst);
+    let refused = app.gql(Some(&admin), &page(100), json!({})).await;
+    assert_eq!(refused["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{refused}");
+    assert!(app.state.statements.load(Ordering::SeqCst) - before <= 3, "refused before any page was read");
+}
+
+on_both_databases!(
+    a_balance_cannot_overflow,
+    only_the_applicant_and_the_admin_see_a_qr_code,
+    a_page_costs_its_size_in_the_complexity_budget
+);
 
 on_both_databases!(
     a_fragment_bomb_is_refused_at_once,

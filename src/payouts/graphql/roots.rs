@@ -38,7 +38,10 @@ impl PayoutsQuery {
 
     /// The shop's payout records, newest first, filtered and cursor-paged (first ≤ 100).
     /// Merchant roles.
-    #[graphql(guard = "RoleGuard::merchant()")]
+    #[graphql(
+        guard = "RoleGuard::merchant()",
+        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
+    )]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
@@ -63,7 +66,7 @@ impl PayoutsQuery {
 
     /// What the rules say about a payout on an order, and the earlier payments on it. Without
     /// an amount the minimum is judged and no AMOUNT_* code is reported. Merchant roles.
-    #[graphql(guard = "RoleGuard::merchant()")]
+    #[graphql(guard = "RoleGuard::merchant()", complexity = 25)]
     async fn payout_preview(&self, ctx: &Context<'_>, order_sn: String, amount: Option<Cny>) -> Result<PayoutPreview> {
         let state = ctx.data::<AppState>()?;
         let order_sn = validate::id("orderSn", &order_sn)?;
@@ -82,7 +85,7 @@ impl PayoutsMutation {
     /// → PENDING_APPROVAL (not for ADMIN). A refusal carries the first broken rule as
     /// `extensions.code` and every broken rule in `extensions.blockers`, and writes nothing.
     /// ADMIN, CS_ADMIN, CS, STAFF.
-    #[graphql(guard = "RoleGuard::merchant()")]
+    #[graphql(guard = "RoleGuard::merchant()", complexity = 25)]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let payout = service::create(state.ctx(), state.payments(), viewer(ctx)?, input.validate()?).await?;
@@ -100,7 +103,7 @@ impl PayoutsMutation {
 
     /// The channel's callback: the merchant paid the QR code. PENDING_RECHARGE → PAYING, then
     /// the transfer; idempotent on `channelTxnId`; after the deadline INVALID_STATE. PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform()", complexity = 25)]
     async fn confirm_recharge(&self, ctx: &Context<'_>, payout_id: ID, channel_txn_id: String) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let txn = validate::id("channelTxnId", &channel_txn_id)?;
