@@ -11,6 +11,7 @@ mod cards;
 mod crash;
 mod delivery;
 mod events;
+mod fuzz;
 mod history;
 mod hostile;
 mod http;
