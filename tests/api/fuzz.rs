@@ -140,7 +140,7 @@ async fn mutated_documents_variables_and_tokens_never_leak_or_crash() {
         let case = strategy.new_tree(&mut runner).unwrap().current();
         let query = mutate(&docs[case.doc], &case.edits);
         let mut token = tokens[usize::from(case.token) % tokens.len()].clone();
-        if case.token % 5 == 0 && !token.is_empty() {
+        if case.token.is_multiple_of(5) && !token.is_empty() {
             let at = case.token_edit.0 % token.len();
             if token.is_char_boundary(at) {
                 // Only what a header can carry: the server must judge it, not the client.
