@@ -128,6 +128,7 @@ STATE_MAY_IMPORT = [
     "src/domain.rs",
     "src/domain/**",
     "src/money.rs",
+    "src/ratelimit.rs",
 ]
 
 # The library's name as the binaries spell it, when Cargo.toml does not say.

@@ -27,6 +27,7 @@ use crate::{
     gateway::{self, PaymentChannel},
     graphql::schema::{AppSchema, build_schema},
     http, jobs,
+    ratelimit::RateLimiter,
     state::Inner,
 };
 
@@ -79,8 +80,20 @@ impl App {
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
         let write_gate = db::WriteGate::for_backend(db.get_database_backend());
-        let state =
-            AppState::new(Inner { db, statements, clock, config, keys, gateway, notifier, sealer, bus, write_gate });
+        let limiter = RateLimiter::new(config.mutation_rate, config.mutation_burst);
+        let state = AppState::new(Inner {
+            db,
+            statements,
+            clock,
+            config,
+            keys,
+            gateway,
+            notifier,
+            sealer,
+            bus,
+            write_gate,
+            limiter,
+        });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         let first_event = events::repo::last_id(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
         Ok(App { state, schema, first_event })

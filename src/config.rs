@@ -160,6 +160,12 @@ pub struct Config {
     /// How soon a subscription socket must send `connection_init` (else it is closed, 4408).
     #[arg(long, env = "SMALLPAY_WS_INIT_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
     pub ws_init_timeout: Duration,
+    /// Mutations an account may make per second, on average (per instance).
+    #[arg(long, env = "SMALLPAY_MUTATION_RATE", default_value = "5", global = true)]
+    pub mutation_rate: f64,
+    /// Mutations an account may make in a burst (per instance).
+    #[arg(long, env = "SMALLPAY_MUTATION_BURST", default_value = "30", global = true)]
+    pub mutation_burst: u32,
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,

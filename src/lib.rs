@@ -24,6 +24,7 @@ pub mod ledger;
 pub mod orders;
 pub mod payouts;
 pub mod quotas;
+pub mod ratelimit;
 pub mod shops;
 pub mod state;
 pub mod validate;

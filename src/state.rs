@@ -10,13 +10,14 @@ use std::{
 use sea_orm::DatabaseConnection;
 
 use crate::{
-    auth::JwtKeys,
+    auth::jwt::JwtKeys,
     cards::{notifier::Notifier, seal::Sealer},
     clock::Clock,
     config::Config,
     db::{Ctx, WriteGate},
     events::bus::Bus,
     gateway::{PaymentChannel, Payments},
+    ratelimit::RateLimiter,
 };
 
 pub struct Inner {
@@ -32,6 +33,8 @@ pub struct Inner {
     pub sealer: Sealer,
     pub bus: Bus,
     pub write_gate: WriteGate,
+    /// Per-account rate limits on mutations.
+    pub limiter: RateLimiter,
 }
 
 /// Cheap to clone. Use cases do not take it: they take the [`Ctx`] (database, clock, write

@@ -3,7 +3,10 @@ use async_graphql::{Context, ID, Object, Result};
 
 use super::service;
 use crate::{
-    auth::{RoleGuard, guards::viewer},
+    auth::{
+        RoleGuard,
+        guards::{Throttle, viewer},
+    },
     graphql::enums::FundingMethod,
     graphql::pagination::PageRequest,
     payouts::graphql::{
@@ -50,7 +53,7 @@ impl ApprovalsMutation {
     /// PENDING_RECHARGE for 1 h). Re-checks the shop's unpaid bills and daily cap, and for
     /// BALANCE every balance rule but the quota ones; a broken rule refuses the approval with
     /// its code and the request stays pending. ADMIN.
-    #[graphql(guard = "RoleGuard::admin()", complexity = 25)]
+    #[graphql(guard = "RoleGuard::admin().and(Throttle)", complexity = 25)]
     async fn approve_payout(
         &self,
         ctx: &Context<'_>,
@@ -64,7 +67,7 @@ impl ApprovalsMutation {
     }
 
     /// Rejects a request; the reason is required and kept. ADMIN.
-    #[graphql(guard = "RoleGuard::admin()")]
+    #[graphql(guard = "RoleGuard::admin().and(Throttle)")]
     async fn reject_payout(&self, ctx: &Context<'_>, payout_id: ID, reason: String) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;

@@ -1,5 +1,5 @@
 //! Role guards for GraphQL fields: no viewer → `UNAUTHENTICATED`, another role → `FORBIDDEN`.
-use async_graphql::{Context, Guard, Result};
+use async_graphql::{Context, ErrorExtensions, Guard, Result};
 
 use super::viewer::{Role, Viewer};
 use crate::error::AppError;
@@ -38,6 +38,28 @@ impl Guard for RoleGuard {
         } else {
             Err(AppError::Forbidden(format!("role {} may not use this field", viewer.role.as_str())).into())
         }
+    }
+}
+
+/// Every mutation field of a merchant or a buyer: one token of the caller's bucket (`RATE_LIMITED` with
+/// `extensions.retryAfterMs` when it is empty; see [`crate::ratelimit`]).
+pub struct Throttle;
+
+impl Guard for Throttle {
+    async fn check(&self, ctx: &Context<'_>) -> Result<()> {
+        let viewer = viewer(ctx)?;
+        // The platform is a service, not a person: its calls are not throttled.
+        if viewer.role == Role::Platform {
+            return Ok(());
+        }
+        let Some(state) = ctx.data_opt::<crate::state::AppState>() else { return Ok(()) };
+        let key = format!("{}/{}", viewer.shop_id.as_deref().unwrap_or("-"), viewer.sub);
+        state.limiter.take(&key, std::time::Instant::now()).map_err(|wait| {
+            let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+            AppError::RateLimited(format!("too many mutations from this account; retry in {ms} ms"))
+                .to_graphql()
+                .extend_with(|_, e| e.set("retryAfterMs", ms))
+        })
     }
 }
 

@@ -6,7 +6,10 @@ use entity::{account_card, buyer_notification};
 
 use super::{repo, service};
 use crate::{
-    auth::{Role, RoleGuard, guards::viewer},
+    auth::{
+        Role, RoleGuard,
+        guards::{Throttle, viewer},
+    },
     domain::{card as rules, money::Cny},
     error::AppError,
     graphql::{
@@ -187,7 +190,7 @@ pub struct CardsMutation;
 impl CardsMutation {
     /// Sends the payout's buyer a new account card (the old open one expires). Only while the
     /// payout is FAILED for the buyer's account. Merchant roles.
-    #[graphql(guard = "RoleGuard::merchant()", complexity = 25)]
+    #[graphql(guard = "RoleGuard::merchant().and(Throttle)", complexity = 25)]
     async fn resend_account_card(&self, ctx: &Context<'_>, payout_id: ID) -> Result<AccountCard> {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
@@ -196,7 +199,7 @@ impl CardsMutation {
 
     /// Submits a receiving account on the caller's own open card; the transfer is retried at
     /// once. Only the masked number is ever shown back. BUYER.
-    #[graphql(guard = "RoleGuard::new(&[Role::Buyer])", complexity = 25)]
+    #[graphql(guard = "RoleGuard::new(&[Role::Buyer]).and(Throttle)", complexity = 25)]
     async fn submit_receiving_account(
         &self,
         ctx: &Context<'_>,

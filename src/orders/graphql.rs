@@ -8,7 +8,10 @@ use entity::{order, platform_compensation};
 
 use super::{repo, service};
 use crate::{
-    auth::{RoleGuard, guards::viewer},
+    auth::{
+        RoleGuard,
+        guards::{Throttle, viewer},
+    },
     clock::to_millis,
     domain::money::Cny,
     error::AppError,
@@ -290,7 +293,7 @@ pub struct OrdersMutation;
 #[Object]
 impl OrdersMutation {
     /// Creates or updates an order (idempotent). PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn sync_order(&self, ctx: &Context<'_>, input: OrderInput) -> Result<Order> {
         let state = ctx.data::<AppState>()?;
         Ok(Order(service::sync(state.ctx(), input.validate()?).await?))
@@ -298,7 +301,7 @@ impl OrdersMutation {
 
     /// Records a compensation the platform paid on an order: idempotent on `reference` when
     /// one is given, a new record on every call without one. PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn record_platform_compensation(
         &self,
         ctx: &Context<'_>,

@@ -4,7 +4,10 @@ use async_graphql::{Context, ID, Object, Result};
 use super::service::{self, QuotaView};
 use crate::{
     accounts::graphql::Account,
-    auth::{RoleGuard, guards::viewer},
+    auth::{
+        RoleGuard,
+        guards::{Throttle, viewer},
+    },
     domain::money::Cny,
     state::AppState,
     validate,
@@ -63,7 +66,7 @@ pub struct QuotasMutation;
 impl QuotasMutation {
     /// Sets an account's quota: both limits positive, per-payout ≤ daily; the account must
     /// exist (it signed in once) and not be an admin. ADMIN.
-    #[graphql(guard = "RoleGuard::admin()")]
+    #[graphql(guard = "RoleGuard::admin().and(Throttle)")]
     async fn set_quota(
         &self,
         ctx: &Context<'_>,
@@ -81,7 +84,7 @@ impl QuotasMutation {
     }
 
     /// Removes an account's quota. ADMIN.
-    #[graphql(guard = "RoleGuard::admin()")]
+    #[graphql(guard = "RoleGuard::admin().and(Throttle)")]
     async fn clear_quota(&self, ctx: &Context<'_>, account_id: ID) -> Result<Account> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;

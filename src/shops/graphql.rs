@@ -6,7 +6,10 @@ use entity::shop;
 use super::service;
 use crate::domain::shop::Policy;
 use crate::{
-    auth::{Role, RoleGuard, guards::viewer},
+    auth::{
+        Role, RoleGuard,
+        guards::{Throttle, viewer},
+    },
     domain::money::Cny,
     error::AppError,
     state::AppState,
@@ -168,7 +171,7 @@ pub struct ShopMutation;
 #[Object]
 impl ShopMutation {
     /// Creates or updates a shop (idempotent). PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn sync_shop(&self, ctx: &Context<'_>, input: ShopInput) -> Result<Shop> {
         let state = ctx.data::<AppState>()?;
         let spec = input.validate(state.config.timezone)?;
@@ -177,7 +180,7 @@ impl ShopMutation {
 
     /// Moves a shop's balance by a signed amount; idempotent on `reference`. Refused with
     /// INSUFFICIENT_BALANCE if the balance would go below zero. PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn adjust_shop_balance(
         &self,
         ctx: &Context<'_>,

@@ -48,6 +48,8 @@ impl Server {
             .env("SMALLPAY_TEST_CLOCK", "1")
             .env("SMALLPAY_GATEWAY", "simulated")
             .env("SMALLPAY_JWT_SECRET", SECRET)
+            .env("SMALLPAY_MUTATION_RATE", "100000")
+            .env("SMALLPAY_MUTATION_BURST", "100000")
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::null())

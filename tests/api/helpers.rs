@@ -160,6 +160,9 @@ pub fn test_config() -> Config {
     config.gateway = Gateway::Simulated;
     config.jwt_secret = Some("a-test-secret-that-is-long-enough-to-use".into());
     config.seal_key = Some("a-test-seal-key-that-is-long-enough-to-use".into());
+    // Tests that fire many mutations from one account are not about the rate limit.
+    config.mutation_rate = 1_000_000.0;
+    config.mutation_burst = 1_000_000;
     config
 }
 

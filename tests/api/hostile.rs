@@ -275,3 +275,30 @@ async fn subscriptions_per_socket_are_bounded_and_ids_unique() {
     let code = close_code(&mut sub.socket).await;
     assert!(code.is_none_or(|c| c == 1009), "{code:?}");
 }
+
+#[tokio::test]
+async fn mutations_are_rate_limited_per_account() {
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.mutation_rate = 0.01;
+        c.mutation_burst = 3;
+    })
+    .await
+    .unwrap();
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    let set = "mutation($l: Decimal!) { setQuota(accountId: \"cs-1\", perPayoutLimit: $l, dailyLimit: \"100\") { perPayoutLimit } }";
+    for _ in 0..3 {
+        app.ok(&admin, set, json!({ "l": "10" })).await;
+    }
+    let before = app.ok(&admin, "{ quotas { perPayoutLimit } }", json!({})).await;
+    let limited = app.gql(Some(&admin), set, json!({ "l": "20" })).await;
+    assert_eq!(limited["errors"][0]["extensions"]["code"], "RATE_LIMITED", "{limited}");
+    assert!(limited["errors"][0]["extensions"]["retryAfterMs"].as_u64().is_some_and(|ms| ms > 0));
+    assert_eq!(app.ok(&admin, "{ quotas { perPayoutLimit } }", json!({})).await, before, "nothing changed");
+    // Reads are not limited; another account has its own bucket; the platform is not throttled.
+    app.ok(&admin, "{ me { id } }", json!({})).await;
+    let cs_preview = app.gql(Some(&cs), "mutation { resendAccountCard(payoutId: \"1\") { id } }", json!({})).await;
+    assert_ne!(cs_preview["errors"][0]["extensions"]["code"], "RATE_LIMITED");
+    for i in 0..5 {
+        app.sync_order(&format!("O-{i}"), "s1", json!({})).await;
+    }
+}

@@ -9,7 +9,10 @@ use super::{
     preview::PayoutPreview,
 };
 use crate::{
-    auth::{RoleGuard, guards::viewer},
+    auth::{
+        RoleGuard,
+        guards::{Throttle, viewer},
+    },
     domain::money::Cny,
     graphql::{enums::TransferFailureKind, pagination::PageRequest},
     payouts::{
@@ -85,7 +88,7 @@ impl PayoutsMutation {
     /// → PENDING_APPROVAL (not for ADMIN). A refusal carries the first broken rule as
     /// `extensions.code` and every broken rule in `extensions.blockers`, and writes nothing.
     /// ADMIN, CS_ADMIN, CS, STAFF.
-    #[graphql(guard = "RoleGuard::merchant()", complexity = 25)]
+    #[graphql(guard = "RoleGuard::merchant().and(Throttle)", complexity = 25)]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let payout = service::create(state.ctx(), state.payments(), viewer(ctx)?, input.validate()?).await?;
@@ -94,7 +97,7 @@ impl PayoutsMutation {
 
     /// The QR code of a PENDING_RECHARGE payout again, until 1 h after its commit; then
     /// INVALID_STATE. The applicant, or ADMIN.
-    #[graphql(guard = "RoleGuard::merchant()")]
+    #[graphql(guard = "RoleGuard::merchant().and(Throttle)")]
     async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
         let state = ctx.data::<AppState>()?;
         let payout = recharge::continue_recharge(state.ctx(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
@@ -103,7 +106,7 @@ impl PayoutsMutation {
 
     /// The channel's callback: the merchant paid the QR code. PENDING_RECHARGE → PAYING, then
     /// the transfer; idempotent on `channelTxnId`; after the deadline INVALID_STATE. PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()", complexity = 25)]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)", complexity = 25)]
     async fn confirm_recharge(&self, ctx: &Context<'_>, payout_id: ID, channel_txn_id: String) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
         let txn = validate::id("channelTxnId", &channel_txn_id)?;
@@ -114,7 +117,7 @@ impl PayoutsMutation {
 
     /// The channel's result for a PAYING transfer: SUCCEEDED, or FAILED with its kind and
     /// reason. A payout not PAYING is INVALID_STATE and nothing changes. PLATFORM.
-    #[graphql(guard = "RoleGuard::platform()")]
+    #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn report_transfer_result(
         &self,
         ctx: &Context<'_>,
