@@ -115,13 +115,13 @@ impl App {
         let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::runner::worker(self.state.clone())));
         let publisher = tokio::spawn(events::publisher::run(self.state.clone(), self.first_event));
         println!("listening on http://{addr}");
-        let served = axum::serve(listener, router).with_graceful_shutdown(shutdown).await;
+        accept_loop(listener, router, &self.state.config, shutdown).await;
         if let Some(worker) = worker {
             worker.abort();
         }
         publisher.abort();
         self.state.db.clone().close().await?;
-        Ok(served?)
+        Ok(())
     }
 }
 
@@ -130,5 +130,54 @@ fn payment_channel(gateway: Gateway, db: DatabaseConnection) -> Arc<dyn PaymentC
     match gateway {
         Gateway::Simulated => Arc::new(gateway::simulated::Simulated::new(db)),
         Gateway::Manual => Arc::new(gateway::Manual),
+    }
+}
+
+/// Serves connections until `shutdown`: each with a header-read timeout (which also bounds a
+/// keep-alive connection's idle time), at most `max_connections` at once (more are closed as
+/// they arrive), and a graceful drain bounded by `shutdown_grace`.
+async fn accept_loop(
+    listener: TcpListener,
+    router: axum::Router,
+    config: &Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::{
+        rt::{TokioExecutor, TokioIo, TokioTimer},
+        server::{conn::auto::Builder, graceful::GracefulShutdown},
+        service::TowerToHyperService,
+    };
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(config.header_timeout);
+    builder.http2().timer(TokioTimer::new()).keep_alive_interval(Some(config.header_timeout));
+    let graceful = GracefulShutdown::new();
+    let permits = Arc::new(tokio::sync::Semaphore::new(config.max_connections.max(1)));
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            () = &mut shutdown => break,
+        };
+        let Ok((stream, _)) = accepted else {
+            // Out of file descriptors and the like: give the system a moment.
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            metrics::counter!("connections_refused_total").increment(1);
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service).into_owned();
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            let _ = connection.await;
+            drop(permit);
+        });
+    }
+    drop(listener);
+    if tokio::time::timeout(config.shutdown_grace, graceful.shutdown()).await.is_err() {
+        tracing::warn!("shutdown: connections still open after the grace period were closed");
     }
 }

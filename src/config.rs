@@ -166,6 +166,19 @@ pub struct Config {
     /// Mutations an account may make in a burst (per instance).
     #[arg(long, env = "SMALLPAY_MUTATION_BURST", default_value = "30", global = true)]
     pub mutation_burst: u32,
+    /// How long a client may take to send a request's headers (also the keep-alive idle
+    /// limit between requests).
+    #[arg(long, env = "SMALLPAY_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub header_timeout: Duration,
+    /// The longest a GraphQL request may run before it is answered 408.
+    #[arg(long, env = "SMALLPAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub request_timeout: Duration,
+    /// Connections open at once; more are closed as they arrive.
+    #[arg(long, env = "SMALLPAY_MAX_CONNECTIONS", default_value = "1024", global = true)]
+    pub max_connections: usize,
+    /// How long a shutdown waits for open requests and sockets before it closes them.
+    #[arg(long, env = "SMALLPAY_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true)]
+    pub shutdown_grace: Duration,
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -61,7 +61,13 @@ struct Server {
 
 pub fn router(state: AppState, schema: AppSchema) -> Router {
     let mut router = Router::new()
-        .route("/graphql", get(graphiql).post(graphql))
+        .route(
+            "/graphql",
+            get(graphiql).post(graphql).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                state.config.request_timeout,
+            )),
+        )
         .route("/graphql/ws", get(subscriptions))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))

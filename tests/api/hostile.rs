@@ -302,3 +302,51 @@ async fn mutations_are_rate_limited_per_account() {
         app.sync_order(&format!("O-{i}"), "s1", json!({})).await;
     }
 }
+
+#[tokio::test]
+async fn a_client_that_stalls_its_headers_is_cut_off_and_connections_are_capped() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.header_timeout = Duration::from_millis(500);
+        c.max_connections = 3;
+    })
+    .await
+    .unwrap();
+    // Slowloris: half a request, then nothing. The server closes the connection.
+    let mut slow = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    slow.write_all(b"POST /graphql HTTP/1.1\r\nHost: x\r\n").await.unwrap();
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut rest)).await.expect("cut off in time");
+    assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
+    // Three connections held open: a fourth is closed at once; once one goes, service resumes.
+    // (Another server, whose idle limit is long enough not to free them meanwhile.)
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.max_connections = 3).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..3 {
+        let mut c = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+        c.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+        let mut buf = [0u8; 256];
+        let n = c.read(&mut buf).await.unwrap();
+        assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+        held.push(c);
+    }
+    let mut fourth = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let _ = fourth.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await;
+    let mut buf = [0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buf))
+        .await
+        .expect("answered in time")
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the fourth connection is closed: {}", String::from_utf8_lossy(&buf[..n]));
+    drop(held);
+    let mut ok = false;
+    for _ in 0..50 {
+        if let Ok(r) = reqwest::Client::new().get(app.url("/healthz")).send().await {
+            ok = r.status().is_success();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(ok, "service resumes once connections are released");
+}
