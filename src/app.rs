@@ -93,6 +93,7 @@ impl App {
             bus,
             write_gate,
             limiter,
+            sockets: Default::default(),
         });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         let first_event = events::repo::last_id(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;

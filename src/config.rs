@@ -104,6 +104,10 @@ pub struct Config {
     /// The longest lifetime accepted for a token (`exp` further from now is refused).
     #[arg(long, env = "SMALLPAY_JWT_MAX_LIFETIME", default_value = "24h", value_parser = parse_duration, global = true)]
     pub jwt_max_lifetime: Duration,
+    /// A claim holding an object with `role`, `shop_id` and `name` (an identity provider's
+    /// namespace, e.g. `https://smallpay.example/claims`); top-level claims otherwise.
+    #[arg(long, env = "SMALLPAY_JWT_CLAIMS_NAMESPACE", global = true)]
+    pub jwt_claims_namespace: Option<String>,
     /// Required `aud`.
     #[arg(long, env = "SMALLPAY_JWT_AUDIENCE", default_value = "smallpay-api", global = true)]
     pub jwt_audience: String,
@@ -179,6 +183,12 @@ pub struct Config {
     /// How long a shutdown waits for open requests and sockets before it closes them.
     #[arg(long, env = "SMALLPAY_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
+    /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
+    #[arg(long, env = "SMALLPAY_METRICS_TOKEN", hide_env_values = true, global = true)]
+    pub metrics_token: Option<String>,
+    /// Subscription sockets one account may hold open at once (more are refused, 4429).
+    #[arg(long, env = "SMALLPAY_MAX_SOCKETS_PER_ACCOUNT", default_value = "10", global = true)]
+    pub max_sockets_per_account: usize,
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,

@@ -289,6 +289,11 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     };
     let initialised = Arc::new(AtomicBool::new(false));
     let initialised_by_init = initialised.clone();
+    // The account this socket counts against, once connection_init is accepted.
+    let counted: Arc<std::sync::Mutex<Option<String>>> = Arc::default();
+    let counted_by_init = counted.clone();
+    let too_many = Arc::new(AtomicBool::new(false));
+    let too_many_by_init = too_many.clone();
     let (out_tx, mut out_rx) = tokio::sync::mpsc::channel::<Message>(64);
     let outgoing = Box::pin(futures_util::sink::unfold(out_tx, |tx, message: Message| async move {
         tx.send(message).await.map(|()| tx).map_err(|_| axum::Error::new("socket writer stopped"))
@@ -305,6 +310,12 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 let token = token_from_init(&payload)
                     .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()))?;
                 let (viewer, exp) = state.keys.verify_with_expiry(&token)?;
+                let key = format!("{}/{}", viewer.shop_id.as_deref().unwrap_or("-"), viewer.sub);
+                if !state.sockets.open(&key, state.config.max_sockets_per_account) {
+                    too_many_by_init.store(true, Ordering::SeqCst);
+                    return Err(AppError::RateLimited("too many subscription sockets for this account".into()));
+                }
+                *counted_by_init.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
                 accounts::service::provision(state.ctx(), &viewer).await?;
                 Ok::<_, AppError>((viewer, exp))
             }
@@ -351,7 +362,9 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
             message = out_rx.recv() => match message {
                 Some(message) => {
                     let close = matches!(message, Message::Close(_));
-                    let message = if close && refused.load(Ordering::SeqCst) {
+                    let message = if close && too_many.load(Ordering::SeqCst) {
+                        Message::Close(Some(CloseFrame { code: 4429, reason: "too many sockets for this account".into() }))
+                    } else if close && refused.load(Ordering::SeqCst) {
                         Message::Close(Some(CloseFrame { code: 4403, reason: "Forbidden".into() }))
                     } else {
                         message
@@ -383,6 +396,10 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
         }
     }
     connection.abort();
+    let key = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
+    if let Some(key) = key {
+        server.state.sockets.close(&key);
+    }
 }
 
 fn elapsed_ms(since: Instant) -> u64 {
@@ -397,7 +414,19 @@ async fn readyz(State(server): State<Server>) -> Response {
     }
 }
 
-async fn render_metrics(State(server): State<Server>) -> Response {
+/// Prometheus metrics; behind `Authorization: Bearer <SMALLPAY_METRICS_TOKEN>` when one is set.
+async fn render_metrics(State(server): State<Server>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &server.state.config.metrics_token {
+        let given = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+        let matches = given.is_some_and(|g| {
+            use sha2::{Digest, Sha256};
+            // Compared as digests: no early exit that leaks how much of the token matched.
+            Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes())
+        });
+        if !matches {
+            return StatusCode::UNAUTHORIZED.into_response();
+        }
+    }
     ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], server.metrics.render()).into_response()
 }
 

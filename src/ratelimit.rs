@@ -40,6 +40,33 @@ impl RateLimiter {
     }
 }
 
+/// Subscription sockets open per account (held per instance).
+#[derive(Default)]
+pub struct SocketCounts(Mutex<HashMap<String, usize>>);
+
+impl SocketCounts {
+    /// Counts one more socket for `key` unless it already holds `max`: `false` then.
+    pub fn open(&self, key: &str, max: usize) -> bool {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let count = counts.entry(key.to_owned()).or_insert(0);
+        if *count >= max {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    pub fn close(&self, key: &str) {
+        let mut counts = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(count) = counts.get_mut(key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                counts.remove(key);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use crate::{
     db::{Ctx, WriteGate},
     events::bus::Bus,
     gateway::{PaymentChannel, Payments},
-    ratelimit::RateLimiter,
+    ratelimit::{RateLimiter, SocketCounts},
 };
 
 pub struct Inner {
@@ -35,6 +35,8 @@ pub struct Inner {
     pub write_gate: WriteGate,
     /// Per-account rate limits on mutations.
     pub limiter: RateLimiter,
+    /// Subscription sockets open per account.
+    pub sockets: SocketCounts,
 }
 
 /// Cheap to clone. Use cases do not take it: they take the [`Ctx`] (database, clock, write

@@ -41,6 +41,8 @@ pub struct JwtKeys {
     audience: String,
     /// The longest a token may live from now (`exp` further away is refused).
     max_lifetime: i64,
+    /// Where an identity provider put `role`, `shop_id` and `name`, if not at the top level.
+    claims_namespace: Option<String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -86,6 +88,7 @@ impl JwtKeys {
         let issuer = config.jwt_issuer.clone();
         let audience = config.jwt_audience.clone();
         let max_lifetime = i64::try_from(config.jwt_max_lifetime.as_secs()).unwrap_or(i64::MAX);
+        let claims_namespace = config.jwt_claims_namespace.clone();
         if let Some(pem) = &config.jwt_public_key {
             let pem = if pem.trim_start().starts_with("-----BEGIN") {
                 pem.clone()
@@ -93,7 +96,15 @@ impl JwtKeys {
                 std::fs::read_to_string(pem).map_err(|e| KeyError::Unreadable(pem.clone(), e))?
             };
             let (algorithm, decoding) = algorithm_of(&pem)?;
-            return Ok(JwtKeys { algorithm, decoding, encoding: None, issuer, audience, max_lifetime });
+            return Ok(JwtKeys {
+                algorithm,
+                decoding,
+                encoding: None,
+                issuer,
+                audience,
+                max_lifetime,
+                claims_namespace,
+            });
         }
         let secret = config.jwt_secret_or_dev().as_bytes();
         Ok(JwtKeys {
@@ -103,6 +114,7 @@ impl JwtKeys {
             issuer,
             audience,
             max_lifetime,
+            claims_namespace,
         })
     }
 
@@ -134,7 +146,7 @@ impl JwtKeys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation).map_err(|e| {
             refuse(&match e.kind() {
                 ErrorKind::InvalidSignature => "bad signature".to_owned(),
                 ErrorKind::ExpiredSignature => "expired (exp)".to_owned(),
@@ -147,14 +159,28 @@ impl JwtKeys {
                 _ => "not a well-formed JWT".to_owned(),
             })
         })?;
-        let exp = data.claims.exp;
+        let mut raw = data.claims;
+        // An identity provider may put smallpay's claims in a namespace object (as Hasura's
+        // `claims_namespace`): its `role`, `shop_id` and `name` are read from there.
+        if let Some(namespace) = &self.claims_namespace {
+            if let Some(inner) = raw.get(namespace).and_then(serde_json::Value::as_object).cloned() {
+                for claim in ["role", "shop_id", "name"] {
+                    if let (Some(value), Some(top)) = (inner.get(claim), raw.as_object_mut()) {
+                        top.insert(claim.to_owned(), value.clone());
+                    }
+                }
+            }
+        }
+        let claims: Claims = serde_json::from_value(raw)
+            .map_err(|e| refuse(&format!("claims: {}", json_reason_text(&e.to_string()))))?;
+        let exp = claims.exp;
         if exp.saturating_sub(Utc::now().timestamp()) > self.max_lifetime.saturating_add(LEEWAY_SECONDS as i64) {
             return Err(refuse(&format!(
                 "its lifetime (exp) is longer than the {} s accepted (SMALLPAY_JWT_MAX_LIFETIME)",
                 self.max_lifetime
             )));
         }
-        Ok((viewer_from_claims(data.claims)?, exp))
+        Ok((viewer_from_claims(claims)?, exp))
     }
 
     /// Signs claims with the shared secret (development tokens, tests).
@@ -208,7 +234,10 @@ fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
 }
 
 fn json_reason(err: &serde_json::Error) -> String {
-    let text = err.to_string();
+    json_reason_text(&err.to_string())
+}
+
+fn json_reason_text(text: &str) -> String {
     // serde's messages name the field ("unknown field `x`", "missing field `role`"); drop the
     // position suffix.
     text.split(" at line ").next().unwrap_or("malformed").to_owned()

@@ -179,6 +179,20 @@ async fn an_identity_providers_extra_claims_are_ignored() {
     assert_eq!(data["me"]["role"], "CS");
 }
 
+#[tokio::test]
+async fn claims_may_sit_in_an_identity_providers_namespace() {
+    let ns = "https://smallpay.example/claims";
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.jwt_claims_namespace = Some(ns.into())).await.unwrap();
+    let mut c = claims(&app);
+    let inner = json!({ "role": c["role"].clone(), "shop_id": c["shop_id"].clone(), "name": "Amy" });
+    for claim in ["role", "shop_id", "name"] {
+        c.as_object_mut().unwrap().remove(claim);
+    }
+    c[ns] = inner;
+    let data = app.ok(&sign(&c, Algorithm::HS256, &secret(&app)), "{ me { id name role } }", json!({})).await;
+    assert_eq!((data["me"]["role"].clone(), data["me"]["name"].clone()), (json!("CS"), json!("Amy")));
+}
+
 #[test]
 fn weak_or_unknown_public_keys_are_refused_at_start_up() {
     let read =

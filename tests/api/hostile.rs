@@ -350,3 +350,63 @@ async fn a_client_that_stalls_its_headers_is_cut_off_and_connections_are_capped(
     }
     assert!(ok, "service resumes once connections are released");
 }
+
+#[tokio::test]
+async fn metrics_can_sit_behind_a_token() {
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.metrics_token = Some("m-secret".into())).await.unwrap();
+    assert_eq!(app.http.get(app.url("/metrics")).send().await.unwrap().status(), 401);
+    let wrong = app.http.get(app.url("/metrics")).bearer_auth("m-secre").send().await.unwrap();
+    assert_eq!(wrong.status(), 401);
+    let right = app.http.get(app.url("/metrics")).bearer_auth("m-secret").send().await.unwrap();
+    assert_eq!(right.status(), 200);
+}
+
+#[tokio::test]
+async fn sockets_per_account_are_bounded() {
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.max_sockets_per_account = 2).await.unwrap();
+    app.sync_shop("s1", "0", json!({})).await;
+    let admin = app.admin("s1");
+    let query = "subscription { payoutStatusChanged { id } }";
+    let first = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    let mut second = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    let init = json!({ "Authorization": format!("Bearer {admin}") });
+    let (_, answer, close) = app.ws_init("graphql-transport-ws", init.clone()).await;
+    assert!(answer.is_none() && close == Some(4429), "{answer:?} {close:?}");
+    // Another account is not affected; a closed socket frees its place.
+    app.subscribe("graphql-transport-ws", &app.token(smallpay::auth::Role::Cs, Some("s1"), "cs-9"), query, json!({}))
+        .await;
+    use futures_util::SinkExt;
+    second.socket.close(None).await.unwrap();
+    drop(first);
+    let mut freed = false;
+    for _ in 0..50 {
+        let (_, answer, _) = app.ws_init("graphql-transport-ws", init.clone()).await;
+        if answer.is_some_and(|a| a["type"] == "connection_ack") {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "a closed socket frees its place");
+}
+
+async fn a_long_status_filter_is_bounded(backend: Backend) {
+    // 40,000 statuses: more SQL variables than SQLite or PostgreSQL take in one statement,
+    // with a body limit raised so the list gets through to the filter.
+    let Some(app) = TestApp::try_spawn_with(backend, |c| c.max_body_bytes = 2 << 20).await else { return };
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    let statuses = vec![json!("PAYING"); 40_000];
+    let query = "query($s: [PayoutStatus!]) { payouts(filter: {status: $s}) { edges { node { id } } } }";
+    let data = app.ok(&admin, query, json!({ "s": statuses })).await;
+    assert_eq!(data["payouts"]["edges"], json!([]));
+}
+
+#[tokio::test]
+async fn a_long_status_filter_is_bounded_sqlite() {
+    a_long_status_filter_is_bounded(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_long_status_filter_is_bounded_postgres() {
+    a_long_status_filter_is_bounded(Backend::Postgres).await;
+}

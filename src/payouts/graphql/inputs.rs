@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 
 use crate::{
     clock::to_millis,
-    domain::{contact::off_platform_contact, money::Cny},
+    domain::{contact::off_platform_contact, money::Cny, vocab},
     error::AppError,
     graphql::enums::{FundingChoice, PayoutStatus, PayoutType},
     payouts::{repo::HistoryFilter, service::NewPayout},
@@ -88,7 +88,14 @@ impl PayoutFilter {
             applicant_id: self.applicant_id.as_deref().map(|s| validate::text("applicantId", s, 128)).transpose()?,
             deducted_from: self.deducted_from.map(to_millis),
             deducted_to: self.deducted_to.map(to_millis),
-            statuses: self.status.unwrap_or_default().into_iter().map(Into::into).collect(),
+            statuses: {
+                // Any of the statuses, each once: never more values than there are statuses.
+                let mut statuses: Vec<vocab::PayoutStatus> =
+                    self.status.unwrap_or_default().into_iter().map(Into::into).collect();
+                statuses.sort_unstable();
+                statuses.dedup();
+                statuses
+            },
             kind: self.kind.map(Into::into),
         })
     }
