@@ -162,12 +162,16 @@ impl JwtKeys {
         let mut raw = data.claims;
         // An identity provider may put smallpay's claims in a namespace object (as Hasura's
         // `claims_namespace`): its `role`, `shop_id` and `name` are read from there.
-        if let Some(namespace) = &self.claims_namespace {
-            if let Some(inner) = raw.get(namespace).and_then(serde_json::Value::as_object).cloned() {
-                for claim in ["role", "shop_id", "name"] {
-                    if let (Some(value), Some(top)) = (inner.get(claim), raw.as_object_mut()) {
-                        top.insert(claim.to_owned(), value.clone());
-                    }
+        if let Some(inner) = self
+            .claims_namespace
+            .as_ref()
+            .and_then(|namespace| raw.get(namespace))
+            .and_then(serde_json::Value::as_object)
+            .cloned()
+        {
+            for claim in ["role", "shop_id", "name"] {
+                if let (Some(value), Some(top)) = (inner.get(claim), raw.as_object_mut()) {
+                    top.insert(claim.to_owned(), value.clone());
                 }
             }
         }
