@@ -375,7 +375,6 @@ async fn sockets_per_account_are_bounded() {
     // Another account is not affected; a closed socket frees its place.
     app.subscribe("graphql-transport-ws", &app.token(smallpay::auth::Role::Cs, Some("s1"), "cs-9"), query, json!({}))
         .await;
-    use futures_util::SinkExt;
     second.socket.close(None).await.unwrap();
     drop(first);
     let mut freed = false;
