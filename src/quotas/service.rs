@@ -95,7 +95,17 @@ pub async fn set(
         Ok(())
     })
     .await?;
-    of_account(cx, scope, account_id).await?.ok_or_else(|| AppError::Internal("quota vanished after setting it".into()))
+    if let Some(view) = of_account(cx, scope, account_id).await? {
+        return Ok(view);
+    }
+    // Gone between the commit and this read: the account turned ADMIN meanwhile (its quota
+    // goes with the promotion), or an admin cleared it.
+    let promoted = accounts::repo::find(cx.db, scope, account_id).await?.is_some_and(|a| a.role == Role::Admin);
+    if promoted {
+        Err(AppError::bad_input("accountId", "an admin has no quota"))
+    } else {
+        Err(AppError::InvalidState("the quota was cleared while it was being set".into()))
+    }
 }
 
 /// Removes an account's quota (a CS or STAFF account then cannot pay from the balance).
