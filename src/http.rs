@@ -310,7 +310,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 let token = token_from_init(&payload)
                     .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()))?;
                 let (viewer, exp) = state.keys.verify_with_expiry(&token)?;
-                let key = format!("{}/{}", viewer.shop_id.as_deref().unwrap_or("-"), viewer.sub);
+                let key = viewer.account_key();
                 if !state.sockets.open(&key, state.config.max_sockets_per_account) {
                     too_many_by_init.store(true, Ordering::SeqCst);
                     return Err(AppError::RateLimited("too many subscription sockets for this account".into()));

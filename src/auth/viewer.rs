@@ -27,6 +27,16 @@ pub struct Viewer {
 }
 
 impl Viewer {
+    /// The key of the caller's own limits (rate bucket, open sockets): shop and subject.
+    pub fn account_key(&self) -> String {
+        format!("{}/{}", self.shop_id.as_deref().unwrap_or("-"), self.sub)
+    }
+
+    /// The applicant of a payout, or the admin: who may see and continue its recharge.
+    pub fn is_applicant_or_admin(&self, applicant_id: &str) -> bool {
+        self.role == Role::Admin || self.sub == applicant_id
+    }
+
     /// The shop a merchant may see; other roles have none.
     pub fn shop_scope(&self) -> AppResult<ShopScope> {
         match (&self.shop_id, self.role.is_merchant()) {

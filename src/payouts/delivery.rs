@@ -112,14 +112,28 @@ async fn record(cx: Ctx<'_>, job: &scheduled_job::Model, key: &str, answer: Chan
             return Ok(());
         }
     };
+    settle_if_current(cx, job.payout_id.unwrap_or_default(), key, &result, Some(job.id)).await
+}
+
+/// Records `result` for `key` in one transaction, if the payout is still `PAYING` under that
+/// key (a stale answer changes nothing), and completes `job` in the same transaction.
+async fn settle_if_current(
+    cx: Ctx<'_>,
+    payout_id: i64,
+    key: &str,
+    result: &TransferResult,
+    job: Option<i64>,
+) -> AppResult<()> {
     cx.write(|| async {
         let now = cx.clock.now();
         let tx = db::begin_write(cx.db).await?;
-        let p = lifecycle::locked(&tx, job.payout_id.unwrap_or_default()).await?;
+        let p = lifecycle::locked(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
-            lifecycle::settle(&tx, &p, &result, now).await?;
+            lifecycle::settle(&tx, &p, result, now).await?;
         }
-        jobs::repo::mark_done(&tx, job.id, now).await?;
+        if let Some(job) = job {
+            jobs::repo::mark_done(&tx, job, now).await?;
+        }
         tx.commit().await?;
         Ok(())
     })
@@ -139,14 +153,5 @@ pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -
         ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
         ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
     };
-    cx.write(|| async {
-        let tx = db::begin_write(cx.db).await?;
-        let p = lifecycle::locked(&tx, payout_id).await?;
-        if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key.as_str()) {
-            lifecycle::settle(&tx, &p, &result, cx.clock.now()).await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    })
-    .await
+    settle_if_current(cx, payout_id, &key, &result, None).await
 }

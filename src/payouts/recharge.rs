@@ -12,7 +12,7 @@ use super::{
 use crate::{
     auth::Viewer,
     db::{self, Ctx},
-    domain::vocab::{PayoutStatus, Role},
+    domain::vocab::PayoutStatus,
     error::{AppError, AppResult},
     gateway::Payments,
 };
@@ -21,7 +21,7 @@ use crate::{
 pub async fn continue_recharge(cx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
     let scope = viewer.shop_scope()?;
     let p = repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
-    if viewer.role != Role::Admin && viewer.sub != p.applicant_id {
+    if !viewer.is_applicant_or_admin(&p.applicant_id) {
         return Err(AppError::Forbidden("only the applicant or the admin continues a recharge".into()));
     }
     let open = p.status == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| cx.clock.now() < d);

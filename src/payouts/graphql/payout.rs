@@ -8,7 +8,7 @@ use entity::payout;
 use super::transition::PayoutTransition;
 use crate::{
     accounts::graphql::Account,
-    auth::{Role, Viewer},
+    auth::Viewer,
     cards::graphql::AccountCard,
     domain::{money::Cny, vocab},
     error::AppError,
@@ -141,7 +141,7 @@ impl Payout {
         if self.0.status != vocab::PayoutStatus::PendingRecharge {
             return Ok(None);
         }
-        let may = ctx.data_opt::<Viewer>().is_some_and(|v| v.role == Role::Admin || v.sub == self.0.applicant_id);
+        let may = ctx.data_opt::<Viewer>().is_some_and(|v| v.is_applicant_or_admin(&self.0.applicant_id));
         if !may {
             return Ok(None);
         }
