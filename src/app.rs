@@ -51,7 +51,7 @@ pub struct App {
     pub schema: AppSchema,
     /// The newest event when the app was built: live events start after it, so none caused
     /// by a request can be missed.
-    first_event: i64,
+    first_event: events::repo::Cursor,
 }
 
 impl App {
@@ -96,7 +96,7 @@ impl App {
             sockets: Default::default(),
         });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
-        let first_event = events::repo::last_id(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
+        let first_event = events::repo::start(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
         Ok(App { state, schema, first_event })
     }
 

@@ -4,8 +4,8 @@ use std::time::Duration;
 use chrono_tz::Tz;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
-    AccessMode, ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr, IsolationLevel,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
+    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
@@ -94,6 +94,30 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(options).await
 }
 
+/// Begins a write transaction that may record a payout transition of `shop` (an event). On
+/// PostgreSQL its first statement takes the shop's transaction-level advisory lock, before the
+/// transaction has written anything — so before it has a transaction id. Two such
+/// transactions of one shop therefore get their transaction ids, their event ids and their
+/// commits in one order, and the publisher, which reads events in transaction-id order up to
+/// the oldest running transaction (`events::repo`), delivers each shop's events in commit
+/// order. Transactions of different shops do not wait for each other.
+pub async fn begin_shop_write(db: &DatabaseConnection, shop: &str) -> Result<DatabaseTransaction, DbErr> {
+    let tx = begin_write(db).await?;
+    if db.get_database_backend() == DbBackend::Postgres {
+        tx.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
+            [shop.into(), SHOP_LOCK_SEED.into()],
+        ))
+        .await?;
+    }
+    Ok(tx)
+}
+
+/// The seed of the shop advisory locks' hash (any constant; it keeps them apart from other
+/// applications' advisory locks on a shared database).
+pub const SHOP_LOCK_SEED: i64 = 7_270_414;
+
 /// Begins a read-only transaction that sees one snapshot of the database throughout, for a
 /// read that must be consistent across many queries (the audit). On PostgreSQL it is
 /// `REPEATABLE READ, READ ONLY`; on SQLite (WAL) a deferred transaction reads one snapshot
@@ -113,18 +137,37 @@ pub const MAX_ATTEMPTS: u32 = 8;
 /// On SQLite, the process's writers queue here (first come, first served) before they begin
 /// their transaction, instead of spinning in SQLite's busy handler; on PostgreSQL it lets
 /// everyone through (row locks order them).
-pub struct WriteGate(Option<tokio::sync::Mutex<()>>);
+/// Writers also ring it after they commit, which wakes the process's event publisher at once
+/// (instead of at its next poll).
+pub struct WriteGate {
+    lock: Option<tokio::sync::Mutex<()>>,
+    committed: tokio::sync::Notify,
+}
 
 impl WriteGate {
     pub fn for_backend(backend: DbBackend) -> Self {
-        WriteGate((backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())))
+        WriteGate {
+            lock: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
+            committed: tokio::sync::Notify::new(),
+        }
     }
 
     pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
-        match &self.0 {
+        match &self.lock {
             Some(gate) => Some(gate.lock().await),
             None => None,
         }
+    }
+
+    /// Says that a write transaction committed (it may have recorded events).
+    pub fn committed(&self) {
+        self.committed.notify_one();
+    }
+
+    /// Resolves after the next [`WriteGate::committed`] (or at once if one came since the
+    /// last call).
+    pub async fn next_commit(&self) {
+        self.committed.notified().await;
     }
 }
 
@@ -148,6 +191,10 @@ where
                 tokio::time::sleep(Duration::from_millis(backoff)).await;
             }
             Err(AppError::Contention) => return Err(AppError::Unavailable),
+            Ok(value) => {
+                gate.committed();
+                return Ok(value);
+            }
             other => return other,
         }
     }

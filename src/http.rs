@@ -46,6 +46,8 @@ use crate::{
 /// The server pings every subscription socket this often (WebSocket ping frames); a socket
 /// that answered none of the last two pings is closed.
 const WS_PING: Duration = Duration::from_secs(15);
+/// The read buffer a socket starts with (it grows for a larger message, up to the cap).
+const WS_READ_BUFFER: usize = 4 * 1024;
 /// The largest message a client may send on a socket.
 const WS_MAX_MESSAGE: usize = 64 * 1024;
 /// Subscriptions open at once on one socket (the next one closes it with 4429); a reused id
@@ -221,6 +223,10 @@ async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, 
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(WS_MAX_MESSAGE)
         .max_frame_size(WS_MAX_MESSAGE)
+        // tungstenite's defaults reserve 128 KiB to read into per socket: most of an idle
+        // subscriber's memory. Subscription messages are small; a larger one grows the buffer.
+        .read_buffer_size(WS_READ_BUFFER)
+        .write_buffer_size(0)
         .on_upgrade(move |socket| serve_socket(server, protocol, socket))
 }
 

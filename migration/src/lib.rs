@@ -6,6 +6,7 @@ pub use sea_orm_migration::prelude::*;
 mod m20261126_000001_create_domain;
 mod m20261127_000001_compensation_reference;
 mod m20261127_000002_durable_delivery;
+mod m20261127_000003_event_horizon;
 
 pub struct Migrator;
 
@@ -16,6 +17,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000001_create_domain::Migration),
             Box::new(m20261127_000001_compensation_reference::Migration),
             Box::new(m20261127_000002_durable_delivery::Migration),
+            Box::new(m20261127_000003_event_horizon::Migration),
         ]
     }
 }

@@ -1,9 +1,16 @@
 //! Live events. Every payout transition is an event (its id is `PayoutTransition.id`): the
-//! transitions table is the outbox, written in the transaction of the change. Event ids are in
-//! commit order — on SQLite because writers hold the database's write lock from their first
-//! statement (`BEGIN IMMEDIATE`), on PostgreSQL because a transaction takes a transaction-level
-//! advisory lock just before it inserts a transition and keeps it until it commits — so a
-//! reader that asks for `id > last` never skips an event a slower transaction is still writing.
+//! transitions table is the outbox, written in the transaction of the change. Each shop's
+//! events are delivered in commit order, and a publisher never skips an event a slower
+//! transaction is still writing:
+//! - on SQLite writers hold the database's write lock from their first statement (`BEGIN
+//!   IMMEDIATE`): ids are in commit order, and the publisher reads `id > last`;
+//! - on PostgreSQL a transaction that may record a shop's transition takes that shop's
+//!   advisory lock as its first statement (`db::begin_shop_write`), so one shop's writers get
+//!   their transaction ids, event ids and commits in one order; the publisher reads in
+//!   `(transaction id, event id)` order and only events of transactions older than the
+//!   oldest one still running (`pg_snapshot_xmin`) — they can no longer change. Writers of
+//!   different shops never wait for each other; a long transaction delays delivery (never
+//!   loses an event) until it ends.
 //!
 //! One publisher per process reads new events and fans them out to its subscribers (a
 //! bounded broadcast channel). PostgreSQL wakes it with `NOTIFY smallpay_events` (sent at

@@ -8,7 +8,7 @@ use crate::{
     approvals, cards, db,
     domain::vocab::{JobKind, JobStatus},
     error::{AppError, AppResult},
-    payouts::{delivery, lifecycle},
+    payouts::{self, delivery, lifecycle},
     state::AppState,
 };
 
@@ -53,8 +53,13 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
         _ => {}
     }
     let now = job.due_at.min(state.clock.now());
+    let shop = match (job.payout_id, job.card_id) {
+        (Some(payout), _) => payouts::repo::shop_of(&state.db, payout).await?,
+        (None, Some(card)) => payouts::repo::shop_of_card(&state.db, card).await?,
+        (None, None) => String::new(),
+    };
     let turn = state.write_gate.enter().await;
-    let tx = db::begin_write(&state.db).await?;
+    let tx = db::begin_shop_write(&state.db, &shop).await?;
     if !repo::claim(&tx, job, now).await? {
         return Ok(false);
     }
@@ -68,6 +73,7 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
     }
     tx.commit().await?;
     drop(turn);
+    state.write_gate.committed();
     metrics::counter!("jobs_run_total", "kind" => job.kind.as_str()).increment(1);
     Ok(true)
 }

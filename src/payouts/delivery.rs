@@ -124,9 +124,10 @@ async fn settle_if_current(
     result: &TransferResult,
     job: Option<i64>,
 ) -> AppResult<()> {
+    let shop = repo::shop_of(cx.db, payout_id).await?;
     cx.write(|| async {
         let now = cx.clock.now();
-        let tx = db::begin_write(cx.db).await?;
+        let tx = db::begin_shop_write(cx.db, &shop).await?;
         let p = lifecycle::locked(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
             lifecycle::settle(&tx, &p, result, now).await?;

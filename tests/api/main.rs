@@ -19,6 +19,7 @@ mod lifecycle;
 mod model;
 mod orders;
 mod outage;
+mod outbox;
 mod payouts;
 mod platform;
 mod process;
