@@ -124,6 +124,7 @@ STATE_MAY_IMPORT = [
     "src/events/bus.rs",
     "src/auth/jwt.rs",
     "src/auth/mod.rs",
+    "src/auth/provisioned.rs",
     "src/auth/viewer.rs",
     "src/domain.rs",
     "src/domain/**",

@@ -70,7 +70,8 @@ impl App {
             metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
         });
         let clock = if config.test_clock { Clock::test() } else { Clock::System };
-        let gateway = payment_channel(config.gateway, db.clone());
+        let write_gate = Arc::new(db::WriteGate::for_backend(db.get_database_backend()));
+        let gateway = payment_channel(config.gateway, db.clone(), write_gate.clone());
         if config.seal_key.is_none() {
             tracing::warn!("SMALLPAY_SEAL_KEY is not set: account numbers are sealed with the public development key");
         }
@@ -79,7 +80,6 @@ impl App {
         let sealer = Sealer::new(config.seal_key_or_dev(), &config.seal_old_keys, legacy);
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
-        let write_gate = db::WriteGate::for_backend(db.get_database_backend());
         let limiter = RateLimiter::new(config.mutation_rate, config.mutation_burst);
         let state = AppState::new(Inner {
             db,
@@ -94,6 +94,7 @@ impl App {
             write_gate,
             limiter,
             sockets: Default::default(),
+            provisioned: Default::default(),
         });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         let first_event = events::repo::start(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
@@ -127,9 +128,9 @@ impl App {
 }
 
 /// The configured channel; the simulated one keeps its books in `db`.
-fn payment_channel(gateway: Gateway, db: DatabaseConnection) -> Arc<dyn PaymentChannel> {
+fn payment_channel(gateway: Gateway, db: DatabaseConnection, gate: Arc<db::WriteGate>) -> Arc<dyn PaymentChannel> {
     match gateway {
-        Gateway::Simulated => Arc::new(gateway::simulated::Simulated::new(db)),
+        Gateway::Simulated => Arc::new(gateway::simulated::Simulated::new(db, gate)),
         Gateway::Manual => Arc::new(gateway::Manual),
     }
 }

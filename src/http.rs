@@ -186,7 +186,7 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -
     let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     match authenticate(&server.state, header) {
         Ok(Some(viewer)) => {
-            if let Err(e) = accounts::service::provision(server.state.ctx(), &viewer).await {
+            if let Err(e) = accounts::service::provision(server.state.ctx(), &server.state.provisioned, &viewer).await {
                 return GraphQLResponse::from(refusal(&e)).into_response();
             }
             request = request.data(viewer);
@@ -322,7 +322,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     return Err(AppError::RateLimited("too many subscription sockets for this account".into()));
                 }
                 *counted_by_init.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
-                accounts::service::provision(state.ctx(), &viewer).await?;
+                accounts::service::provision(state.ctx(), &state.provisioned, &viewer).await?;
                 Ok::<_, AppError>((viewer, exp))
             }
             .await;

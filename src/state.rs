@@ -32,11 +32,14 @@ pub struct Inner {
     pub notifier: Arc<dyn Notifier>,
     pub sealer: Sealer,
     pub bus: Bus,
-    pub write_gate: WriteGate,
+    /// Shared with the simulated channel, whose books live in the same database.
+    pub write_gate: Arc<WriteGate>,
     /// Per-account rate limits on mutations.
     pub limiter: RateLimiter,
     /// Subscription sockets open per account.
     pub sockets: SocketCounts,
+    /// Accounts known to match their tokens (no query per request).
+    pub provisioned: crate::auth::provisioned::Provisioned,
 }
 
 /// Cheap to clone. Use cases do not take it: they take the [`Ctx`] (database, clock, write

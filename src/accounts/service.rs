@@ -2,7 +2,7 @@
 
 use super::repo;
 use crate::{
-    auth::{Role, Viewer},
+    auth::{Provisioned, Role, Viewer},
     db::{self, Ctx},
     error::AppResult,
     quotas,
@@ -16,12 +16,19 @@ use crate::{
 /// quota does not come back should the account turn CS again (the admin sets a new one).
 /// `quotas::service::set` locks the account row and refuses an ADMIN, so a quota set
 /// concurrently is either refused or deleted here.
-pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
+///
+/// `known` remembers accounts this process found or wrote as the token says, so a request
+/// whose token matches one makes no query at all (see [`Provisioned`]).
+pub async fn provision(cx: Ctx<'_>, known: &Provisioned, viewer: &Viewer) -> AppResult<()> {
     let Ok(scope) = viewer.shop_scope() else {
         return Ok(());
     };
+    if known.matches(viewer) {
+        return Ok(());
+    }
     if let Some(existing) = repo::find(cx.db, &scope, &viewer.sub).await? {
         if existing.name == viewer.name && existing.role == viewer.role {
+            known.remember(viewer);
             return Ok(());
         }
     } else if crate::shops::repo::find_by_id(cx.db, scope.id()).await?.is_none() {
@@ -36,5 +43,7 @@ pub async fn provision(cx: Ctx<'_>, viewer: &Viewer) -> AppResult<()> {
         tx.commit().await?;
         Ok(())
     })
-    .await
+    .await?;
+    known.remember(viewer);
+    Ok(())
 }

@@ -62,7 +62,8 @@ fn events(
     // is dropped by id.
     let mut live = state.bus.subscribe();
     async_stream::stream! {
-        let mut replayed = 0;
+        // Live events up to here were replayed, or are before `afterEventId`: not sent again.
+        let mut replayed = after.unwrap_or(0);
         let mut last_sent = after.unwrap_or(0);
         if let Some(after) = after {
             // The window: a replay never reaches back past the retention; asking for more is an

@@ -6,10 +6,12 @@
 //! call for a key moves the money but its answer is lost (`NoAnswer`); asking again tells.
 use chrono::Utc;
 use entity::{channel_transfer, vocab::ChannelOutcome};
+use std::sync::Arc;
+
 use sea_orm::DatabaseConnection;
 
 use super::{ChannelAnswer, PaymentChannel, Transfer, repo};
-use crate::domain::vocab::TransferFailureKind;
+use crate::{db::WriteGate, domain::vocab::TransferFailureKind};
 
 /// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
 /// failure when the buyer id ends in `-invalid` and no account was submitted, or the
@@ -29,13 +31,17 @@ pub fn simulated_outcome(buyer_id: &str, submitted_account: Option<&str>) -> Cha
     }
 }
 
+/// Its books live in the service's own database (a real channel keeps its own): on SQLite
+/// its writes queue in the service's write gate like any other writer's, rather than in
+/// SQLite's busy handler.
 pub struct Simulated {
     db: DatabaseConnection,
+    gate: Arc<WriteGate>,
 }
 
 impl Simulated {
-    pub fn new(db: DatabaseConnection) -> Self {
-        Simulated { db }
+    pub fn new(db: DatabaseConnection, gate: Arc<WriteGate>) -> Self {
+        Simulated { db, gate }
     }
 }
 
@@ -71,7 +77,11 @@ impl PaymentChannel for Simulated {
             reason,
             at: Utc::now(),
         };
-        match repo::record_once(&self.db, entry).await {
+        let recorded = {
+            let _turn = self.gate.enter().await;
+            repo::record_once(&self.db, entry).await
+        };
+        match recorded {
             Ok((_, true)) if transfer.buyer_id.ends_with("-timeout") => ChannelAnswer::NoAnswer,
             Ok((row, _)) => answer(&row),
             Err(e) => {
@@ -102,7 +112,11 @@ impl PaymentChannel for Simulated {
             reason: None,
             at: Utc::now(),
         };
-        match repo::record_once(&self.db, entry).await {
+        let recorded = {
+            let _turn = self.gate.enter().await;
+            repo::record_once(&self.db, entry).await
+        };
+        match recorded {
             Ok((row, _)) => answer(&row),
             Err(e) => {
                 tracing::warn!(key, error = %e, "simulated channel: no answer");

@@ -1,7 +1,9 @@
 //! Queries on `scheduled_jobs`: scheduling, finding due jobs, claiming, counting failures.
 use chrono::{DateTime, Utc};
 use entity::scheduled_job;
-use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use crate::{
     domain::vocab::{JobKind, JobStatus},
@@ -17,6 +19,29 @@ pub async fn schedule(
     now: DateTime<Utc>,
 ) -> AppResult<()> {
     insert(db, kind, Some(payout_id), None, due_at, now).await
+}
+
+/// Schedules `kind` for a payout, already leased to the caller until `until` with one attempt
+/// counted (as [`lease`] would leave it): the caller runs it right after the commit, and if it
+/// never does, the lease runs out and a runner takes the job as a repeated attempt.
+pub async fn schedule_leased(
+    db: &impl ConnectionTrait,
+    kind: JobKind,
+    payout_id: i64,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> AppResult<scheduled_job::Model> {
+    let job = scheduled_job::ActiveModel {
+        kind: Set(kind),
+        payout_id: Set(Some(payout_id)),
+        card_id: Set(None),
+        due_at: Set(until),
+        status: Set(JobStatus::Pending),
+        attempts: Set(1),
+        created_at: Set(now),
+        ..Default::default()
+    };
+    Ok(job.insert(db).await?)
 }
 
 /// Schedules the expiry of an account card at `due_at`.

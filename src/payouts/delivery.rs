@@ -54,6 +54,34 @@ pub async fn start(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) {
     }
 }
 
+/// The `DELIVER` job of a payout created `PAYING`, in the creating transaction and leased to
+/// the request, which makes the first attempt after the commit ([`first_attempt`]): no lease
+/// to take, nothing to read back.
+pub async fn schedule_leased(
+    tx: &impl sea_orm::ConnectionTrait,
+    payout_id: i64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> AppResult<scheduled_job::Model> {
+    jobs::repo::schedule_leased(tx, JobKind::Deliver, payout_id, now + LEASE, now).await
+}
+
+/// The first attempt of a new payout's delivery, with the job [`schedule_leased`] gave the
+/// request: the transfer (no account has been submitted yet), then the answer recorded.
+/// Failures are logged; when the lease runs out a runner asks the channel again.
+pub async fn first_attempt(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
+    let Some(key) = p.transfer_key.as_deref() else { return };
+    let transfer = Transfer {
+        payout_id: p.id,
+        buyer_id: p.buyer_id.clone(),
+        amount: Cny::from(p.amount_fen),
+        submitted_account: None,
+    };
+    let answer = payments.channel.transfer(key, &transfer).await;
+    if let Err(e) = record(cx, job, &p.shop_id, key, answer).await {
+        tracing::warn!(payout = p.id, job = job.id, error = ?e, "delivery deferred to the job runner");
+    }
+}
+
 /// Runs one `DELIVER` job: lease, ask the channel, record. `false` when another runner had it.
 pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model) -> AppResult<bool> {
     let now = cx.clock.now();
@@ -78,7 +106,7 @@ pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model
         }
         Some(answer) => answer,
     };
-    record(cx, job, &key, answer).await?;
+    record(cx, job, &p.shop_id, &key, answer).await?;
     Ok(true)
 }
 
@@ -97,7 +125,13 @@ async fn transfer_of(cx: Ctx<'_>, payments: Payments<'_>, p: &payout::Model) -> 
 }
 
 /// Records the channel's answer for `key` with the job's completion, in one transaction.
-async fn record(cx: Ctx<'_>, job: &scheduled_job::Model, key: &str, answer: ChannelAnswer) -> AppResult<()> {
+async fn record(
+    cx: Ctx<'_>,
+    job: &scheduled_job::Model,
+    shop: &str,
+    key: &str,
+    answer: ChannelAnswer,
+) -> AppResult<()> {
     let result = match answer {
         ChannelAnswer::Delivered => TransferResult::Succeeded,
         ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
@@ -112,22 +146,22 @@ async fn record(cx: Ctx<'_>, job: &scheduled_job::Model, key: &str, answer: Chan
             return Ok(());
         }
     };
-    settle_if_current(cx, job.payout_id.unwrap_or_default(), key, &result, Some(job.id)).await
+    settle_if_current(cx, shop, job.payout_id.unwrap_or_default(), key, &result, Some(job.id)).await
 }
 
 /// Records `result` for `key` in one transaction, if the payout is still `PAYING` under that
 /// key (a stale answer changes nothing), and completes `job` in the same transaction.
 async fn settle_if_current(
     cx: Ctx<'_>,
+    shop: &str,
     payout_id: i64,
     key: &str,
     result: &TransferResult,
     job: Option<i64>,
 ) -> AppResult<()> {
-    let shop = repo::shop_of(cx.db, payout_id).await?;
     cx.write(|| async {
         let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, &shop).await?;
+        let tx = db::begin_shop_write(cx.db, shop).await?;
         let p = lifecycle::locked(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
             lifecycle::settle(&tx, &p, result, now).await?;
@@ -154,5 +188,5 @@ pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -
         ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
         ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
     };
-    settle_if_current(cx, payout_id, &key, &result, None).await
+    settle_if_current(cx, &p.shop_id, payout_id, &key, &result, None).await
 }

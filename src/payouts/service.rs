@@ -2,7 +2,7 @@
 //! quota, idempotency). The rules live in [`crate::domain::payout`]; the initial state in
 //! [`crate::domain::create`].
 use chrono::{DateTime, TimeDelta, Utc};
-use entity::{idempotency_key, order, payout, platform_compensation};
+use entity::{idempotency_key, order, payout, platform_compensation, scheduled_job};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 use sha2::{Digest, Sha256};
 
@@ -81,7 +81,8 @@ impl NewPayout {
 }
 
 enum Created {
-    New(Box<payout::Model>),
+    /// With its `DELIVER` job, leased to this request, when it was created `PAYING`.
+    New(Box<payout::Model>, Option<scheduled_job::Model>),
     Replay(i64),
 }
 
@@ -102,9 +103,9 @@ pub async fn create(
         Created::Replay(id) => {
             repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::Internal("replayed payout vanished".into()))
         }
-        Created::New(payout) => {
-            if payout.status == PayoutStatus::Paying {
-                delivery::start(cx, payments, payout.id).await;
+        Created::New(payout, delivery) => {
+            if let Some(job) = delivery {
+                delivery::first_attempt(cx, payments, &job, &payout).await;
             }
             Ok(*payout)
         }
@@ -144,15 +145,16 @@ async fn create_once(
     let note = payout.approval_note.as_deref();
     let first = NewTransition { payout: &payout, from: None, to: initial.status, at: now, actor: &viewer.sub, note };
     repo::record_transition(&tx, first).await?;
-    if initial.status == PayoutStatus::Paying {
-        lifecycle::schedule_delivery(&tx, payout.id, now).await?;
-    }
+    let delivery = match initial.status {
+        PayoutStatus::Paying => Some(delivery::schedule_leased(&tx, payout.id, now).await?),
+        _ => None,
+    };
     lifecycle::schedule_deadlines(&tx, &payout, now).await?;
     if let Some(key) = &input.idempotency_key {
         keep_key(&tx, scope, viewer, key, fingerprint, payout.id, now).await?;
     }
     tx.commit().await?;
-    Ok(Created::New(Box::new(payout)))
+    Ok(Created::New(Box::new(payout), delivery))
 }
 
 /// The payout an unexpired idempotency key already made (its fingerprint must match:
