@@ -113,7 +113,7 @@ async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
 }
 
 fn warn_on_dev_secret(config: &Config) {
-    if config.jwt_public_key.is_none() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+    if config.verifies_with_shared_secret() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
         tracing::warn!(
             "SMALLPAY_JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Never run production like this."
         );
