@@ -384,6 +384,35 @@ mod tests {
     }
 
     #[test]
+    fn a_jwks_url_stands_alone_and_is_https_in_production() {
+        let mut config = Config::defaults();
+        config.jwt_jwks_url = Some("https://idp.example/.well-known/jwks.json".into());
+        assert!(config.validate().is_ok());
+        assert!(!config.verifies_with_shared_secret());
+        config.jwt_secret = Some("x".repeat(40));
+        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
+        config.jwt_secret = None;
+        config.jwt_public_key = Some("-----BEGIN PUBLIC KEY-----".into());
+        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
+        config.jwt_public_key = None;
+        for bad in ["ftp://idp.example/jwks", "file:///etc/jwks.json", "not a url"] {
+            config.jwt_jwks_url = Some(bad.into());
+            assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "{bad}");
+        }
+        config.jwt_jwks_url = Some("http://idp.internal/jwks".into());
+        assert!(config.validate().is_ok(), "development: http is allowed");
+        config.environment = Environment::Production;
+        config.seal_key = Some("s".repeat(40));
+        assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "production: https only");
+        for fine in ["http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]/jwks", "https://idp.example/"] {
+            config.jwt_jwks_url = Some(fine.into());
+            assert!(config.validate().is_ok(), "{fine}: no secret needed in production");
+        }
+        config.jwt_jwks_min_interval = Duration::from_millis(10);
+        assert!(matches!(config.validate(), Err(ConfigError::ShortJwksInterval)));
+    }
+
+    #[test]
     fn durations_and_flags_parse() {
         assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
         assert!(parse_duration("soon").is_err());

@@ -543,7 +543,7 @@ mod tests {
             ("confused", "signature algorithm"),
             ("secret", "symmetric"),
             ("p521", "P-256"),
-            ("odd", "JWK"),
+            ("odd", "kty"),
         ] {
             match set.find(Some(kid)) {
                 Err(Lookup::Unusable(why)) => assert!(why.contains(says), "{kid}: {why}"),
