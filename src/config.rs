@@ -296,14 +296,16 @@ impl Config {
             return Err(ConfigError::ShortJwksInterval);
         }
         let bad = |why: &str| Err(ConfigError::BadJwksUrl(format!("`{url}` {why}")));
-        let Ok(parsed) = reqwest::Url::parse(url) else {
+        let Ok(parsed) = url.parse::<hyper::Uri>() else {
             return bad("is not a URL");
         };
-        match parsed.scheme() {
+        let Some(host) = parsed.host().map(|h| h.trim_matches(['[', ']'])) else {
+            return bad("is not an http(s) URL");
+        };
+        match parsed.scheme_str().unwrap_or_default() {
             "https" => Ok(()),
             "http" if !self.is_production() => Ok(()),
             "http" => {
-                let host = parsed.host_str().unwrap_or_default().trim_matches(['[', ']']);
                 let loopback = host.eq_ignore_ascii_case("localhost")
                     || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
                 if loopback { Ok(()) } else { bad("must be https in production (http only to localhost)") }
@@ -404,7 +406,8 @@ mod tests {
         config.environment = Environment::Production;
         config.seal_key = Some("s".repeat(40));
         assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "production: https only");
-        for fine in ["http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]/jwks", "https://idp.example/"] {
+        for fine in ["http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]/jwks", "https://idp.example/"]
+        {
             config.jwt_jwks_url = Some(fine.into());
             assert!(config.validate().is_ok(), "{fine}: no secret needed in production");
         }

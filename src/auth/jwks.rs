@@ -20,6 +20,16 @@ use std::{
 };
 
 use base64::Engine as _;
+use http_body_util::{BodyExt as _, Empty, LengthLimitError, Limited};
+use hyper::{
+    Uri,
+    body::Bytes,
+    header::{ACCEPT, CACHE_CONTROL, CONTENT_LENGTH, USER_AGENT},
+};
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use jsonwebtoken::{
     Algorithm, DecodingKey,
     jwk::{AlgorithmParameters, EllipticCurve, Jwk, KeyAlgorithm, KeyOperations, PublicKeyUse},
@@ -149,7 +159,9 @@ fn usable_key(jwk: &Jwk) -> Result<SetKey, String> {
     }
     let named = match jwk.common.key_algorithm {
         None => None,
-        Some(alg) => Some(signature_algorithm(alg).ok_or_else(|| format!("`alg` {alg:?} is not a signature algorithm"))?),
+        Some(alg) => {
+            Some(signature_algorithm(alg).ok_or_else(|| format!("`alg` {alg:?} is not a signature algorithm"))?)
+        }
     };
     let algorithms = match &jwk.algorithm {
         AlgorithmParameters::RSA(rsa) => {
@@ -280,10 +292,32 @@ pub struct FetchError {
     pub reason: String,
 }
 
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// An HTTP(S) client: rustls with ring, the system's trust roots (Mozilla's when the system
+/// has none, e.g. in a bare container). No redirects are followed, no proxy is used.
+fn http_client() -> Result<HttpClient, String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let tls = match hyper_rustls::HttpsConnectorBuilder::new().with_provider_and_native_roots(provider.clone()) {
+        Ok(tls) => tls,
+        Err(e) => {
+            tracing::warn!("JWKS: no system trust roots ({e}); using the Mozilla roots built in");
+            hyper_rustls::HttpsConnectorBuilder::new()
+                .with_provider_and_webpki_roots(provider)
+                .map_err(|e| format!("cannot set up TLS ({e})"))?
+        }
+    };
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(FETCH_TIMEOUT));
+    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+    Ok(Client::builder(TokioExecutor::new()).build(connector))
+}
+
 /// The key set of `SMALLPAY_JWT_JWKS_URL` and what fetches it.
 pub struct JwksCache {
-    url: reqwest::Url,
-    client: reqwest::Client,
+    url: Uri,
+    client: HttpClient,
     timing: Timing,
     current: RwLock<Arc<KeySet>>,
     /// Fetches take turns (the refresher and `refresh_now`).
@@ -303,22 +337,11 @@ pub struct JwksCache {
 impl JwksCache {
     /// A cache with an empty set (every token refused until the first fetch).
     pub fn new(url: &str, timing: Timing) -> Result<JwksCache, String> {
-        let url = reqwest::Url::parse(url).map_err(|e| format!("`{url}` is not a URL ({e})"))?;
-        if !matches!(url.scheme(), "http" | "https") {
+        let url: Uri = url.parse().map_err(|e| format!("`{url}` is not a URL ({e})"))?;
+        if !matches!(url.scheme_str(), Some("http" | "https")) || url.host().is_none() {
             return Err(format!("`{url}` is not an http(s) URL"));
         }
-        // reqwest takes rustls's process-wide crypto provider: ring, the one already built in.
-        if rustls::crypto::CryptoProvider::get_default().is_none() {
-            // Another thread may have installed one meanwhile: that is as good.
-            let _ = rustls::crypto::ring::default_provider().install_default();
-        }
-        let client = reqwest::Client::builder()
-            .timeout(FETCH_TIMEOUT)
-            .connect_timeout(FETCH_TIMEOUT)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("smallpay/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client ({})", error_chain(&e)))?;
+        let client = http_client()?;
         let now = Instant::now();
         Ok(JwksCache {
             url,
@@ -335,8 +358,8 @@ impl JwksCache {
         })
     }
 
-    pub fn url(&self) -> &str {
-        self.url.as_str()
+    pub fn url(&self) -> String {
+        self.url.to_string()
     }
 
     /// The set in use.
@@ -390,34 +413,35 @@ impl JwksCache {
         outcome
     }
 
+    /// One GET, bounded in time and size.
     async fn fetch(&self) -> Result<(KeySet, Vec<String>, Option<String>), String> {
-        let mut response = self
-            .client
-            .get(self.url.clone())
-            .header(reqwest::header::ACCEPT, "application/jwk-set+json, application/json")
-            .send()
+        tokio::time::timeout(FETCH_TIMEOUT, self.fetch_unbounded())
             .await
-            .map_err(|e| error_chain(&e))?;
+            .map_err(|_| format!("no complete answer within {} s", FETCH_TIMEOUT.as_secs()))?
+    }
+
+    async fn fetch_unbounded(&self) -> Result<(KeySet, Vec<String>, Option<String>), String> {
+        let too_large = || format!("the answer is larger than {MAX_BODY_BYTES} bytes");
+        let request = hyper::Request::get(self.url.clone())
+            .header(ACCEPT, "application/jwk-set+json, application/json")
+            .header(USER_AGENT, concat!("smallpay/", env!("CARGO_PKG_VERSION")))
+            .body(Empty::<Bytes>::new())
+            .map_err(|e| e.to_string())?;
+        let response = self.client.request(request).await.map_err(|e| error_chain(&e))?;
         let status = response.status();
         if !status.is_success() {
             return Err(format!("it answered HTTP {status}"));
         }
-        if response.content_length().is_some_and(|length| length > MAX_BODY_BYTES as u64) {
-            return Err(format!("the answer is larger than {MAX_BODY_BYTES} bytes"));
+        let header = |name| response.headers().get(name).and_then(|v: &hyper::header::HeaderValue| v.to_str().ok());
+        if header(CONTENT_LENGTH).and_then(|v| v.parse::<u64>().ok()).is_some_and(|n| n > MAX_BODY_BYTES as u64) {
+            return Err(too_large());
         }
-        let cache_control = response
-            .headers()
-            .get(reqwest::header::CACHE_CONTROL)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| error_chain(&e))? {
-            if body.len() + chunk.len() > MAX_BODY_BYTES {
-                return Err(format!("the answer is larger than {MAX_BODY_BYTES} bytes"));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let (set, reasons) = KeySet::parse(&body)?;
+        let cache_control = header(CACHE_CONTROL).map(str::to_owned);
+        let body = Limited::new(response.into_body(), MAX_BODY_BYTES)
+            .collect()
+            .await
+            .map_err(|e| if e.downcast_ref::<LengthLimitError>().is_some() { too_large() } else { error_chain(&*e) })?;
+        let (set, reasons) = KeySet::parse(&body.to_bytes())?;
         if set.is_empty() {
             return Err(format!("the key set holds no usable key ({})", reasons.join("; ")));
         }
@@ -488,7 +512,7 @@ async fn refresher(cache: Weak<JwksCache>, wake: Arc<Notify>) {
     }
 }
 
-/// A reqwest error with its causes ("error sending request" alone says little).
+/// An error with its causes ("client error (Connect)" alone says little).
 fn error_chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();

@@ -168,7 +168,7 @@ impl JwtKeys {
     pub async fn fetch_key_set(&self) -> Result<(), KeyError> {
         if let Some(cache) = self.jwks() {
             let keys = cache.refresh_now().await.map_err(|e| KeyError::Jwks(e.to_string()))?;
-            tracing::info!(url = cache.url(), keys, "JWKS: key set loaded");
+            tracing::info!(url = %cache.url(), keys, "JWKS: key set loaded");
         }
         Ok(())
     }

@@ -225,11 +225,7 @@ async fn tokens_signed_by_a_key_of_the_set_are_accepted_and_others_refused_with_
         ("another algorithm than the key's", rsa.sign_as(&app, Algorithm::RS384, Some("rsa")), "expected RS256"),
         ("an RSA algorithm with an EC key", rsa.sign_as(&app, Algorithm::RS256, Some("ec")), "expected ES256"),
         ("no kid while the set holds several keys", rsa.sign_as(&app, Algorithm::RS256, None), "kid"),
-        (
-            "a key of the set, someone else's signature",
-            bare.sign_as(&app, Algorithm::RS256, Some("rsa")),
-            "signature",
-        ),
+        ("a key of the set, someone else's signature", bare.sign_as(&app, Algorithm::RS256, Some("rsa")), "signature"),
     ];
     for (case, token, says) in cases {
         let message = refusal(&app, &token).await;
@@ -292,7 +288,8 @@ async fn a_flood_of_unknown_kids_fetches_at_most_once_per_interval() {
             let mut sent = 0;
             while started.elapsed() < flood {
                 // As an attacker would: a made-up kid and signature (no key can check it).
-                let token = unsigned(&json!({"alg": "RS256", "kid": format!("garbage-{sender}-{sent}")}), &claims(&app));
+                let token =
+                    unsigned(&json!({"alg": "RS256", "kid": format!("garbage-{sender}-{sent}")}), &claims(&app));
                 let message = refusal(&app, &token).await;
                 assert!(message.contains("kid"), "{message}");
                 sent += 1;
