@@ -93,10 +93,10 @@ impl KeySet {
                 .and_then(|jwk| usable_key(&jwk));
             match (usable, kid) {
                 (Ok(key), Some(kid)) => {
-                    if set.by_kid.contains_key(&kid) {
-                        reasons.push(format!("key `{kid}`: a second key with the same kid (the first is used)"));
+                    if let std::collections::hash_map::Entry::Vacant(entry) = set.by_kid.entry(kid.clone()) {
+                        entry.insert(Arc::new(key));
                     } else {
-                        set.by_kid.insert(kid, Arc::new(key));
+                        reasons.push(format!("key `{kid}`: a second key with the same kid (the first is used)"));
                     }
                 }
                 (Ok(key), None) => set.unnamed.push(Arc::new(key)),
@@ -384,7 +384,7 @@ impl JwksCache {
         let _turn = self.fetching.lock().await;
         let fetched = self.fetch().await;
         let now = Instant::now();
-        let outcome = match fetched {
+        match fetched {
             Ok((set, reasons, cache_control)) => {
                 self.log_skipped(&reasons);
                 let count = set.len();
@@ -409,8 +409,7 @@ impl JwksCache {
                 metrics::counter!("jwks_fetches_total", "outcome" => "failed").increment(1);
                 Err(FetchError { url: self.url.to_string(), reason })
             }
-        };
-        outcome
+        }
     }
 
     /// One GET, bounded in time and size.
