@@ -449,6 +449,11 @@ impl JwksCache {
 
     fn log_skipped(&self, reasons: &[String]) {
         let mut logged = self.logged.lock().unwrap_or_else(PoisonError::into_inner);
+        // Bounded: over years of rotations, old reasons are forgotten (and logged again if
+        // they come back).
+        if logged.len() > 1000 {
+            logged.clear();
+        }
         for reason in reasons {
             if logged.insert(reason.clone()) {
                 tracing::warn!(url = %self.url, "JWKS: skipping {reason}");
