@@ -106,7 +106,8 @@ async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
     if state.config.graphiql_enabled() {
         println!("GraphiQL: http://{addr}/graphql");
     }
-    if !state.config.is_production() {
+    // Demo tokens need the shared secret (not with a public key or a JWKS).
+    if !state.config.is_production() && state.config.verifies_with_shared_secret() {
         print_tokens(&state.keys, &state.config);
     }
     app.serve(listener, shutdown_signal()).await.map_err(|e| e.to_string())
