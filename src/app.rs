@@ -59,6 +59,7 @@ impl App {
     pub async fn build(config: Config) -> Result<App, StartError> {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
+        keys.fetch_key_set().await?;
         let mut db = db::connect(&config.database_url, config.sqlite_synchronous).await?;
         db::migrate(&db).await?;
         let statements = Arc::new(AtomicU64::new(0));
@@ -76,7 +77,7 @@ impl App {
             tracing::warn!("SMALLPAY_SEAL_KEY is not set: account numbers are sealed with the public development key");
         }
         // Values sealed before key ids were keyed from the HS256 secret: they still open.
-        let legacy = config.jwt_public_key.is_none().then(|| config.jwt_secret_or_dev());
+        let legacy = config.verifies_with_shared_secret().then(|| config.jwt_secret_or_dev());
         let sealer = Sealer::new(config.seal_key_or_dev(), &config.seal_old_keys, legacy);
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
@@ -116,12 +117,16 @@ impl App {
         let router = self.router();
         let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::runner::worker(self.state.clone())));
         let publisher = tokio::spawn(events::publisher::run(self.state.clone(), self.first_event));
+        let jwks = self.state.keys.jwks().map(|cache| cache.spawn_refresher());
         println!("listening on http://{addr}");
         accept_loop(listener, router, &self.state.config, shutdown).await;
         if let Some(worker) = worker {
             worker.abort();
         }
         publisher.abort();
+        if let Some(jwks) = jwks {
+            jwks.abort();
+        }
         self.state.db.clone().close().await?;
         Ok(())
     }

@@ -98,6 +98,19 @@ pub struct Config {
     /// PEM public key: switches verification to RS256 or ES256.
     #[arg(long, env = "SMALLPAY_JWT_PUBLIC_KEY", hide_env_values = true, global = true)]
     pub jwt_public_key: Option<String>,
+    /// An identity provider's key set (JWKS), `https://…`: tokens are verified with the key
+    /// their `kid` names (RSA ≥ 2048 bits, EC P-256/P-384). Neither a secret nor a public key
+    /// may be set with it.
+    #[arg(long, env = "SMALLPAY_JWT_JWKS_URL", global = true)]
+    pub jwt_jwks_url: Option<String>,
+    /// How often the key set is fetched again when its answer has no `Cache-Control: max-age`
+    /// (a `max-age` is honoured, between the minimum interval and 24 h).
+    #[arg(long, env = "SMALLPAY_JWT_JWKS_REFRESH", default_value = "10m", value_parser = parse_duration, global = true)]
+    pub jwt_jwks_refresh: Duration,
+    /// The least time between two fetches of the key set, also those that a token naming an
+    /// unknown key id asks for (at least 1 s).
+    #[arg(long, env = "SMALLPAY_JWT_JWKS_MIN_INTERVAL", default_value = "30s", value_parser = parse_duration, global = true)]
+    pub jwt_jwks_min_interval: Duration,
     /// Required `iss`.
     #[arg(long, env = "SMALLPAY_JWT_ISSUER", default_value = "smallpay", global = true)]
     pub jwt_issuer: String,
@@ -197,9 +210,17 @@ pub struct Config {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "SMALLPAY_ENV=production refuses the development JWT secret: set SMALLPAY_JWT_SECRET or SMALLPAY_JWT_PUBLIC_KEY"
+        "SMALLPAY_ENV=production refuses the development JWT secret: set SMALLPAY_JWT_SECRET, SMALLPAY_JWT_PUBLIC_KEY or SMALLPAY_JWT_JWKS_URL"
     )]
     DevSecretInProduction,
+    #[error(
+        "SMALLPAY_JWT_JWKS_URL cannot be combined with SMALLPAY_JWT_PUBLIC_KEY or SMALLPAY_JWT_SECRET: tokens are verified with the identity provider's keys only"
+    )]
+    JwksWithOtherKey,
+    #[error("SMALLPAY_JWT_JWKS_URL: {0}")]
+    BadJwksUrl(String),
+    #[error("SMALLPAY_JWT_JWKS_MIN_INTERVAL must be at least 1s")]
+    ShortJwksInterval,
     #[error("SMALLPAY_TEST_CLOCK is never available in production")]
     TestClockInProduction,
     #[error("SMALLPAY_JWT_SECRET must be at least 32 bytes")]
@@ -234,8 +255,9 @@ impl Config {
 
     /// Refuses settings that must never run together.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.validate_jwks()?;
         if self.is_production() {
-            if self.jwt_public_key.is_none() && self.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+            if self.verifies_with_shared_secret() && self.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
                 return Err(ConfigError::DevSecretInProduction);
             }
             if self.test_clock {
@@ -254,6 +276,42 @@ impl Config {
             return Err(ConfigError::ShortSecret);
         }
         Ok(())
+    }
+
+    /// An HS256 secret verifies tokens (neither a public key nor a JWKS is configured).
+    pub fn verifies_with_shared_secret(&self) -> bool {
+        self.jwt_public_key.is_none() && self.jwt_jwks_url.is_none()
+    }
+
+    /// A JWKS URL alone (no secret, no public key), http(s); in production https, or http
+    /// to the same machine only (a key set read in clear text could be swapped in transit).
+    fn validate_jwks(&self) -> Result<(), ConfigError> {
+        let Some(url) = &self.jwt_jwks_url else {
+            return Ok(());
+        };
+        if self.jwt_public_key.is_some() || self.jwt_secret.is_some() {
+            return Err(ConfigError::JwksWithOtherKey);
+        }
+        if self.jwt_jwks_min_interval < Duration::from_secs(1) {
+            return Err(ConfigError::ShortJwksInterval);
+        }
+        let bad = |why: &str| Err(ConfigError::BadJwksUrl(format!("`{url}` {why}")));
+        let Ok(parsed) = url.parse::<hyper::Uri>() else {
+            return bad("is not a URL");
+        };
+        let Some(host) = parsed.host().map(|h| h.trim_matches(['[', ']'])) else {
+            return bad("is not an http(s) URL");
+        };
+        match parsed.scheme_str().unwrap_or_default() {
+            "https" => Ok(()),
+            "http" if !self.is_production() => Ok(()),
+            "http" => {
+                let loopback = host.eq_ignore_ascii_case("localhost")
+                    || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
+                if loopback { Ok(()) } else { bad("must be https in production (http only to localhost)") }
+            }
+            _ => bad("is not an http(s) URL"),
+        }
     }
 
     /// The seal key, or the development one (never in production: `validate` refuses that).
@@ -325,6 +383,36 @@ mod tests {
         assert!(!config.graphiql_enabled() && !config.introspection_enabled());
         config.introspection = Some(true);
         assert!(config.introspection_enabled());
+    }
+
+    #[test]
+    fn a_jwks_url_stands_alone_and_is_https_in_production() {
+        let mut config = Config::defaults();
+        config.jwt_jwks_url = Some("https://idp.example/.well-known/jwks.json".into());
+        assert!(config.validate().is_ok());
+        assert!(!config.verifies_with_shared_secret());
+        config.jwt_secret = Some("x".repeat(40));
+        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
+        config.jwt_secret = None;
+        config.jwt_public_key = Some("-----BEGIN PUBLIC KEY-----".into());
+        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
+        config.jwt_public_key = None;
+        for bad in ["ftp://idp.example/jwks", "file:///etc/jwks.json", "not a url"] {
+            config.jwt_jwks_url = Some(bad.into());
+            assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "{bad}");
+        }
+        config.jwt_jwks_url = Some("http://idp.internal/jwks".into());
+        assert!(config.validate().is_ok(), "development: http is allowed");
+        config.environment = Environment::Production;
+        config.seal_key = Some("s".repeat(40));
+        assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "production: https only");
+        for fine in ["http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]/jwks", "https://idp.example/"]
+        {
+            config.jwt_jwks_url = Some(fine.into());
+            assert!(config.validate().is_ok(), "{fine}: no secret needed in production");
+        }
+        config.jwt_jwks_min_interval = Duration::from_millis(10);
+        assert!(matches!(config.validate(), Err(ConfigError::ShortJwksInterval)));
     }
 
     #[test]

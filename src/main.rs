@@ -106,14 +106,15 @@ async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
     if state.config.graphiql_enabled() {
         println!("GraphiQL: http://{addr}/graphql");
     }
-    if !state.config.is_production() {
+    // Demo tokens need the shared secret (not with a public key or a JWKS).
+    if !state.config.is_production() && state.config.verifies_with_shared_secret() {
         print_tokens(&state.keys, &state.config);
     }
     app.serve(listener, shutdown_signal()).await.map_err(|e| e.to_string())
 }
 
 fn warn_on_dev_secret(config: &Config) {
-    if config.jwt_public_key.is_none() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+    if config.verifies_with_shared_secret() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
         tracing::warn!(
             "SMALLPAY_JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Never run production like this."
         );

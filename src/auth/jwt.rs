@@ -1,10 +1,17 @@
-//! JWT verification: one configured algorithm (HS256 by default, RS256/ES256 with a public
-//! key), required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, 60 s leeway. Every refusal says why.
+//! JWT verification: one configured algorithm (HS256 by default, RS256/ES256/ES384 with a
+//! public key), or an identity provider's key set (JWKS, see [`super::jwks`]) where each key
+//! has its own; required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, 60 s leeway. Every refusal
+//! says why.
+use std::sync::Arc;
+
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
 
-use super::viewer::{Role, Viewer};
+use super::{
+    jwks::{JwksCache, Lookup, Timing},
+    viewer::{Role, Viewer},
+};
 use crate::{config::Config, error::AppError};
 
 pub const LEEWAY_SECONDS: u64 = 60;
@@ -33,8 +40,10 @@ pub struct Claims {
 
 #[derive(Clone)]
 pub struct JwtKeys {
+    /// The algorithm of the shared secret or public key (and of `sign`). With a JWKS each key
+    /// has its own; this is RS256 then, nominally.
     algorithm: Algorithm,
-    decoding: DecodingKey,
+    verifier: Verifier,
     /// Present with a shared secret only: the service can mint development tokens.
     encoding: Option<EncodingKey>,
     issuer: String,
@@ -45,8 +54,19 @@ pub struct JwtKeys {
     claims_namespace: Option<String>,
 }
 
+/// What verifies a token's signature.
+#[derive(Clone)]
+enum Verifier {
+    /// A shared secret or a public key, for `algorithm` only.
+    Fixed(DecodingKey),
+    /// The identity provider's key set: the key the token's `kid` names.
+    Jwks(Arc<JwksCache>),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
+    #[error("SMALLPAY_JWT_JWKS_URL: {0}")]
+    Jwks(String),
     #[error("SMALLPAY_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM form")]
     BadPublicKey,
     #[error("cannot read SMALLPAY_JWT_PUBLIC_KEY file {0}: {1}")]
@@ -89,6 +109,19 @@ impl JwtKeys {
         let audience = config.jwt_audience.clone();
         let max_lifetime = i64::try_from(config.jwt_max_lifetime.as_secs()).unwrap_or(i64::MAX);
         let claims_namespace = config.jwt_claims_namespace.clone();
+        if let Some(url) = &config.jwt_jwks_url {
+            let timing = Timing { refresh: config.jwt_jwks_refresh, min_interval: config.jwt_jwks_min_interval };
+            let cache = JwksCache::new(url, timing).map_err(KeyError::Jwks)?;
+            return Ok(JwtKeys {
+                algorithm: Algorithm::RS256,
+                verifier: Verifier::Jwks(Arc::new(cache)),
+                encoding: None,
+                issuer,
+                audience,
+                max_lifetime,
+                claims_namespace,
+            });
+        }
         if let Some(pem) = &config.jwt_public_key {
             let pem = if pem.trim_start().starts_with("-----BEGIN") {
                 pem.clone()
@@ -98,7 +131,7 @@ impl JwtKeys {
             let (algorithm, decoding) = algorithm_of(&pem)?;
             return Ok(JwtKeys {
                 algorithm,
-                decoding,
+                verifier: Verifier::Fixed(decoding),
                 encoding: None,
                 issuer,
                 audience,
@@ -109,7 +142,7 @@ impl JwtKeys {
         let secret = config.jwt_secret_or_dev().as_bytes();
         Ok(JwtKeys {
             algorithm: Algorithm::HS256,
-            decoding: DecodingKey::from_secret(secret),
+            verifier: Verifier::Fixed(DecodingKey::from_secret(secret)),
             encoding: Some(EncodingKey::from_secret(secret)),
             issuer,
             audience,
@@ -120,6 +153,24 @@ impl JwtKeys {
 
     pub fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+
+    /// The identity provider's key set, when tokens are verified with one.
+    pub fn jwks(&self) -> Option<&Arc<JwksCache>> {
+        match &self.verifier {
+            Verifier::Jwks(cache) => Some(cache),
+            Verifier::Fixed(_) => None,
+        }
+    }
+
+    /// With a JWKS: fetches the first key set (start-up fails when it cannot be had, or holds
+    /// no usable key). Nothing to do with a secret or a public key.
+    pub async fn fetch_key_set(&self) -> Result<(), KeyError> {
+        if let Some(cache) = self.jwks() {
+            let keys = cache.refresh_now().await.map_err(|e| KeyError::Jwks(e.to_string()))?;
+            tracing::info!(url = %cache.url(), keys, "JWKS: key set loaded");
+        }
+        Ok(())
     }
 
     /// Verifies a token and builds the viewer it names.
@@ -137,16 +188,41 @@ impl JwtKeys {
                 refuse("not a well-formed JWT")
             }
         })?;
-        if header.alg != self.algorithm {
-            return Err(refuse(&format!("algorithm {:?} is not accepted; expected {:?}", header.alg, self.algorithm)));
+        let from_set;
+        let (algorithms, decoding) = match &self.verifier {
+            Verifier::Fixed(decoding) => (std::slice::from_ref(&self.algorithm), decoding),
+            Verifier::Jwks(cache) => {
+                // Never an HMAC: the set's public keys must not become shared secrets.
+                if !is_asymmetric(header.alg) {
+                    return Err(refuse(&format!(
+                        "algorithm {:?} is not accepted: tokens are verified with the identity provider's public keys",
+                        header.alg
+                    )));
+                }
+                from_set = cache.find(header.kid.as_deref()).map_err(|lookup| match lookup {
+                    Lookup::Unknown => refuse(
+                        "its signing key (kid) is not in the identity provider's key set (the set is fetched again shortly)",
+                    ),
+                    Lookup::Unusable(why) => refuse(&why),
+                })?;
+                (from_set.algorithms.as_slice(), &from_set.decoding)
+            }
+        };
+        if !algorithms.contains(&header.alg) {
+            let expected: Vec<String> = algorithms.iter().map(|a| format!("{a:?}")).collect();
+            return Err(refuse(&format!(
+                "algorithm {:?} is not accepted; expected {}",
+                header.alg,
+                expected.join(" or ")
+            )));
         }
-        let mut validation = Validation::new(self.algorithm);
+        let mut validation = Validation::new(header.alg);
         validation.leeway = LEEWAY_SECONDS;
         validation.validate_nbf = true;
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, &self.decoding, &validation).map_err(|e| {
+        let data = jsonwebtoken::decode::<serde_json::Value>(token, decoding, &validation).map_err(|e| {
             refuse(&match e.kind() {
                 ErrorKind::InvalidSignature => "bad signature".to_owned(),
                 ErrorKind::ExpiredSignature => "expired (exp)".to_owned(),
@@ -216,6 +292,10 @@ impl JwtKeys {
             jti: None,
         }
     }
+}
+
+fn is_asymmetric(algorithm: Algorithm) -> bool {
+    !matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
 }
 
 fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {

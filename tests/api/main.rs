@@ -15,6 +15,7 @@ mod fuzz;
 mod history;
 mod hostile;
 mod http;
+mod jwks;
 mod lifecycle;
 mod model;
 mod orders;
