@@ -444,7 +444,13 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                         break;
                     }
                 }
-                None => break,
+                None => {
+                    // The protocol ended the connection (the legacy `connection_terminate`, or the
+                    // client's own close): close the socket properly, not by dropping it.
+                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+                    let _ = sink.close().await;
+                    break;
+                }
             },
             _ = ping.tick() => {
                 // Two pings unanswered: the peer is gone (or not reading).

@@ -41,8 +41,12 @@ pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutatio
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Deepest query accepted (nested selections).
-pub const MAX_DEPTH: usize = 12;
+/// Deepest query accepted (nested selections, leaves counted): 15, the depth of the
+/// introspection query that GraphiQL and Apollo's tools send (graphql-js 16's
+/// `getIntrospectionQuery`: a `TypeRef` nests `ofType` eight times under
+/// `__schema { types { fields { args { type …`). With 12, GraphiQL got "Query is nested too
+/// deep" and showed no schema.
+pub const MAX_DEPTH: usize = 15;
 /// Costliest query accepted (one per field, list fields counted once).
 pub const MAX_COMPLEXITY: usize = 2000;
 

@@ -141,6 +141,7 @@ pub fn page(headers: &HeaderMap, accounts: Vec<DemoAccount>) -> Response {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>smallpay · GraphiQL</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="/graphiql/assets/{v}/graphiql.min.css">
 <link rel="stylesheet" href="/graphiql/assets/{v}/page.css">
 <script type="application/json" id="smallpay-graphiql-config">{config}</script>
