@@ -180,8 +180,8 @@ pub fn page(headers: &HeaderMap, accounts: Vec<DemoAccount>) -> Response {
 /// Only the page's own origin: scripts, styles and fetches from `'self'`, the subscription
 /// socket on the same host (`'self'` covers `ws:`/`wss:` in CSP 3 browsers; older ones need the
 /// host spelt out), fonts and images also as `data:` (GraphiQL's CSS embeds them). Inline
-/// styles are allowed: GraphiQL's editors and pop-ups set them at run time; inline scripts are
-/// not.
+/// styles are allowed: GraphiQL's dialogs insert `<style>` elements (without it they log CSP
+/// violations and lose their scroll lock); inline scripts are not.
 pub fn content_security_policy(host: Option<&str>) -> String {
     // A Host header is echoed only when it is a plain host[:port].
     let host = host.filter(|h| {
