@@ -323,8 +323,11 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     let started = Instant::now();
     let last_pong = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (limit_tx, mut limit_rx) = tokio::sync::mpsc::channel::<CloseFrame>(1);
+    // Set when reading the socket failed (e.g. a message over the size limit).
+    let read_failed = Arc::new(AtomicBool::new(false));
     let stream = {
         let last_pong = last_pong.clone();
+        let read_failed = read_failed.clone();
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
         stream.take_while(move |message| {
             let mut refuse = None;
@@ -348,7 +351,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     }
                     Said::Other => {}
                 },
-                Err(_) => {}
+                Err(_) => read_failed.store(true, Ordering::SeqCst),
             }
             let keep = refuse.is_none();
             if let Some(frame) = refuse {
@@ -446,9 +449,12 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                 }
                 None => {
                     // The protocol ended the connection (the legacy `connection_terminate`, or the
-                    // client's own close): close the socket properly, not by dropping it.
-                    let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
-                    let _ = sink.close().await;
+                    // client's own close): close the socket properly, not by dropping it. After
+                    // a failed read the socket is broken already.
+                    if !read_failed.load(Ordering::SeqCst) {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+                        let _ = sink.close().await;
+                    }
                     break;
                 }
             },
