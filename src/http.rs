@@ -105,8 +105,8 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
     })
 }
 
-/// Runs the request in its log span and logs its end: status and duration (`debug` for the
-/// probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise).
+/// Runs the request in its log span and logs its end: status and duration (`warn` for a 5xx,
+/// `debug` for the probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise).
 async fn request_span(mut request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
     request.headers_mut().insert(REQUEST_ID, id.clone());
@@ -125,7 +125,9 @@ async fn request_span(mut request: Request, next: Next) -> Response {
     let duration_ms = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
     let status = response.status().as_u16();
     let _entered = span.enter();
-    if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+    if status >= 500 {
+        tracing::warn!(status, duration_ms, "request finished");
+    } else if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
         tracing::debug!(status, duration_ms, "request finished");
     } else {
         tracing::info!(status, duration_ms, "request finished");
