@@ -52,6 +52,8 @@ pub struct App {
     /// The newest event when the app was built: live events start after it, so none caused
     /// by a request can be missed.
     first_event: events::repo::Cursor,
+    /// Development: mints the demo accounts' tokens for the GraphiQL page (set by `main.rs`).
+    pub demo_tokens: Option<http::graphiql::DemoTokens>,
 }
 
 impl App {
@@ -99,11 +101,11 @@ impl App {
         });
         let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
         let first_event = events::repo::start(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
-        Ok(App { state, schema, first_event })
+        Ok(App { state, schema, first_event, demo_tokens: None })
     }
 
     pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone(), self.schema.clone())
+        http::router(self.state.clone(), self.schema.clone(), self.demo_tokens.clone())
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests. Prints

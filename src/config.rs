@@ -205,6 +205,24 @@ pub struct Config {
     /// Tracing filter.
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,
+    /// Log lines as `text` (colours only when stderr is a terminal) or `json` (one object per
+    /// line).
+    #[arg(long, env = "SMALLPAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
+    pub log_format: LogFormat,
+    /// Automatic persisted queries: how many documents this instance remembers by hash (least
+    /// recently used dropped first); 0 turns them off.
+    #[arg(long, env = "SMALLPAY_PERSISTED_QUERIES", default_value = "1000", global = true)]
+    pub persisted_queries: usize,
+}
+
+/// How log lines are written (to stderr).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines; ANSI colours only when stderr is a terminal.
+    Text,
+    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and the
+    /// event's fields), `span` (the request's `request_id`, `account`, `operation`, …).
+    Json,
 }
 
 #[derive(Debug, thiserror::Error)]

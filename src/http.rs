@@ -1,5 +1,9 @@
 //! HTTP: GraphQL over POST, GraphiQL, subscriptions over WebSocket, health, readiness,
-//! metrics and the test clock.
+//! metrics and the test clock. Every request runs in a log span with its request id (also the
+//! `x-request-id` response header), its account and its operation's name, and ends with one
+//! line that gives its status and duration.
+pub mod graphiql;
+
 use std::{
     sync::{
         Arc,
@@ -8,10 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_graphql::{
-    Data, Response as GqlResponse,
-    http::{ALL_WEBSOCKET_PROTOCOLS, GraphiQLSource},
-};
+use async_graphql::{Data, Response as GqlResponse, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
@@ -21,17 +22,17 @@ use axum::{
         ws::{CloseFrame, Message, WebSocket},
     },
     http::{
-        HeaderMap, StatusCode,
+        HeaderMap, HeaderName, HeaderValue, StatusCode,
         header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE},
     },
     middleware::{self, Next},
-    response::{Html, IntoResponse, Response},
+    response::{IntoResponse, Response},
     routing::{get, post},
 };
 use chrono::TimeDelta;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde::Deserialize;
-use tower_http::trace::TraceLayer;
+use tracing::{Instrument, field::Empty};
 
 use crate::{
     accounts,
@@ -59,9 +60,15 @@ struct Server {
     state: AppState,
     schema: AppSchema,
     metrics: PrometheusHandle,
+    demo_tokens: Option<graphiql::DemoTokens>,
 }
 
-pub fn router(state: AppState, schema: AppSchema) -> Router {
+/// The request id's header, on requests (a client's own id is kept when it is a short token)
+/// and on every response.
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The router. `demo_tokens` (development only) puts the demo accounts' tokens in GraphiQL.
+pub fn router(state: AppState, schema: AppSchema, demo_tokens: Option<graphiql::DemoTokens>) -> Router {
     let mut router = Router::new()
         .route(
             "/graphql",
@@ -71,17 +78,62 @@ pub fn router(state: AppState, schema: AppSchema) -> Router {
             )),
         )
         .route("/graphql/ws", get(subscriptions))
+        .route("/graphiql/assets/{version}/{name}", get(graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(render_metrics));
     if state.clock.is_test() && !state.config.is_production() {
         router = router.route("/_test/clock/advance", post(advance_clock));
     }
-    router.layer(middleware::from_fn(record_metrics)).layer(TraceLayer::new_for_http()).with_state(Server {
+    router.layer(middleware::from_fn(record_metrics)).layer(middleware::from_fn(request_span)).with_state(Server {
         state,
         schema,
         metrics: prometheus(),
+        demo_tokens,
     })
+}
+
+/// The request's id: the client's `x-request-id` when it is 1–64 characters of letters,
+/// digits and `-_.:`, else a new UUID.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    let given = headers.get(&REQUEST_ID).filter(|v| {
+        let b = v.as_bytes();
+        !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
+    });
+    given.cloned().unwrap_or_else(|| {
+        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-"))
+    })
+}
+
+/// Runs the request in its log span and logs its end: status and duration (`warn` for a 5xx,
+/// `debug` for the probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise).
+async fn request_span(mut request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let path = request.uri().path().to_owned();
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or("-"),
+        method = %request.method(),
+        path = %path,
+        account = Empty,
+        operation = Empty,
+    );
+    let started = Instant::now();
+    let mut response = next.run(request).instrument(span.clone()).await;
+    // Whole microseconds in milliseconds: printed as e.g. 2.634.
+    let duration_ms = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
+    let status = response.status().as_u16();
+    let _entered = span.enter();
+    if status >= 500 {
+        tracing::warn!(status, duration_ms, "request finished");
+    } else if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
+        tracing::debug!(status, duration_ms, "request finished");
+    } else {
+        tracing::info!(status, duration_ms, "request finished");
+    }
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
 }
 
 /// The process-wide Prometheus recorder (installed once; every app in the process shares it).
@@ -186,6 +238,7 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -
     let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
     match authenticate(&server.state, header) {
         Ok(Some(viewer)) => {
+            tracing::Span::current().record("account", viewer.account_key().as_str());
             if let Err(e) = accounts::service::provision(server.state.ctx(), &server.state.provisioned, &viewer).await {
                 return GraphQLResponse::from(refusal(&e)).into_response();
             }
@@ -201,11 +254,23 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -
     GraphQLResponse::from(server.schema.execute(request).await).into_response()
 }
 
-async fn graphiql(State(server): State<Server>) -> Response {
+async fn graphiql(State(server): State<Server>, headers: HeaderMap) -> Response {
     if !server.state.config.graphiql_enabled() {
         return StatusCode::NOT_FOUND.into_response();
     }
-    Html(GraphiQLSource::build().endpoint("/graphql").subscription_endpoint("/graphql/ws").finish()).into_response()
+    // Never a token in production, whoever asked for the page.
+    let accounts = match &server.demo_tokens {
+        Some(mint) if !server.state.config.is_production() => mint(),
+        _ => Vec::new(),
+    };
+    graphiql::page(&headers, accounts)
+}
+
+async fn graphiql_asset(State(server): State<Server>, path: axum::extract::Path<(String, String)>) -> Response {
+    if !server.state.config.graphiql_enabled() {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    graphiql::asset(path).await
 }
 
 /// The token from a `connection_init` payload: `{"Authorization": "Bearer …"}` or
@@ -227,7 +292,8 @@ async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, 
         // subscriber's memory. Subscription messages are small; a larger one grows the buffer.
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)
-        .on_upgrade(move |socket| serve_socket(server, protocol, socket))
+        // The socket lives on after this request: it keeps the request's log span.
+        .on_upgrade(move |socket| serve_socket(server, protocol, socket).instrument(tracing::Span::current()))
 }
 
 /// What a client says on a socket, as far as the limits care.
@@ -259,8 +325,11 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     let started = Instant::now();
     let last_pong = Arc::new(std::sync::atomic::AtomicU64::new(0));
     let (limit_tx, mut limit_rx) = tokio::sync::mpsc::channel::<CloseFrame>(1);
+    // Set when reading the socket failed (e.g. a message over the size limit).
+    let read_failed = Arc::new(AtomicBool::new(false));
     let stream = {
         let last_pong = last_pong.clone();
+        let read_failed = read_failed.clone();
         let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
         stream.take_while(move |message| {
             let mut refuse = None;
@@ -284,7 +353,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     }
                     Said::Other => {}
                 },
-                Err(_) => {}
+                Err(_) => read_failed.store(true, Ordering::SeqCst),
             }
             let keep = refuse.is_none();
             if let Some(frame) = refuse {
@@ -317,6 +386,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     .ok_or_else(|| AppError::Unauthenticated("connection_init must carry the token".into()))?;
                 let (viewer, exp) = state.keys.verify_with_expiry(&token)?;
                 let key = viewer.account_key();
+                tracing::Span::current().record("account", key.as_str());
                 if !state.sockets.open(&key, state.config.max_sockets_per_account) {
                     too_many_by_init.store(true, Ordering::SeqCst);
                     return Err(AppError::RateLimited("too many subscription sockets for this account".into()));
@@ -338,7 +408,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
             Ok(data)
         })
         .serve();
-    let connection = tokio::spawn(connection);
+    let connection = tokio::spawn(connection.instrument(tracing::Span::current()));
     let expires = async move {
         match expiry_rx.await {
             Ok(exp) => {
@@ -379,7 +449,16 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                         break;
                     }
                 }
-                None => break,
+                None => {
+                    // The protocol ended the connection (the legacy `connection_terminate`, or the
+                    // client's own close): close the socket properly, not by dropping it. After
+                    // a failed read the socket is broken already.
+                    if !read_failed.load(Ordering::SeqCst) {
+                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
+                        let _ = sink.close().await;
+                    }
+                    break;
+                }
             },
             _ = ping.tick() => {
                 // Two pings unanswered: the peer is gone (or not reading).

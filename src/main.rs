@@ -1,13 +1,14 @@
 //! `smallpay`: parse the command line, then serve, migrate, mint a token, load the demo,
 //! print the schema or audit the books.
-use std::process::ExitCode;
+use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
 use clap::Parser;
 use smallpay::{
     app::App,
     auth::Role,
-    config::{Cli, Command, Config, DEV_JWT_SECRET, TokenArgs},
+    config::{Cli, Command, Config, DEV_JWT_SECRET, LogFormat, TokenArgs},
     demo, graphql,
+    http::graphiql::DemoAccount,
 };
 use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
@@ -15,9 +16,7 @@ use tracing_subscriber::EnvFilter;
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_new(&cli.config.log).unwrap_or_else(|_| EnvFilter::new("info")))
-        .init();
+    init_logging(&cli.config);
     if matches!(cli.command, Some(Command::Audit)) {
         return audit(&cli.config).await;
     }
@@ -27,6 +26,16 @@ async fn main() -> ExitCode {
             eprintln!("smallpay: {message}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines go to stderr: text (coloured only on a terminal) or one JSON object per line.
+fn init_logging(config: &Config) {
+    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log_format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
     }
 }
 
@@ -95,8 +104,18 @@ async fn audit(config: &Config) -> ExitCode {
 async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
     warn_on_dev_secret(&config);
     let bind = config.bind;
-    let app = App::build(config).await.map_err(|e| e.to_string())?;
+    let mut app = App::build(config).await.map_err(|e| e.to_string())?;
     let state = app.state.clone();
+    if !state.config.is_production() {
+        // GraphiQL offers the demo accounts, with tokens minted when the page is served.
+        let keys = state.keys.clone();
+        app.demo_tokens = Some(Arc::new(move || {
+            demo_tokens(&keys)
+                .into_iter()
+                .filter_map(|(role, sub, token)| Some(DemoAccount { role: role.to_owned(), sub, token: token? }))
+                .collect()
+        }));
+    }
     if !state.config.is_production() && !no_demo && demo::is_empty(&state).await.map_err(|e| e.message())? {
         demo::load(&state).await.map_err(|e| e.message())?;
         tracing::info!("demo data loaded into the empty database");
@@ -131,7 +150,8 @@ fn mint(keys: &smallpay::auth::JwtKeys, args: &TokenArgs) -> Result<String, Stri
     keys.sign(&claims).ok_or_else(|| "tokens can only be minted with a shared secret (SMALLPAY_JWT_SECRET)".to_owned())
 }
 
-fn print_tokens(keys: &smallpay::auth::JwtKeys, config: &Config) {
+/// (role, sub, token) of every demo account, valid 12 h; no token without a shared secret.
+fn demo_tokens(keys: &smallpay::auth::JwtKeys) -> Vec<(&'static str, String, Option<String>)> {
     let ttl = std::time::Duration::from_secs(12 * 3600);
     let mut lines = Vec::new();
     for (sub, name, role) in demo::STAFF {
@@ -142,6 +162,11 @@ fn print_tokens(keys: &smallpay::auth::JwtKeys, config: &Config) {
     lines.push(("buyer", demo::DEMO_BUYER.to_owned(), keys.sign(&buyer)));
     let platform = keys.claims(Role::Platform, None, "marketplace", None, ttl);
     lines.push(("platform", "marketplace".to_owned(), keys.sign(&platform)));
+    lines
+}
+
+fn print_tokens(keys: &smallpay::auth::JwtKeys, config: &Config) {
+    let lines = demo_tokens(keys);
     println!(
         "Demo tokens (valid 12 h; iss={}, aud={}); send as `Authorization: Bearer <token>`:",
         config.jwt_issuer, config.jwt_audience

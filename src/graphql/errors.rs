@@ -55,7 +55,10 @@ pub fn fill_code(error: &mut ServerError, executed: bool) {
         return;
     }
     let message = error.message.as_str();
-    let code = if is_input_error(message) {
+    let code = if message == "PersistedQueryNotFound" {
+        // Apollo's code: a client's persisted-query link retries with the document.
+        "PERSISTED_QUERY_NOT_FOUND"
+    } else if is_input_error(message) {
         "BAD_USER_INPUT"
     } else if !executed && error.path.is_empty() {
         "GRAPHQL_VALIDATION_FAILED"
@@ -72,6 +75,10 @@ fn is_input_error(message: &str) -> bool {
     // the fuzz test) is the client's input too.
     let undefined_variable = message.starts_with("Variable ") && message.contains("is not defined");
     undefined_variable
+        // A persisted query whose hash is not its document's, or a malformed `persistedQuery`.
+        || ["provided sha does not match query", "Invalid \"PersistedQuery\"", "Only the \"PersistedQuery\""]
+            .iter()
+            .any(|p| message.starts_with(p))
         || ["Failed to parse", "Invalid value for argument", "Expected input type", "Invalid value for variable"]
             .iter()
             .any(|p| message.starts_with(p) || message.contains(p))

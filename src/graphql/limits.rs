@@ -6,6 +6,10 @@
 //! a few hundred bytes of nested spreads would otherwise pin a core for minutes.
 //!
 //! Refusals are `GRAPHQL_VALIDATION_FAILED` with `extensions.limit` naming the limit.
+//!
+//! It runs before the persisted-query extension (`persisted`): a document sent with its hash is
+//! measured before it is stored, and a hash sent alone is measured once the store has resolved
+//! it, so no request reaches execution unmeasured.
 use std::{
     collections::{HashMap, HashSet},
     sync::Arc,
@@ -150,14 +154,27 @@ impl Extension for LimitsExtension {
         next: NextPrepareRequest<'_>,
     ) -> ServerResult<Request> {
         let limits = &self.0;
-        if request.query.len() > limits.max_query_bytes {
-            return Err(Exceeded::QueryBytes(request.query.len()).into_error(limits));
+        // A request with a document (a persisted query's first sending included) is measured
+        // before any later extension sees it: the persisted-query store keeps only documents
+        // that passed.
+        let sent_a_document = !request.query.is_empty();
+        if sent_a_document {
+            if request.query.len() > limits.max_query_bytes {
+                return Err(Exceeded::QueryBytes(request.query.len()).into_error(limits));
+            }
+            // Parsed once here; async-graphql uses this document instead of parsing again.
+            let doc = parse_query(&request.query)?;
+            measure(&doc, limits).map_err(|e| e.into_error(limits))?;
+            request.set_parsed_query(doc);
         }
-        // Parsed once here; async-graphql uses this document instead of parsing again.
-        let doc = parse_query(&request.query)?;
-        measure(&doc, limits).map_err(|e| e.into_error(limits))?;
-        request.set_parsed_query(doc);
-        next.run(ctx, request).await
+        let mut request = next.run(ctx, request).await?;
+        if !sent_a_document {
+            // A persisted query's hash alone: the stored document it stands for is measured
+            // like any other (with no hash, the empty query fails to parse here).
+            let doc = request.parsed_query()?;
+            measure(doc, limits).map_err(|e| e.into_error(limits))?;
+        }
+        Ok(request)
     }
 }
 

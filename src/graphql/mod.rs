@@ -5,6 +5,8 @@ pub mod enums;
 pub mod errors;
 pub mod limits;
 pub mod loaders;
+pub mod logging;
 pub mod pagination;
+pub mod persisted;
 pub mod scalars;
 pub mod schema;

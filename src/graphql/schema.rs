@@ -1,5 +1,8 @@
-//! The schema: the merged roots of every domain, the error-code extension and the limits.
-use async_graphql::{MergedObject, Schema};
+//! The schema: the merged roots of every domain, the error-code extension, the limits and the
+//! persisted-query store.
+use std::num::NonZeroUsize;
+
+use async_graphql::{MergedObject, Schema, extensions::apollo_persisted_queries::ApolloPersistedQueries};
 
 use crate::{
     accounts::graphql::AccountsQuery,
@@ -8,7 +11,10 @@ use crate::{
     cards::graphql::{CardsMutation, CardsQuery},
     config::Config,
     events::graphql::Subscription,
-    graphql::limits::{Limits, QueryLimits},
+    graphql::{
+        limits::{Limits, QueryLimits},
+        persisted::DocumentCache,
+    },
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -35,8 +41,12 @@ pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutatio
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
-/// Deepest query accepted (nested selections).
-pub const MAX_DEPTH: usize = 12;
+/// Deepest query accepted (nested selections, leaves counted): 15, the depth of the
+/// introspection query that GraphiQL and Apollo's tools send (graphql-js 16's
+/// `getIntrospectionQuery`: a `TypeRef` nests `ofType` eight times under
+/// `__schema { types { fields { args { type …`). With 12, GraphiQL got "Query is nested too
+/// deep" and showed no schema.
+pub const MAX_DEPTH: usize = 15;
 /// Costliest query accepted (one per field, list fields counted once).
 pub const MAX_COMPLEXITY: usize = 2000;
 
@@ -49,11 +59,17 @@ pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
         max_fields: config.max_fields,
         max_root_fields: config.max_root_fields,
     };
+    // In this order: codes on every error, the operation's name in the log span, the limits,
+    // then the persisted-query store (the limits measure what it stores and what it resolves).
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
         .extension(super::errors::ErrorCodes)
+        .extension(super::logging::OperationName)
         .extension(Limits(limits))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
+    if let Some(capacity) = NonZeroUsize::new(config.persisted_queries) {
+        builder = builder.extension(ApolloPersistedQueries::new(DocumentCache::new(capacity)));
+    }
     if !introspection {
         // Without introspection, "Did you mean …?" suggestions would leak the schema too.
         builder = builder.disable_introspection().disable_suggestions();

@@ -1,6 +1,8 @@
-//! The HTTP surface beyond GraphQL: health, readiness, metrics, the test clock, and the
-//! subscription socket's handshake on both protocols.
-use serde_json::json;
+//! The HTTP surface beyond GraphQL: health, readiness, metrics, the test clock, request ids,
+//! persisted queries, GraphiQL's own assets, and the subscription socket's handshake on both
+//! protocols.
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 use smallpay::auth::Role;
 
 use crate::{
@@ -65,4 +67,139 @@ async fn the_subscription_socket_needs_a_token_on_both_protocols() {
     }
 }
 
-on_both_databases!(health_readiness_and_metrics, the_test_clock_moves_only_when_told);
+#[tokio::test]
+async fn every_response_carries_a_request_id() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let id_of = |r: &reqwest::Response| r.headers().get("x-request-id").map(|v| v.to_str().unwrap().to_owned());
+    let graphql = app.http.post(app.url("/graphql")).json(&json!({ "query": "{ __typename }" })).send().await.unwrap();
+    let health = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let (a, b) = (id_of(&graphql).expect("an id"), id_of(&health).expect("an id"));
+    assert!(uuid::Uuid::parse_str(&a).is_ok() && uuid::Uuid::parse_str(&b).is_ok(), "{a} {b}");
+    assert_ne!(a, b, "one id per request");
+    // A proxy's own id is kept; one that is not a short token is replaced.
+    let kept = app.http.get(app.url("/healthz")).header("x-request-id", "edge-42.a:b_c").send().await.unwrap();
+    assert_eq!(id_of(&kept).as_deref(), Some("edge-42.a:b_c"));
+    for odd in ["x".repeat(65), "a b".to_owned(), "<script>".to_owned()] {
+        let replaced = app.http.get(app.url("/healthz")).header("x-request-id", &odd).send().await.unwrap();
+        let id = id_of(&replaced).unwrap();
+        assert!(uuid::Uuid::parse_str(&id).is_ok(), "{odd:?} became {id}");
+    }
+}
+
+fn sha256(text: &str) -> String {
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// POSTs a request with a persisted-query hash, and the document when `query` is given.
+async fn persisted(app: &TestApp, token: &str, hash: &str, query: Option<&str>) -> Value {
+    let mut body = json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": hash } } });
+    if let Some(query) = query {
+        body["query"] = json!(query);
+    }
+    let response = app.http.post(app.url("/graphql")).bearer_auth(token).json(&body).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    response.json().await.unwrap()
+}
+
+async fn persisted_queries_run_by_hash_once_registered(app: TestApp) {
+    let admin = app.admin("s1");
+    app.sync_shop("s1", "10", json!({})).await;
+    let query = "query Shop { shop { id balance } }";
+    let hash = sha256(query);
+    let unknown = persisted(&app, &admin, &hash, None).await;
+    assert_eq!(crate::helpers::first_code(&unknown), "PERSISTED_QUERY_NOT_FOUND", "{unknown}");
+    assert_eq!(unknown["errors"][0]["message"], "PersistedQueryNotFound");
+    let registered = persisted(&app, &admin, &hash, Some(query)).await;
+    assert_eq!(registered["data"]["shop"]["balance"], "10.00", "{registered}");
+    let by_hash = persisted(&app, &admin, &hash, None).await;
+    assert_eq!(by_hash, registered, "the hash alone runs the same document");
+    // Another account may use a hash someone else registered: the document is not a secret,
+    // and what it reads is decided by the token.
+    let other = persisted(&app, &app.admin("s2"), &hash, None).await;
+    assert_eq!(crate::helpers::first_code(&other), "NOT_FOUND", "{other}");
+
+    // A document sent with a hash that is not its own: refused, nothing stored or run.
+    let wrong = persisted(&app, &admin, &sha256("{ me { id } }"), Some(query)).await;
+    assert_eq!(crate::helpers::first_code(&wrong), "BAD_USER_INPUT", "{wrong}");
+    let still_unknown = persisted(&app, &admin, &sha256("{ me { id } }"), None).await;
+    assert_eq!(crate::helpers::first_code(&still_unknown), "PERSISTED_QUERY_NOT_FOUND");
+    let bad_version = app
+        .http
+        .post(app.url("/graphql"))
+        .json(&json!({ "query": query, "extensions": { "persistedQuery": { "version": 2, "sha256Hash": hash } } }))
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(crate::helpers::first_code(&bad_version), "BAD_USER_INPUT", "{bad_version}");
+}
+
+#[tokio::test]
+async fn a_persisted_query_cannot_get_past_the_limits() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let admin = app.admin("s1");
+    // 40 root fields: over maxRootFields (32). Sent with its hash it is refused before it is
+    // stored, so the hash alone finds nothing.
+    let wide = format!("{{ {} }}", (0..40).map(|i| format!("a{i}: __typename")).collect::<Vec<_>>().join(" "));
+    let hash = sha256(&wide);
+    let refused = persisted(&app, &admin, &hash, Some(&wide)).await;
+    assert_eq!(refused["errors"][0]["extensions"]["limit"], "maxRootFields", "{refused}");
+    let alone = persisted(&app, &admin, &hash, None).await;
+    assert_eq!(crate::helpers::first_code(&alone), "PERSISTED_QUERY_NOT_FOUND", "{alone}");
+    // Too long a document with its hash: refused on its size, before anything parses it.
+    let long = format!("{{ __typename }} #{}", "x".repeat(40_000));
+    let refused = persisted(&app, &admin, &sha256(&long), Some(&long)).await;
+    assert_eq!(refused["errors"][0]["extensions"]["limit"], "maxQueryBytes", "{refused}");
+    // A hash with no persistedQuery support asked: an empty query stays a validation error.
+    let empty = app.gql(Some(&admin), "", json!({})).await;
+    assert_eq!(crate::helpers::first_code(&empty), "GRAPHQL_VALIDATION_FAILED", "{empty}");
+}
+
+#[tokio::test]
+async fn graphiql_loads_only_its_own_assets_and_carries_no_token_in_production() {
+    let dev = TestApp::spawn(Backend::Sqlite).await;
+    let page = dev.http.get(dev.url("/graphql")).send().await.unwrap();
+    let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self';"), "{csp}");
+    assert_eq!(page.headers()["cache-control"], "no-store");
+    let html = page.text().await.unwrap();
+    let assets: Vec<&str> = html.split(['"', '\'']).filter(|s| s.starts_with("/graphiql/assets/")).collect();
+    assert_eq!(assets.len(), 7, "five scripts and two style sheets: {html}");
+    assert!(!html.contains("http://") && !html.contains("https://"), "no other origin named: {html}");
+    for asset in assets {
+        let response = dev.http.get(dev.url(asset)).send().await.unwrap();
+        assert_eq!(response.status(), 200, "{asset}");
+        assert_eq!(response.headers()["cache-control"], "public, max-age=31536000, immutable", "{asset}");
+        let stale = asset.replace("/graphiql/assets/", "/graphiql/assets/0");
+        let old = dev.http.get(dev.url(&stale)).send().await.unwrap();
+        assert_eq!(old.status(), 404, "another version's path: {stale}");
+    }
+    // The test server has no demo tokens: the page carries none.
+    assert!(html.contains(r#""accounts":[]"#), "{html}");
+
+    let prod = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.environment = smallpay::config::Environment::Production;
+        c.test_clock = false;
+        c.graphiql = Some(true);
+    })
+    .await
+    .unwrap();
+    let html = prod.http.get(prod.url("/graphql")).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains(r#""accounts":[]"#) && !html.contains("Bearer"), "{html}");
+    let off = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.environment = smallpay::config::Environment::Production;
+        c.test_clock = false;
+    })
+    .await
+    .unwrap();
+    let asset = html.split('"').find(|s| s.starts_with("/graphiql/assets/")).unwrap();
+    assert_eq!(off.http.get(off.url(asset)).send().await.unwrap().status(), 404, "GraphiQL off: no assets either");
+}
+
+on_both_databases!(
+    health_readiness_and_metrics,
+    the_test_clock_moves_only_when_told,
+    persisted_queries_run_by_hash_once_registered
+);

@@ -1,5 +1,5 @@
 //! The real binary as a process: `smallpay serve` prints where it listens, and a buyer's full
-//! account number never reaches any log line (debug level) or any answer.
+//! account number never reaches any log line (debug level) or any answer; the log formats.
 use std::{process::Stdio, time::Duration};
 
 use serde_json::{Value, json};
@@ -115,4 +115,86 @@ async fn account_numbers_never_reach_a_log_line_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn account_numbers_never_reach_a_log_line_postgres() {
     account_numbers_never_reach_a_log_line(Backend::Postgres).await;
+}
+
+/// Starts the binary (demo data on a fresh SQLite file) with `env`, sends `requests` (query,
+/// request id) as the demo admin, stops it, and returns its stderr: the log.
+async fn log_of(env: &[(&str, &str)], requests: &[(&str, &str)]) -> String {
+    let (_db, url) = TestDb::create(Backend::Sqlite).await.unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_smallpay"));
+    command
+        .env("DATABASE_URL", &url)
+        .env("SMALLPAY_BIND", "127.0.0.1:0")
+        .env("SMALLPAY_JWT_SECRET", SECRET)
+        .env_remove("RUST_LOG")
+        .env_remove("SMALLPAY_LOG_FORMAT")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("smallpay starts");
+    let mut stderr = child.stderr.take().unwrap();
+    let log = tokio::spawn(async move {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text).await;
+        text
+    });
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut admin = None;
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line()).await.unwrap().unwrap().unwrap();
+        if let Some(token) = line.trim_start().strip_prefix("admin ") {
+            admin = token.split_whitespace().last().map(str::to_owned);
+        }
+        if let Some(addr) = line.strip_prefix("listening on ") {
+            break addr.to_owned();
+        }
+    };
+    let http = reqwest::Client::new();
+    for (query, id) in requests {
+        let response = http
+            .post(format!("{base}/graphql"))
+            .bearer_auth(admin.as_deref().expect("the demo admin's token is printed"))
+            .header("x-request-id", *id)
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.headers()["x-request-id"], *id);
+    }
+    let pid = child.id().expect("running").to_string();
+    let _ = std::process::Command::new("kill").args(["-TERM", &pid]).status();
+    tokio::time::timeout(Duration::from_secs(20), child.wait()).await.unwrap().unwrap();
+    log.await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_are_one_object_per_line_with_the_request_id_account_operation_and_duration() {
+    let log = log_of(&[("SMALLPAY_LOG_FORMAT", "json")], &[("query Who { me { role } }", "req-json-1")]).await;
+    let lines: Vec<Value> = log
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("not one JSON object per line ({e}): {line}")))
+        .collect();
+    assert!(lines.iter().all(|l| l["timestamp"].is_string() && l["level"].is_string() && l["target"].is_string()));
+    let finished = lines
+        .iter()
+        .find(|l| l["span"]["request_id"] == "req-json-1" && l["message"] == "request finished")
+        .unwrap_or_else(|| panic!("no line for the request: {log}"));
+    assert_eq!(finished["level"], "INFO");
+    assert_eq!(finished["span"]["account"], "demo-shop/admin");
+    assert_eq!(finished["span"]["operation"], "Who");
+    assert_eq!(finished["status"], 200);
+    assert!(finished["duration_ms"].as_f64().is_some_and(|ms| ms >= 0.0), "{finished}");
+    assert!(!log.contains('\u{1b}'), "no escapes in JSON");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn text_logs_to_a_pipe_have_no_colour_escapes_and_name_the_request() {
+    let log = log_of(&[], &[("{ me { role } }", "req-text-1")]).await;
+    assert!(!log.contains('\u{1b}'), "an ANSI escape in a log written to a pipe: {log:?}");
+    let finished = log.lines().find(|l| l.contains("req-text-1")).unwrap_or_else(|| panic!("{log}"));
+    assert!(finished.contains("request finished") && finished.contains("demo-shop/admin"), "{finished}");
+    assert!(finished.contains("duration_ms="), "{finished}");
 }
