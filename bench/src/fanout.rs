@@ -182,6 +182,8 @@ async fn subscriber(
     total: Arc<AtomicU64>,
 ) -> Received {
     let mut received = Received { created: Vec::new(), other: 0, error: None };
+    // Event ids must rise: every subscriber gets the events in order.
+    let mut last_event = 0_i64;
     let opened = {
         let _permit = gate.acquire().await;
         open(&url, &token).await
@@ -208,13 +210,20 @@ async fn subscriber(
                 match v["type"].as_str() {
                     Some("next") => {
                         let event = &v["payload"]["data"]["payoutStatusChanged"];
+                        let event_id = event["id"].as_str().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
                         if v["payload"].get("errors").is_some() || event.is_null() {
                             received.error.get_or_insert_with(|| format!("subscription error: {text}"));
+                        } else if event_id <= last_event {
+                            received
+                                .error
+                                .get_or_insert_with(|| format!("event {event_id} arrived after event {last_event}"));
                         } else if event["from"].is_null() {
+                            last_event = event_id;
                             let id = event["payoutId"].as_str().and_then(|s| s.parse().ok()).unwrap_or(-1);
                             received.created.push((id, Instant::now()));
                             total.fetch_add(1, Ordering::Relaxed);
                         } else {
+                            last_event = event_id;
                             received.other += 1;
                         }
                     }
@@ -261,7 +270,11 @@ async fn open(url: &str, token: &str) -> Result<Socket, String> {
             match message {
                 Ok(Message::Text(text)) => {
                     let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-                    return if v["type"] == "connection_ack" { Ok(()) } else { Err(format!("instead of an ack: {text}")) };
+                    return if v["type"] == "connection_ack" {
+                        Ok(())
+                    } else {
+                        Err(format!("instead of an ack: {text}"))
+                    };
                 }
                 Ok(Message::Close(frame)) => return Err(format!("closed at init: {frame:?}")),
                 Ok(_) => {}

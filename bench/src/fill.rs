@@ -116,7 +116,14 @@ pub fn order_input(sn: &str, shop: &str, grouped: DateTime<Utc>) -> serde_json::
     })
 }
 
-fn order_row(sn: &str, shop: &str, buyer: &str, goods: &str, grouped: DateTime<Utc>, at: DateTime<Utc>) -> entity::order::ActiveModel {
+fn order_row(
+    sn: &str,
+    shop: &str,
+    buyer: &str,
+    goods: &str,
+    grouped: DateTime<Utc>,
+    at: DateTime<Utc>,
+) -> entity::order::ActiveModel {
     entity::order::ActiveModel {
         id: sea_orm::ActiveValue::NotSet,
         order_sn: Set(sn.to_owned()),
@@ -269,7 +276,14 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
             let buyer = format!("buyer-{:04}", (k / 2) % 3000);
             if k % 2 == 0 {
                 // An order per two payouts (a batch never splits a pair, BATCH being even).
-                orders.push(order_row(&sn, HIST, &buyer, &goods, created - TimeDelta::days(1), created - TimeDelta::days(1)));
+                orders.push(order_row(
+                    &sn,
+                    HIST,
+                    &buyer,
+                    &goods,
+                    created - TimeDelta::days(1),
+                    created - TimeDelta::days(1),
+                ));
             }
             let amount = Fen(100 + i64::try_from(k % 50).unwrap_or(0) * 100);
             let kind = k % 10;
@@ -326,10 +340,9 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
                 }
                 _ => (PayoutStatus::Paying, PayoutStatus::Succeeded, later, "platform", None),
             };
-            for (from, to, at, by, note) in [
-                (None, first, created, applicant, None),
-                (Some(first), last_to, last_at, actor, note),
-            ] {
+            for (from, to, at, by, note) in
+                [(None, first, created, applicant, None), (Some(first), last_to, last_at, actor, note)]
+            {
                 transitions.push(entity::payout_transition::ActiveModel {
                     id: sea_orm::ActiveValue::NotSet,
                     payout_id: Set(id),

@@ -36,7 +36,7 @@ impl Outcome {
     }
 
     pub fn mean_body(&self) -> usize {
-        if self.requests == 0 { 0 } else { usize::try_from(self.bytes / self.requests).unwrap_or(0) }
+        self.bytes.checked_div(self.requests).and_then(|b| usize::try_from(b).ok()).unwrap_or(0)
     }
 
     pub fn error(&mut self, message: String) {

@@ -5,7 +5,7 @@
 //! Markdown table with the baselines measured in the same run and each scenario's ratio to its
 //! baseline. Nothing asserts a time: it exits non-zero only when a scenario got errors or lost
 //! events. `--url` drives an already running deployment instead (e.g. behind a load balancer).
-#![expect(clippy::unwrap_used, clippy::expect_used, reason = "a benchmark tool stops on any setup failure")]
+#![expect(clippy::expect_used, reason = "a benchmark tool stops on any setup failure")]
 
 mod baseline;
 mod fanout;
@@ -96,6 +96,8 @@ struct Plan {
     subscribers: usize,
     fan_rate: f64,
     fan_duration: Duration,
+    /// The most connections any scenario uses (tiny: a few, for a debug server in CI).
+    max_conns: usize,
     audit: bool,
 }
 
@@ -112,10 +114,11 @@ impl Plan {
                 subscribers: 1_000,
                 fan_rate: 20.0,
                 fan_duration: Duration::from_secs(10),
+                max_conns: usize::MAX,
                 audit: cli.audit,
             },
             Size::Tiny => Plan {
-                duration: Duration::from_secs(1),
+                duration: Duration::from_millis(500),
                 hist_payouts: 2_000,
                 hot_orders: 3_000,
                 shop_orders: 300,
@@ -124,6 +127,7 @@ impl Plan {
                 subscribers: 20,
                 fan_rate: 20.0,
                 fan_duration: Duration::from_secs(1),
+                max_conns: 8,
                 audit: true,
             },
         };
@@ -134,6 +138,10 @@ impl Plan {
             plan.subscribers = n;
         }
         plan
+    }
+
+    fn conns(&self, wanted: usize) -> usize {
+        wanted.min(self.max_conns)
     }
 }
 
@@ -153,6 +161,9 @@ pub fn create_input(sn: &str) -> Value {
 fn body(query: &str, variables: Value) -> String {
     json!({ "query": query, "variables": variables }).to_string()
 }
+
+/// A read scenario's n-th request: (token, body).
+type MakeRead = Arc<dyn Fn(u64) -> (Arc<str>, String) + Send + Sync>;
 
 /// What a row is compared with.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -252,7 +263,7 @@ fn thousands(n: f64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);
@@ -317,8 +328,15 @@ async fn run(cli: Cli) -> ExitCode {
 /// The servers a run talks to.
 enum Target<'a> {
     /// Started by the bench: (instance, database, binary, log directory).
-    Owned { server: &'a mut Proc, db: &'a BenchDb, binary: &'a Path, logs: &'a Path },
-    Deployment { base: String },
+    Owned {
+        server: &'a mut Proc,
+        db: &'a BenchDb,
+        binary: &'a Path,
+        logs: &'a Path,
+    },
+    Deployment {
+        base: String,
+    },
 }
 
 impl Target<'_> {
@@ -374,7 +392,11 @@ async fn run_owned(
     if plan.audit {
         let t = Instant::now();
         let (clean, text) = server::audit(binary, db.url()).await;
-        eprintln!("   smallpay audit: {} ({:.1} s)", if clean { "clean" } else { "VIOLATIONS" }, t.elapsed().as_secs_f64());
+        eprintln!(
+            "   smallpay audit: {} ({:.1} s)",
+            if clean { "clean" } else { "VIOLATIONS" },
+            t.elapsed().as_secs_f64()
+        );
         if !clean {
             report.failures.push(format!("[{}] smallpay audit after the run:\n{text}", db.label()));
         }
@@ -486,7 +508,7 @@ async fn run_target(
 
     // createPayout: every request a real creation on an order of its own.
     if on("create") {
-        for conns in [1, 16] {
+        for conns in [1, plan.conns(16)] {
             let admin = tokens.admin(HOT);
             let pool = hot.clone();
             let o = load::drive(&graphql_url, conns, d, u64::MAX, move |_, _| {
@@ -505,27 +527,35 @@ async fn run_target(
     if on("create-shops") {
         let admins: Vec<Arc<str>> = (0..SHOPS).map(|i| tokens.admin(&fill::shop(i))).collect();
         let pools = shop_pools.clone();
-        let o = load::drive(&graphql_url, SHOPS, d, u64::MAX, move |w, _| {
+        let conns = plan.conns(SHOPS);
+        let o = load::drive(&graphql_url, conns, d, u64::MAX, move |w, _| {
             let sn = pools[w % SHOPS].take()?;
             Some(Req { token: Some(admins[w % SHOPS].clone()), body: body(CREATE, json!({ "i": create_input(sn) })) })
         })
         .await;
-        let mut row = Row::new("`createPayout` BALANCE, 16 shops (one per connection)", &label, SHOPS, &o);
-        row.base = Some(Base::Inserts(SHOPS));
+        let mut row = Row::new(
+            format!("`createPayout` BALANCE, {} shops (one per connection)", conns.min(SHOPS)),
+            &label,
+            conns,
+            &o,
+        );
+        row.base = Some(Base::Inserts(conns));
         report.push(row, &o);
         if !check(report, &mut target) {
             return;
         }
     }
     // Reads whose baseline is a bare handler with a body of the same size.
-    let mut reads: Vec<(String, usize, Arc<dyn Fn(u64) -> (Arc<str>, String) + Send + Sync>)> = Vec::new();
+    let mut reads: Vec<(String, usize, MakeRead)> = Vec::new();
     if on("preview") {
         let admin = tokens.admin(HOT);
         let pool = hot.clone();
         reads.push((
             "`payoutPreview` (hot shop)".to_owned(),
             64,
-            Arc::new(move |n| (admin.clone(), body(PREVIEW, json!({ "o": pool.nth(usize::try_from(n % 1000).unwrap_or(0)) })))),
+            Arc::new(move |n| {
+                (admin.clone(), body(PREVIEW, json!({ "o": pool.nth(usize::try_from(n % 1000).unwrap_or(0)) })))
+            }),
         ));
     }
     if let Some(h) = &history {
@@ -565,9 +595,14 @@ async fn run_target(
     }
     if on("me") {
         let admin = tokens.admin(HOT);
-        reads.push(("`{ me { id name role } }`".to_owned(), 64, Arc::new(move |_| (admin.clone(), body(ME, json!({}))))));
+        reads.push((
+            "`{ me { id name role } }`".to_owned(),
+            64,
+            Arc::new(move |_| (admin.clone(), body(ME, json!({})))),
+        ));
     }
     for (name, conns, make) in reads {
+        let conns = plan.conns(conns);
         let o = load::drive(&graphql_url, conns, d, u64::MAX, move |_, n| {
             let (token, body) = make(n);
             Some(Req { token: Some(token), body })
@@ -655,7 +690,7 @@ async fn fan_out(
         f.expected,
         plan.fan_rate,
         match f.kib_per_subscriber {
-            Some(k) => format!("{k:.0} KiB server memory per idle subscriber"),
+            Some(k) => format!("{k:.0} KiB server memory (VmRSS) per idle subscriber"),
             None => "memory: n/a (not started by the bench)".to_owned(),
         }
     );
@@ -672,17 +707,23 @@ async fn baselines(plan: &Plan, target: &Target<'_>, label: &str, report: &mut R
             Base::Inserts(conns) => {
                 let Target::Owned { db, .. } = target else { continue };
                 let o = baseline::raw_inserts(db.url(), conns, d).await;
-                let row = Row::new("baseline: raw single-row INSERT + COMMIT transactions (server's pool settings)", label, conns, &o);
+                let row = Row::new(
+                    "baseline: raw single-row INSERT + COMMIT transactions (server's pool settings)",
+                    label,
+                    conns,
+                    &o,
+                );
                 report.push(row, &o);
                 o
             }
             Base::Bare(conns, bytes) => {
                 let Target::Owned { logs, .. } = target else { continue };
-                if !bare.contains_key(&bytes) {
-                    bare.insert(bytes, Proc::bare(bytes, logs).await);
+                if let std::collections::hash_map::Entry::Vacant(e) = bare.entry(bytes) {
+                    e.insert(Proc::bare(bytes, logs).await);
                 }
                 let url = format!("{}/graphql", bare[&bytes].base);
-                let o = load::drive(&url, conns, d, u64::MAX, |_, _| Some(Req { token: None, body: "{}".to_owned() })).await;
+                let o = load::drive(&url, conns, d, u64::MAX, |_, _| Some(Req { token: None, body: "{}".to_owned() }))
+                    .await;
                 let row = Row::new(format!("baseline: bare axum handler, {bytes}-byte body"), label, conns, &o);
                 report.push(row, &o);
                 o
@@ -698,7 +739,9 @@ async fn baselines(plan: &Plan, target: &Target<'_>, label: &str, report: &mut R
 fn print_table(cli: &Cli, report: &Report, took: Duration) {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
-        .and_then(|c| c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned()))
+        .and_then(|c| {
+            c.lines().find(|l| l.starts_with("model name")).map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
         .unwrap_or_default();
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
     println!();
@@ -710,7 +753,9 @@ fn print_table(cli: &Cli, report: &Report, took: Duration) {
         took.as_secs_f64()
     );
     println!();
-    println!("| scenario | database | connections | requests | throughput | p50 | p99 | errors | vs baseline | notes |");
+    println!(
+        "| scenario | database | connections | requests | throughput | p50 | p99 | errors | vs baseline | notes |"
+    );
     println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &report.rows {
         let vs = match r.base.and_then(|b| report.baselines.get(&(r.database.clone(), b))) {
