@@ -75,10 +75,11 @@ balance() {
   {
     cat <<CFG
 global
-  maxconn 40000
+  # Two descriptors per proxied connection: within a 20,000 file limit.
+  maxconn 9000
 defaults
   mode http
-  maxconn 40000
+  maxconn 9000
   timeout connect 5s
   timeout client 60s
   timeout server 60s

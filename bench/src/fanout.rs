@@ -35,6 +35,9 @@ pub struct FanOut {
     pub duplicates: u64,
     /// Delivery latencies (µs), sorted; and the mutations' own outcome.
     pub outcome: Outcome,
+    /// Delivery latencies (µs) from when the mutation was sent, sorted: an event may arrive
+    /// before the mutation's answer (then its latency from the answer is 0).
+    pub from_request: Vec<u32>,
     /// Server memory per idle subscriber, KiB (when the bench knows the servers' pids).
     pub kib_per_subscriber: Option<f64>,
 }
@@ -95,7 +98,7 @@ pub async fn run(
         .map(|kib| kib as f64 / subscribers.max(1) as f64);
 
     // Payouts at `rate` per second, each answered time recorded by payout id.
-    let answered: Arc<Mutex<HashMap<i64, Instant>>> = Arc::default();
+    let answered: Arc<Mutex<HashMap<i64, (Instant, Instant)>>> = Arc::default();
     let token = tokens.admin(FAN);
     let url = format!("{mutate_base}/graphql");
     let started = Instant::now();
@@ -118,7 +121,7 @@ pub async fn run(
                 v["data"]["createPayout"]["id"].as_str()?.parse::<i64>().ok()
             });
             if let Some(id) = id {
-                answered.lock().unwrap_or_else(|p| p.into_inner()).insert(id, done);
+                answered.lock().unwrap_or_else(|p| p.into_inner()).insert(id, (t, done));
             }
             (micros(done - t), result.err())
         }));
@@ -147,6 +150,7 @@ pub async fn run(
     let mut delivered = 0;
     let mut duplicates = 0;
     let mut latencies = Vec::new();
+    let mut from_request = Vec::new();
     for task in tasks {
         let Ok(received) = task.await else { continue };
         if let Some(e) = received.error {
@@ -155,22 +159,24 @@ pub async fn run(
         let _ = received.other;
         let mut seen = HashSet::new();
         for (id, at) in received.created {
-            let Some(sent) = answered.get(&id) else { continue };
+            let Some((sent, done)) = answered.get(&id) else { continue };
             if !seen.insert(id) {
                 duplicates += 1;
                 continue;
             }
             delivered += 1;
-            latencies.push(micros(at.saturating_duration_since(*sent)));
+            latencies.push(micros(at.saturating_duration_since(*done)));
+            from_request.push(micros(at.saturating_duration_since(*sent)));
         }
     }
     for e in failed_to_open {
         outcome.error(e);
     }
     latencies.sort_unstable();
+    from_request.sort_unstable();
     // The row's latencies are the deliveries'; the mutations' own are not reported.
     outcome.lat = latencies;
-    FanOut { subscribers, created, expected, delivered, duplicates, outcome, kib_per_subscriber }
+    FanOut { subscribers, created, expected, delivered, duplicates, outcome, from_request, kib_per_subscriber }
 }
 
 async fn subscriber(

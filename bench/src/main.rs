@@ -685,10 +685,12 @@ async fn fan_out(
     row.requests = f.created;
     let pct = if f.expected == 0 { 0.0 } else { f.delivered as f64 * 100.0 / f.expected as f64 };
     row.notes = format!(
-        "delivered {}/{} ({pct:.1} %) at {:.0} payouts/s; {}",
+        "delivered {}/{} ({pct:.1} %) at {:.0} payouts/s; from the request's start p50 {}, p99 {}; {}",
         f.delivered,
         f.expected,
         plan.fan_rate,
+        ms(quantile(&f.from_request, 0.5)),
+        ms(quantile(&f.from_request, 0.99)),
         match f.kib_per_subscriber {
             Some(k) => format!("{k:.0} KiB server memory (VmRSS) per idle subscriber"),
             None => "memory: n/a (not started by the bench)".to_owned(),
