@@ -221,8 +221,9 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
         deposit_paid: Set(true),
         has_unpaid_bills: Set(false),
         time_zone: Set("Asia/Shanghai".to_owned()),
-        daily_cap_fen: Set(Fen(500_000)),
-        daily_balance_cap_fen: Set(Fen(200_000)),
+        // ~530 payouts a day: caps that a shop of this size would have been given.
+        daily_cap_fen: Set(Fen(100_000_000)),
+        daily_balance_cap_fen: Set(Fen(100_000_000)),
         max_amount_regular_fen: Set(Fen(20_000)),
         max_amount_activity_fen: Set(Fen(5_000)),
         balance_fen: Set(Fen(opening)),

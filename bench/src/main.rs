@@ -398,7 +398,8 @@ async fn run_owned(
             t.elapsed().as_secs_f64()
         );
         if !clean {
-            report.failures.push(format!("[{}] smallpay audit after the run:\n{text}", db.label()));
+            let head: Vec<&str> = text.lines().take(30).collect();
+            report.failures.push(format!("[{}] smallpay audit after the run:\n{}", db.label(), head.join("\n")));
         }
     }
     db.remove().await;
