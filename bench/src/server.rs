@@ -1,0 +1,216 @@
+//! The processes under test: the real `smallpay` binary (or the bench's own bare server) as
+//! a child, found by its `listening on URL` line; and the databases it runs on, created fresh
+//! and removed after.
+use std::{
+    path::{Path, PathBuf},
+    process::Stdio,
+    time::Duration,
+};
+
+use sea_orm::ConnectionTrait;
+use tokio::{
+    io::{AsyncBufReadExt, BufReader},
+    process::{Child, Command},
+};
+
+/// The HS256 secret the bench's servers run with, so that the bench can mint tokens.
+pub const JWT_SECRET: &str = "smallpay-bench-secret-0123456789abcdef0123456789";
+const SEAL_KEY: &str = "smallpay-bench-seal-key-0123456789abcdef012345678";
+
+/// A fresh database: a temporary SQLite file, or a PostgreSQL database created for the run and
+/// dropped after.
+pub enum BenchDb {
+    Sqlite { dir: PathBuf, url: String },
+    Postgres { admin_url: String, name: String, url: String },
+}
+
+impl BenchDb {
+    pub fn label(&self) -> &'static str {
+        match self {
+            BenchDb::Sqlite { .. } => "SQLite",
+            BenchDb::Postgres { .. } => "PostgreSQL",
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        match self {
+            BenchDb::Sqlite { url, .. } | BenchDb::Postgres { url, .. } => url,
+        }
+    }
+
+    pub fn is_postgres(&self) -> bool {
+        matches!(self, BenchDb::Postgres { .. })
+    }
+
+    pub fn sqlite() -> BenchDb {
+        let dir = std::env::temp_dir().join(format!("smallpay-bench-{}", random_id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let url = format!("sqlite://{}?mode=rwc", dir.join("bench.db").display());
+        BenchDb::Sqlite { dir, url }
+    }
+
+    pub async fn postgres(admin_url: &str) -> BenchDb {
+        let name = format!("smallpay_bench_{}", random_id());
+        let admin = sea_orm::Database::connect(admin_url)
+            .await
+            .unwrap_or_else(|e| panic!("cannot connect to PostgreSQL at {admin_url}: {e}"));
+        admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
+        admin.close().await.ok();
+        let url = replace_db_name(admin_url, &name);
+        BenchDb::Postgres { admin_url: admin_url.to_owned(), name, url }
+    }
+
+    /// Removes the file or drops the database.
+    pub async fn remove(self) {
+        match self {
+            BenchDb::Sqlite { dir, .. } => {
+                let _ = std::fs::remove_dir_all(dir);
+            }
+            BenchDb::Postgres { admin_url, name, .. } => {
+                if let Ok(admin) = sea_orm::Database::connect(admin_url.as_str()).await {
+                    let _ = admin.execute_unprepared(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    admin.close().await.ok();
+                }
+            }
+        }
+    }
+}
+
+pub fn random_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..12].to_owned()
+}
+
+/// `postgres://u@h:p/db?x` with the database name replaced.
+fn replace_db_name(url: &str, name: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let scheme_end = base.find("://").map_or(0, |i| i + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |i| scheme_end + i);
+    let mut out = format!("{}/{}", &base[..path_start], name);
+    if let Some(q) = query {
+        out.push('?');
+        out.push_str(q);
+    }
+    out
+}
+
+/// A child process serving HTTP on 127.0.0.1.
+pub struct Proc {
+    child: Child,
+    pub pid: u32,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    log: PathBuf,
+}
+
+/// The environment every smallpay the bench starts runs with: no test clock, a fixed JWT
+/// secret, a sealing key, no rate limit on mutations, room for thousands of sockets, quiet logs.
+fn server_env(cmd: &mut Command) {
+    for (key, _) in std::env::vars() {
+        if key.starts_with("SMALLPAY_") || key == "DATABASE_URL" || key == "RUST_LOG" {
+            cmd.env_remove(key);
+        }
+    }
+    cmd.env("SMALLPAY_ENV", "development")
+        .env("SMALLPAY_TEST_CLOCK", "0")
+        .env("SMALLPAY_JWT_SECRET", JWT_SECRET)
+        .env("SMALLPAY_SEAL_KEY", SEAL_KEY)
+        .env("SMALLPAY_MUTATION_RATE", "1000000000")
+        .env("SMALLPAY_MUTATION_BURST", "1000000000")
+        .env("SMALLPAY_MAX_CONNECTIONS", "20000")
+        .env("SMALLPAY_MAX_SOCKETS_PER_ACCOUNT", "100000")
+        .env("SMALLPAY_GRAPHIQL", "0")
+        .env("RUST_LOG", "warn");
+}
+
+/// `smallpay migrate` on `url`.
+pub async fn migrate(binary: &Path, url: &str) {
+    let mut cmd = Command::new(binary);
+    server_env(&mut cmd);
+    let out = cmd.arg("--database-url").arg(url).arg("migrate").output().await.expect("run smallpay migrate");
+    assert!(
+        out.status.success(),
+        "smallpay migrate failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// `smallpay audit` on `url`: its report, and whether the books are clean.
+pub async fn audit(binary: &Path, url: &str) -> (bool, String) {
+    let mut cmd = Command::new(binary);
+    server_env(&mut cmd);
+    let out = cmd.arg("--database-url").arg(url).arg("audit").output().await.expect("run smallpay audit");
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+impl Proc {
+    /// `smallpay serve --no-demo` on `url`, on a free port.
+    pub async fn smallpay(binary: &Path, url: &str, log_dir: &Path, tag: &str) -> Proc {
+        let mut cmd = Command::new(binary);
+        server_env(&mut cmd);
+        cmd.arg("--bind").arg("127.0.0.1:0").arg("--database-url").arg(url).arg("serve").arg("--no-demo");
+        Proc::start(cmd, log_dir.join(format!("{tag}.log"))).await
+    }
+
+    /// This binary's hidden `--bare-server BYTES`.
+    pub async fn bare(bytes: usize, log_dir: &Path) -> Proc {
+        let me = std::env::current_exe().expect("current exe");
+        let mut cmd = Command::new(me);
+        cmd.arg("--bare-server").arg(bytes.to_string());
+        Proc::start(cmd, log_dir.join("bare.log")).await
+    }
+
+    async fn start(mut cmd: Command, log: PathBuf) -> Proc {
+        let err = std::fs::File::create(&log).expect("log file");
+        cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(err).kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+        let pid = child.id().expect("pid");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut lines = BufReader::new(stdout).lines();
+        let found = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if let Some(url) = line.strip_prefix("listening on ") {
+                    return Some(url.trim().to_owned());
+                }
+            }
+            None
+        })
+        .await
+        .ok()
+        .flatten();
+        let Some(base) = found else {
+            let _ = child.start_kill();
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            panic!("{cmd:?} printed no `listening on` line; its stderr:\n{text}");
+        };
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        Proc { child, pid, base, log }
+    }
+
+    /// Still running?
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    pub fn log_tail(&self) -> String {
+        let text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// SIGTERM, then up to 30 s for a graceful exit, then SIGKILL.
+    pub async fn stop(mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.pid.to_string()).status().await;
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await.is_err() {
+            let _ = self.child.kill().await;
+        }
+    }
+}
+
+pub fn rss_kib(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+    line.split_whitespace().nth(1)?.parse().ok()
+}

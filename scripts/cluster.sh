@@ -1,0 +1,124 @@
+#!/usr/bin/env bash
+# Several smallpay instances for real: N instances (default 3) on one PostgreSQL database behind
+# HAProxy (Debian's package; WebSocket upgrades pass through), in production mode. Runs the
+# bench's create and fan-out scenarios through the balancer with 1 instance behind it, then
+# with all N, and prints both tables: throughput with more instances, and every subscriber —
+# whichever instance it landed on — getting every event once and in order (the bench fails
+# otherwise).
+#
+#   scripts/cluster.sh                 # release build, full size
+#   SIZE=tiny PROFILE=debug scripts/cluster.sh
+#
+# BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) must be able to
+# create databases; the script creates smallpay_cluster_<random> and drops it after.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+instances=${INSTANCES:-3}
+size=${SIZE:-full}
+profile=${PROFILE:-release}
+pg=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+
+if ! command -v haproxy >/dev/null; then
+  echo "installing HAProxy (Debian package)" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy >&2
+fi
+if [ "$profile" = release ]; then
+  cargo build --release --locked -p smallpay -p smallpay-bench >&2
+else
+  cargo build --locked -p smallpay -p smallpay-bench >&2
+fi
+bin=target/$profile/smallpay
+bench=target/$profile/smallpay-bench
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+work=$(mktemp -d)
+db="smallpay_cluster_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
+base_url=${pg%%\?*}
+db_url="${base_url%/*}/$db"
+pids=()
+haproxy_pid=
+cleanup() {
+  [ -n "$haproxy_pid" ] && kill "$haproxy_pid" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  psql "$pg" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+psql "$pg" -qc "CREATE DATABASE $db"
+
+export SMALLPAY_ENV=production
+export SMALLPAY_JWT_SECRET="cluster-bench-secret-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export SMALLPAY_SEAL_KEY="cluster-bench-seal-key-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
+export SMALLPAY_MUTATION_RATE=1000000000 SMALLPAY_MUTATION_BURST=1000000000
+export SMALLPAY_MAX_CONNECTIONS=20000 SMALLPAY_MAX_SOCKETS_PER_ACCOUNT=100000
+export RUST_LOG=warn
+unset SMALLPAY_TEST_CLOCK DATABASE_URL
+
+"$bin" --database-url "$db_url" migrate >&2
+ports=()
+for i in $(seq 1 "$instances"); do
+  "$bin" --bind 127.0.0.1:0 --database-url "$db_url" serve >"$work/s$i.out" 2>"$work/s$i.err" &
+  pids+=("$!")
+  for _ in $(seq 1 120); do grep -q '^listening on ' "$work/s$i.out" && break; sleep 0.5; done
+  url=$(sed -n 's/^listening on //p' "$work/s$i.out")
+  [ -n "$url" ] || { cat "$work/s$i.err" >&2; echo "instance $i did not start" >&2; exit 1; }
+  ports+=("${url##*:}")
+  echo "instance $i: $url (pid ${pids[-1]})" >&2
+done
+
+lb_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+# Writes haproxy.cfg with the first $1 instances and (re)starts HAProxy.
+balance() {
+  local n=$1
+  {
+    cat <<CFG
+global
+  # Two descriptors per proxied connection: within a 20,000 file limit.
+  maxconn 9000
+defaults
+  mode http
+  maxconn 9000
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  # WebSocket: once upgraded, the connection is a tunnel.
+  timeout tunnel 1h
+frontend smallpay
+  bind 127.0.0.1:$lb_port
+  default_backend instances
+backend instances
+  # Long-lived sockets: the instance with the fewest connections gets the next one.
+  balance leastconn
+  option httpchk GET /readyz
+CFG
+    for i in $(seq 1 "$n"); do
+      echo "  server s$i 127.0.0.1:${ports[$((i - 1))]} check inter 2s"
+    done
+  } >"$work/haproxy.cfg"
+  [ -n "$haproxy_pid" ] && { kill "$haproxy_pid" 2>/dev/null || true; wait "$haproxy_pid" 2>/dev/null || true; }
+  haproxy -f "$work/haproxy.cfg" -db >"$work/haproxy.log" 2>&1 &
+  haproxy_pid=$!
+  for _ in $(seq 1 60); do curl -fsS "http://127.0.0.1:$lb_port/readyz" >/dev/null 2>&1 && break; sleep 0.5; done
+  curl -fsS "http://127.0.0.1:$lb_port/readyz" >/dev/null
+}
+
+status=0
+for n in 1 "$instances"; do
+  balance "$n"
+  echo "== $n instance(s) behind HAProxy on 127.0.0.1:$lb_port" >&2
+  "$bench" --url "http://127.0.0.1:$lb_port" --jwt-secret "$SMALLPAY_JWT_SECRET" --database-url "$db_url" \
+    --label "PostgreSQL, $n of $instances instances behind HAProxy" --size "$size" \
+    --scenarios create,create-shops,fanout "$@" || status=1
+  # n = 1 and n = N are the same run when only one instance is asked for.
+  [ "$instances" -gt 1 ] || break
+done
+for i in $(seq 1 "$instances"); do
+  if ! kill -0 "${pids[$((i - 1))]}" 2>/dev/null; then
+    echo "instance $i died:" >&2
+    tail -20 "$work/s$i.err" >&2
+    status=1
+  fi
+done
+exit "$status"
