@@ -11,6 +11,11 @@ use smallpay::{
     http::graphiql::DemoAccount,
 };
 use tokio::net::TcpListener;
+
+/// mimalloc instead of glibc's allocator: per-thread free lists, no arena lock contention
+/// between Tokio's workers (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use tracing_subscriber::EnvFilter;
 
 #[tokio::main]

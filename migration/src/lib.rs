@@ -7,6 +7,7 @@ mod m20261126_000001_create_domain;
 mod m20261127_000001_compensation_reference;
 mod m20261127_000002_durable_delivery;
 mod m20261127_000003_event_horizon;
+mod m20261127_000004_shop_order_index;
 
 pub struct Migrator;
 
@@ -18,6 +19,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000001_compensation_reference::Migration),
             Box::new(m20261127_000002_durable_delivery::Migration),
             Box::new(m20261127_000003_event_horizon::Migration),
+            Box::new(m20261127_000004_shop_order_index::Migration),
         ]
     }
 }

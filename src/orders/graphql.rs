@@ -17,7 +17,7 @@ use crate::{
     error::AppError,
     graphql::enums::PayoutType,
     graphql::{
-        loaders::{CompensationsByOrder, PayoutsByOrder, RequestLoader},
+        loaders::{self, CompensationsByOrder, PayoutsByOrder, RequestLoader},
         pagination::{PageInfo, PageRequest, encode_cursor, split_page},
     },
     payouts::graphql::payout::Payout,
@@ -94,10 +94,10 @@ impl Order {
     /// relation field of `Order` above has its line here.
     pub async fn prefetch(loader: &RequestLoader, selection: Lookahead<'_>, sns: &BTreeSet<String>) -> Result<()> {
         if selection.field("payouts").exists() {
-            loader.load_many(sns.iter().cloned().map(PayoutsByOrder)).await?;
+            loaders::prefetch(loader, sns.iter().cloned().map(PayoutsByOrder)).await?;
         }
         if selection.field("platformCompensations").exists() {
-            loader.load_many(sns.iter().cloned().map(CompensationsByOrder)).await?;
+            loaders::prefetch(loader, sns.iter().cloned().map(CompensationsByOrder)).await?;
         }
         Ok(())
     }

@@ -14,7 +14,7 @@ use crate::{
     error::AppError,
     graphql::{
         enums::{FundingMethod, PayoutStatus, PayoutType, RefundStatus, TransferFailureKind},
-        loaders::{AccountKey, CardByPayout, OrderBySn, PayoutById, RequestLoader, TransitionsByPayout},
+        loaders::{self, AccountKey, CardByPayout, OrderBySn, PayoutById, RequestLoader, TransitionsByPayout},
     },
     orders::graphql::Order,
 };
@@ -215,7 +215,7 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[payout::Model]) -> Result<()> {
     let order = node.field("order");
     if order.exists() {
         let sns: BTreeSet<String> = rows.iter().map(|p| p.order_sn.clone()).collect();
-        loader.load_many(sns.iter().cloned().map(OrderBySn)).await?;
+        loaders::prefetch(loader, sns.iter().cloned().map(OrderBySn)).await?;
         Order::prefetch(loader, order, &sns).await?;
     }
     if node.field("applicant").exists() || node.field("approver").exists() {
@@ -225,18 +225,18 @@ pub async fn prefetch(ctx: &Context<'_>, rows: &[payout::Model]) -> Result<()> {
                 std::iter::once(&p.applicant_id).chain(p.approver_id.as_ref()).map(|a| (p.shop_id.clone(), a.clone()))
             })
             .collect();
-        loader.load_many(keys.into_iter().map(|(shop_id, id)| AccountKey { shop_id, id })).await?;
+        loaders::prefetch(loader, keys.into_iter().map(|(shop_id, id)| AccountKey { shop_id, id })).await?;
     }
     if node.field("accountCard").exists() {
-        loader.load_many(rows.iter().map(|p| CardByPayout(p.id))).await?;
+        loaders::prefetch(loader, rows.iter().map(|p| CardByPayout(p.id))).await?;
     }
     let history = node.field("history");
     if history.exists() {
-        let transitions = loader.load_many(rows.iter().map(|p| TransitionsByPayout(p.id))).await?;
+        let transitions = loaders::prefetch(loader, rows.iter().map(|p| TransitionsByPayout(p.id))).await?;
         if history.field("payout").exists() {
             loader.feed_many(rows.iter().map(|p| (PayoutById(p.id), p.clone()))).await;
             let ids: BTreeSet<i64> = transitions.values().flatten().map(|t| t.payout_id).collect();
-            loader.load_many(ids.into_iter().map(PayoutById)).await?;
+            loaders::prefetch(loader, ids.into_iter().map(PayoutById)).await?;
         }
     }
     Ok(())
