@@ -69,7 +69,7 @@ impl App {
                 .increment(1);
             metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
         });
-        let clock = if config.test_clock { Clock::test() } else { Clock::System };
+        let clock = if config.test_clock { Clock::test(config.test_clock_start) } else { Clock::System };
         let gateway = payment_channel(config.gateway, db.clone());
         if config.seal_key.is_none() {
             tracing::warn!("SMALLPAY_SEAL_KEY is not set: account numbers are sealed with the public development key");

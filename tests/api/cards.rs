@@ -169,10 +169,25 @@ async fn other_failures_send_no_card_and_cards_expire_after_72_hours(app: TestAp
     let ok = app.pay(&admin, "O-2", "3.00", "BALANCE").await;
     assert_eq!(app.code(Some(&admin), RESEND, json!({ "id": ok["id"] })).await, "INVALID_STATE");
 
-    // Closing the payout (7 days after commit) expires its open card.
-    app.advance(7 * 86400).await;
+    // Closing the payout (7 days after commit) expires its open card: a card resent on day 6
+    // would be open until day 9, but the day-7 close expires it.
+    let (balance, ledger) = app.balance_and_ledger("s1").await;
+    app.advance(6 * 86400 - (72 * 3600 + 60)).await; // day 6 since the payout was committed
+    let late = app.ok(&admin, RESEND, json!({ "id": p["id"] })).await["resendAccountCard"].clone();
+    app.advance(86400 - 1).await;
     let cards = app.ok(&erin, CARDS, json!({})).await["myAccountCards"].clone();
+    assert_eq!((&cards[0]["id"], cards[0]["status"].as_str()), (&late["id"], Some("OPEN")), "{cards}");
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"]["status"], "FAILED");
+    app.advance(1).await;
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"]["status"], "CLOSED");
+    let cards = app.ok(&erin, CARDS, json!({})).await["myAccountCards"].clone();
+    assert_eq!((&cards[0]["id"], cards[0]["status"].as_str()), (&late["id"], Some("EXPIRED")), "{cards}");
     assert!(cards.as_array().unwrap().iter().all(|c| c["status"] == "EXPIRED"), "{cards}");
+    // Submitting on it now is refused and moves no money; nor can the closed payout get a card.
+    let r = app.gql(Some(&erin), SUBMIT, json!({ "c": late["id"], "k": "ALIPAY", "n": "13800138000" })).await;
+    assert_eq!(first_code(&r), "INVALID_STATE");
+    assert_eq!(app.code(Some(&admin), RESEND, json!({ "id": p["id"] })).await, "INVALID_STATE");
+    assert_eq!(app.balance_and_ledger("s1").await, (balance, ledger), "nothing refunded before 3 business days");
 }
 
 async fn an_other_failure_sends_no_card(manual: TestApp) {
