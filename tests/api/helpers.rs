@@ -409,6 +409,8 @@ pub const CREATE_PAYOUT: &str = "mutation($i: CreatePayoutInput!) { createPayout
 /// A subscription over a real socket, speaking either protocol.
 pub struct Subscription {
     pub socket: WsStream,
+    /// Whether the server registered it (a refused one is not).
+    pub registered: bool,
     /// Frames read while waiting for the server to register the subscription.
     pending: std::collections::VecDeque<Message>,
 }
@@ -448,7 +450,7 @@ impl TestApp {
             }
             assert!(waited.elapsed() < Duration::from_secs(10), "the server registers the subscription within 10 s");
         }
-        Subscription { socket, pending }
+        Subscription { socket, registered: self.state.bus.subscribed() != registered, pending }
     }
 }
 
