@@ -30,3 +30,4 @@ mod stored;
 mod storm;
 mod tenancy;
 mod validation;
+mod zones;
