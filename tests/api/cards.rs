@@ -108,6 +108,22 @@ async fn a_buyer_account_failure_sends_a_card_the_buyer_fills_in(app: TestApp) {
     let paid = app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"].clone();
     assert_eq!(paid["status"], "SUCCEEDED");
     assert_eq!(app.balance_and_ledger("s1").await, (9100, 9100), "debited once through every retry");
+    // The success after the retry notifies the buyer like any success; each failure told the
+    // buyer (in the app only) to contact the platform.
+    let notices = app.ok(&carol, NOTICES, json!({})).await["myNotifications"].clone();
+    let success = &notices[0];
+    assert_eq!(
+        (success["kind"].as_str(), success["title"].as_str(), success["payoutId"].clone()),
+        (Some("PAYOUT_SUCCEEDED"), Some("商家补偿转账通知"), p["id"].clone())
+    );
+    assert_eq!(success["channels"], json!(["IN_APP", "WECHAT"]));
+    let failures: Vec<&Value> = notices.as_array().unwrap().iter().filter(|n| n["kind"] == "PAYOUT_FAILED").collect();
+    assert_eq!(failures.len(), 2, "{notices}");
+    for f in failures {
+        assert_eq!(f["channels"], json!(["IN_APP"]));
+        let body = f["body"].as_str().unwrap();
+        assert!(body.contains("联系平台") && body.contains("9.00") && body.contains("O-1"), "{body}");
+    }
 
     // The full numbers never appear in any answer.
     let everything = format!(
@@ -201,6 +217,9 @@ async fn an_other_failure_sends_no_card(manual: TestApp) {
     let notices = manual.ok(&gina, NOTICES, json!({})).await["myNotifications"].clone();
     assert_eq!(notices.as_array().unwrap().len(), 1);
     assert_eq!(notices[0]["kind"], "PAYOUT_FAILED");
+    assert_eq!(notices[0]["channels"], json!(["IN_APP"]));
+    let body = notices[0]["body"].as_str().unwrap();
+    assert!(body.contains("联系平台") && body.contains("3.00") && body.contains("O-1"), "contact the platform: {body}");
     assert_eq!(manual.code(Some(&admin), RESEND, json!({ "id": p["id"] })).await, "INVALID_STATE");
 }
 

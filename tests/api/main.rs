@@ -5,6 +5,7 @@
 mod helpers;
 
 mod approvals;
+mod approved;
 mod audit;
 mod auth;
 mod cards;
