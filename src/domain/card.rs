@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn luhn_accepts_valid_numbers_only() {
         assert!(luhn("4111111111111111"));
+        // Doubled digits above 9 (5–9 in every other place) lose 9.
+        assert!(luhn("79927398713") && luhn("5555555555554444"));
+        assert!(!luhn("79927398710"));
         assert!(luhn("6222020000000000000"));
         assert!(!luhn("6222020000000000008"));
         assert!(!luhn("4111111111111112"));
