@@ -121,6 +121,22 @@ mod tests {
     }
 
     #[test]
+    fn a_bank_card_needs_16_to_19_digits_even_when_its_check_digit_passes() {
+        // 15 digits passing Luhn (an Amex test number): still refused, for its length.
+        assert!(luhn("378282246310005"));
+        assert_eq!(
+            normalise(AccountKind::BankCard, "378282246310005"),
+            Err(InvalidAccount("a bank card number has 16 to 19 digits"))
+        );
+        assert_eq!(
+            normalise(AccountKind::BankCard, "411111111111111x"),
+            Err(InvalidAccount("a bank card number has 16 to 19 digits"))
+        );
+        // An Alipay value that is neither 11 digits nor an e-mail shows nothing.
+        assert_eq!(mask(AccountKind::Alipay, "12345"), "****");
+    }
+
+    #[test]
     fn masks_never_show_the_whole_number() {
         assert_eq!(mask(AccountKind::Alipay, "13800130000"), "138****0000");
         assert_eq!(mask(AccountKind::Alipay, "buyer@example.com"), "b***@example.com");

@@ -210,7 +210,9 @@ impl TestApp {
         });
         TestApp {
             addr,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the server's keep-alive limit (its header
+            // timeout, 10 s) closes them: a request never races the server's close.
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().expect("an HTTP client"),
             keys,
             state,
             config,
