@@ -130,6 +130,7 @@ mod tests {
     fn amounts_convert_to_fen_and_back_exactly() {
         let amount: Cny = "12.34".parse().unwrap();
         assert_eq!(Fen::from(amount), Fen(1234));
+        assert_eq!(amount.decimal(), Decimal::new(1234, 2));
         assert_eq!(Cny::from(Fen(-5)), "-0.05".parse().unwrap());
     }
 
