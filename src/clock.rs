@@ -17,9 +17,11 @@ pub enum Clock {
 }
 
 impl Clock {
-    /// A test clock that starts at the current second.
-    pub fn test() -> Self {
-        let start = Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap_or_else(|_| Utc::now());
+    /// A test clock that starts at `start` (to the millisecond), or at the current second.
+    pub fn test(start: Option<DateTime<Utc>>) -> Self {
+        let start = start
+            .map(to_millis)
+            .unwrap_or_else(|| Utc::now().duration_trunc(TimeDelta::seconds(1)).unwrap_or_else(|_| Utc::now()));
         Clock::Test(Arc::new(Mutex::new(start)))
     }
 
@@ -53,11 +55,13 @@ mod tests {
 
     #[test]
     fn a_test_clock_stands_still_until_advanced() {
-        let clock = Clock::test();
+        let clock = Clock::test(None);
         let start = clock.now();
         assert_eq!(clock.now(), start);
         assert_eq!(clock.advance(TimeDelta::seconds(3600)), Some(start + TimeDelta::hours(1)));
         assert_eq!(clock.now(), start + TimeDelta::hours(1));
         assert_eq!(Clock::System.advance(TimeDelta::seconds(1)), None);
+        let fixed = "2026-11-24T02:00:00Z".parse().unwrap();
+        assert_eq!(Clock::test(Some(fixed)).now(), fixed);
     }
 }

@@ -163,6 +163,9 @@ pub struct Config {
     /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,
+    /// With the test clock: the instant it starts at (RFC 3339; default: the current second).
+    #[arg(long, env = "SMALLPAY_TEST_CLOCK_START", global = true)]
+    pub test_clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// The key that seals buyers' account numbers at rest (≥ 32 bytes; required in
     /// production). Never derived from the JWT keys.
     #[arg(long, env = "SMALLPAY_SEAL_KEY", hide_env_values = true, global = true)]

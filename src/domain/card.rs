@@ -89,6 +89,9 @@ mod tests {
     #[test]
     fn luhn_accepts_valid_numbers_only() {
         assert!(luhn("4111111111111111"));
+        // Doubled digits above 9 (5–9 in every other place) lose 9.
+        assert!(luhn("79927398713") && luhn("5555555555554444"));
+        assert!(!luhn("79927398710"));
         assert!(luhn("6222020000000000000"));
         assert!(!luhn("6222020000000000008"));
         assert!(!luhn("4111111111111112"));
@@ -115,6 +118,22 @@ mod tests {
         assert!(may_resend(None, now));
         assert!(may_resend(Some(now - TimeDelta::seconds(60)), now));
         assert!(!may_resend(Some(now - TimeDelta::seconds(59)), now));
+    }
+
+    #[test]
+    fn a_bank_card_needs_16_to_19_digits_even_when_its_check_digit_passes() {
+        // 15 digits passing Luhn (an Amex test number): still refused, for its length.
+        assert!(luhn("378282246310005"));
+        assert_eq!(
+            normalise(AccountKind::BankCard, "378282246310005"),
+            Err(InvalidAccount("a bank card number has 16 to 19 digits"))
+        );
+        assert_eq!(
+            normalise(AccountKind::BankCard, "411111111111111x"),
+            Err(InvalidAccount("a bank card number has 16 to 19 digits"))
+        );
+        // An Alipay value that is neither 11 digits nor an e-mail shows nothing.
+        assert_eq!(mask(AccountKind::Alipay, "12345"), "****");
     }
 
     #[test]

@@ -109,6 +109,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn digit_groups_that_are_no_phone_number_pass() {
+        for text in [
+            "批次 12345 7654321", // not an area code before a subscriber number
+            "批次 123 7654321",   // three digits, but no leading 0
+            "房间 021 99 号",     // an area code, but a subscriber number is 7–8 digits
+            "编号 021 0123456",   // …and never starts with 0
+            "批次 1234 7654321",  // four digits, no leading 0
+        ] {
+            assert_eq!(off_platform_contact(text), None, "{text}");
+        }
+        // Each digit of those rules, on the other side: these are phone numbers.
+        for text in ["电话 021 7654321", "电话 0755 87654321"] {
+            assert_eq!(off_platform_contact(text), Some("contains a phone number"), "{text}");
+        }
+    }
+
+    #[test]
     fn solicitations_are_caught() {
         for (text, why) in [
             ("请加微信 abc123 联系", "account"),

@@ -127,6 +127,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn amounts_convert_to_fen_and_back_exactly() {
+        let amount: Cny = "12.34".parse().unwrap();
+        assert_eq!(Fen::from(amount), Fen(1234));
+        assert_eq!(amount.decimal(), Decimal::new(1234, 2));
+        assert_eq!(Cny::from(Fen(-5)), "-0.05".parse().unwrap());
+    }
+
+    #[test]
     fn parses_at_most_two_places_and_never_rounds() {
         for (input, fen) in [("7", 700), ("7.5", 750), ("12.50", 1250), ("-3.00", -300), ("0", 0), ("0.01", 1)] {
             assert_eq!(input.parse::<Cny>().map(Cny::fen), Ok(fen), "{input}");

@@ -117,12 +117,22 @@ async fn every_jwt_failure_is_unauthenticated_and_says_why() {
 async fn time_claims_have_sixty_seconds_of_leeway() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let key = secret(&app);
-    let now = Utc::now().timestamp();
-    let mut c = claims(&app);
-    c["exp"] = json!(now - 30);
-    c["nbf"] = json!(now + 30);
-    let data = app.ok(&sign(&c, Algorithm::HS256, &key), ME, json!({})).await;
-    assert_eq!(data["me"]["id"], "alice");
+    // Tokens are judged by the wall clock. The claims are set just before the request; an
+    // answer that took longer than 25 s (a stalled machine: the 30 s margin could be gone) is
+    // not judged but tried again.
+    loop {
+        let started = std::time::Instant::now();
+        let now = Utc::now().timestamp();
+        let mut c = claims(&app);
+        c["exp"] = json!(now - 30);
+        c["nbf"] = json!(now + 30);
+        let response = app.gql(Some(&sign(&c, Algorithm::HS256, &key)), ME, json!({})).await;
+        if started.elapsed() > std::time::Duration::from_secs(25) {
+            continue;
+        }
+        assert_eq!(response["data"]["me"]["id"], "alice", "{response}");
+        break;
+    }
 }
 
 fn none_token(claims: &Value) -> String {
@@ -207,45 +217,18 @@ fn weak_or_unknown_public_keys_are_refused_at_start_up() {
     assert!(smallpay::auth::JwtKeys::from_config(&config).is_err());
 }
 
-/// Each guarded root field and the roles it admits.
-const GUARDED: &[(&str, &[Role])] = &[
-    ("{ shop { id } }", Role::MERCHANT),
-    ("{ order(orderSn: \"O-1\") { orderSn } }", Role::MERCHANT),
-    ("{ orders { totalCount } }", Role::MERCHANT),
-    ("{ accounts { id } }", &[Role::Admin]),
-    (
-        "mutation { syncShop(input: {id: \"s9\", name: \"n\", zeroEntry: false, depositPaid: true, hasUnpaidBills: false}) { id } }",
-        &[Role::Platform],
-    ),
-    ("mutation { adjustShopBalance(shopId: \"s1\", amount: \"1.00\", reference: \"g-1\") { id } }", &[Role::Platform]),
-    (
-        "mutation { syncOrder(input: {orderSn: \"O-9\", shopId: \"s1\", buyerId: \"b\", goodsId: \"g\", goodsName: \"n\", activityGoods: false, paidAmount: \"1.00\"}) { orderSn } }",
-        &[Role::Platform],
-    ),
-    (
-        "mutation { recordPlatformCompensation(input: {orderSn: \"O-1\", type: OTHER, amount: \"1.00\"}) { id } }",
-        &[Role::Platform],
-    ),
-];
-
-const ALL_ROLES: &[Role] = &[Role::Admin, Role::CsAdmin, Role::Cs, Role::Staff, Role::Buyer, Role::Platform];
-
-async fn guards_admit_exactly_the_roles_of_the_contract(app: TestApp) {
+/// Shop.balance beside the other fields (every field's roles: `roles.rs`).
+async fn only_admins_and_cs_admins_see_the_balance(app: TestApp) {
     app.sync_shop("s1", "10.00", json!({})).await;
-    app.sync_order("O-1", "s1", json!({})).await;
-    for (query, allowed) in GUARDED {
-        for role in ALL_ROLES {
-            let shop = role.is_merchant().then_some("s1");
-            let response = app.gql(Some(&app.token(*role, shop, "someone")), query, json!({})).await;
-            let forbidden = response["errors"]
-                .as_array()
-                .is_some_and(|errors| errors.iter().any(|e| e["extensions"]["code"] == "FORBIDDEN"));
-            assert_eq!(forbidden, !allowed.contains(role), "{role:?} on {query}: {response}");
-        }
-    }
+    app.ok(
+        &app.platform(),
+        "mutation { adjustShopBalance(shopId: \"s1\", amount: \"1.00\", reference: \"g-1\") { id } }",
+        json!({}),
+    )
+    .await;
     // Shop.balance: ADMIN, CS_ADMIN and PLATFORM only; others get null and FORBIDDEN. (The
     // platform's adjustShopBalance above added 1.00.)
-    for role in Role::MERCHANT {
+    for role in &[Role::Admin, Role::CsAdmin, Role::Cs, Role::Staff] {
         let response = app.gql(Some(&app.token(*role, Some("s1"), "x")), "{ shop { name balance } }", json!({})).await;
         let visible = matches!(role, Role::Admin | Role::CsAdmin);
         assert_eq!(response["data"]["shop"]["name"], "Shop s1");
@@ -285,4 +268,4 @@ async fn accounts_are_provisioned_from_token_claims(app: TestApp) {
     assert_eq!(app.ok(&admin, "{ accounts { id } }", json!({})).await["accounts"].as_array().unwrap().len(), 2);
 }
 
-on_both_databases!(guards_admit_exactly_the_roles_of_the_contract, accounts_are_provisioned_from_token_claims);
+on_both_databases!(only_admins_and_cs_admins_see_the_balance, accounts_are_provisioned_from_token_claims);

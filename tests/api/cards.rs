@@ -108,6 +108,22 @@ async fn a_buyer_account_failure_sends_a_card_the_buyer_fills_in(app: TestApp) {
     let paid = app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"].clone();
     assert_eq!(paid["status"], "SUCCEEDED");
     assert_eq!(app.balance_and_ledger("s1").await, (9100, 9100), "debited once through every retry");
+    // The success after the retry notifies the buyer like any success; each failure told the
+    // buyer (in the app only) to contact the platform.
+    let notices = app.ok(&carol, NOTICES, json!({})).await["myNotifications"].clone();
+    let success = &notices[0];
+    assert_eq!(
+        (success["kind"].as_str(), success["title"].as_str(), success["payoutId"].clone()),
+        (Some("PAYOUT_SUCCEEDED"), Some("商家补偿转账通知"), p["id"].clone())
+    );
+    assert_eq!(success["channels"], json!(["IN_APP", "WECHAT"]));
+    let failures: Vec<&Value> = notices.as_array().unwrap().iter().filter(|n| n["kind"] == "PAYOUT_FAILED").collect();
+    assert_eq!(failures.len(), 2, "{notices}");
+    for f in failures {
+        assert_eq!(f["channels"], json!(["IN_APP"]));
+        let body = f["body"].as_str().unwrap();
+        assert!(body.contains("联系平台") && body.contains("9.00") && body.contains("O-1"), "{body}");
+    }
 
     // The full numbers never appear in any answer.
     let everything = format!(
@@ -169,10 +185,25 @@ async fn other_failures_send_no_card_and_cards_expire_after_72_hours(app: TestAp
     let ok = app.pay(&admin, "O-2", "3.00", "BALANCE").await;
     assert_eq!(app.code(Some(&admin), RESEND, json!({ "id": ok["id"] })).await, "INVALID_STATE");
 
-    // Closing the payout (7 days after commit) expires its open card.
-    app.advance(7 * 86400).await;
+    // Closing the payout (7 days after commit) expires its open card: a card resent on day 6
+    // would be open until day 9, but the day-7 close expires it.
+    let (balance, ledger) = app.balance_and_ledger("s1").await;
+    app.advance(6 * 86400 - (72 * 3600 + 60)).await; // day 6 since the payout was committed
+    let late = app.ok(&admin, RESEND, json!({ "id": p["id"] })).await["resendAccountCard"].clone();
+    app.advance(86400 - 1).await;
     let cards = app.ok(&erin, CARDS, json!({})).await["myAccountCards"].clone();
+    assert_eq!((&cards[0]["id"], cards[0]["status"].as_str()), (&late["id"], Some("OPEN")), "{cards}");
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"]["status"], "FAILED");
+    app.advance(1).await;
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"]["status"], "CLOSED");
+    let cards = app.ok(&erin, CARDS, json!({})).await["myAccountCards"].clone();
+    assert_eq!((&cards[0]["id"], cards[0]["status"].as_str()), (&late["id"], Some("EXPIRED")), "{cards}");
     assert!(cards.as_array().unwrap().iter().all(|c| c["status"] == "EXPIRED"), "{cards}");
+    // Submitting on it now is refused and moves no money; nor can the closed payout get a card.
+    let r = app.gql(Some(&erin), SUBMIT, json!({ "c": late["id"], "k": "ALIPAY", "n": "13800138000" })).await;
+    assert_eq!(first_code(&r), "INVALID_STATE");
+    assert_eq!(app.code(Some(&admin), RESEND, json!({ "id": p["id"] })).await, "INVALID_STATE");
+    assert_eq!(app.balance_and_ledger("s1").await, (balance, ledger), "nothing refunded before 3 business days");
 }
 
 async fn an_other_failure_sends_no_card(manual: TestApp) {
@@ -186,6 +217,9 @@ async fn an_other_failure_sends_no_card(manual: TestApp) {
     let notices = manual.ok(&gina, NOTICES, json!({})).await["myNotifications"].clone();
     assert_eq!(notices.as_array().unwrap().len(), 1);
     assert_eq!(notices[0]["kind"], "PAYOUT_FAILED");
+    assert_eq!(notices[0]["channels"], json!(["IN_APP"]));
+    let body = notices[0]["body"].as_str().unwrap();
+    assert!(body.contains("联系平台") && body.contains("3.00") && body.contains("O-1"), "contact the platform: {body}");
     assert_eq!(manual.code(Some(&admin), RESEND, json!({ "id": p["id"] })).await, "INVALID_STATE");
 }
 

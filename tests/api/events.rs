@@ -70,7 +70,7 @@ async fn approval_events_reach_the_admin_and_the_applicant(app: TestApp) {
     let (admin, cs, _) = shop(&app, "100", json!({})).await;
     let cs2 = app.token(Role::Staff, Some("s1"), "staff-2");
     app.ok(&cs2, "{ me { id } }", json!({})).await;
-    for sn in ["O-1", "O-2", "O-3"] {
+    for sn in ["O-1", "O-2", "O-3", "O-4", "O-5"] {
         app.sync_order(sn, "s1", json!({})).await;
     }
     let mut requested = app.subscribe("graphql-ws", &admin, REQUESTED, json!({})).await;
@@ -104,10 +104,22 @@ async fn approval_events_reach_the_admin_and_the_applicant(app: TestApp) {
     let e = event(mine.next().await, "approvalResolved");
     assert_eq!(
         (e["payoutId"].clone(), e["from"].clone(), e["to"].clone(), e["actor"].clone()),
-        (a, json!("PENDING_APPROVAL"), json!("PAYING"), json!("admin"))
+        (a.clone(), json!("PENDING_APPROVAL"), json!("PAYING"), json!("admin"))
     );
     let e = event(theirs.next().await, "approvalResolved");
-    assert_eq!((e["payoutId"].clone(), e["to"].clone()), (b, json!("REJECTED")));
+    assert_eq!((e["payoutId"].clone(), e["to"].clone()), (b.clone(), json!("REJECTED")));
+
+    // Neither applicant hears of the other's request: after one more decision each, the next
+    // event on each socket is its own (another applicant's, resolved in between, would come
+    // first: events arrive in order).
+    let c = ask(cs.clone(), "O-4").await;
+    let d = ask(cs2.clone(), "O-5").await;
+    app.ok(&admin, reject, json!({ "id": d })).await;
+    app.ok(&admin, reject, json!({ "id": c })).await;
+    let e = event(mine.next().await, "approvalResolved");
+    assert_eq!((e["payoutId"].clone(), e["to"].clone()), (c, json!("REJECTED")), "not {b} nor {d}");
+    let e = event(theirs.next().await, "approvalResolved");
+    assert_eq!((e["payoutId"].clone(), e["to"].clone()), (d, json!("REJECTED")), "not {a}");
 }
 
 async fn resuming_after_a_disconnect_gets_every_missed_event_once(app: TestApp) {
@@ -147,11 +159,17 @@ async fn resuming_after_a_disconnect_gets_every_missed_event_once(app: TestApp) 
 
 async fn the_socket_closes_when_the_token_expires(app: TestApp) {
     shop(&app, "1", json!({})).await;
-    // Expired 30 s ago: still inside the 60 s leeway, so accepted, then closed at once.
-    let mut claims = app.keys.claims(Role::Admin, Some("s1"), "admin", None, Duration::from_secs(1));
-    claims.exp = chrono::Utc::now().timestamp() - 30;
-    let token = app.keys.sign(&claims).unwrap();
+    // Expired a second ago: inside the 60 s leeway, so accepted, then closed at once. (Tokens
+    // are judged by the wall clock: each is minted right before its use, and a stall of up to
+    // 59 s still finds it inside the leeway.)
+    let expired_now = || {
+        let mut claims = app.keys.claims(Role::Admin, Some("s1"), "admin", None, Duration::from_secs(1));
+        claims.exp = chrono::Utc::now().timestamp() - 1;
+        claims
+    };
+    let claims = expired_now();
     for protocol in ["graphql-transport-ws", "graphql-ws"] {
+        let token = app.keys.sign(&expired_now()).unwrap();
         let mut sub = app.subscribe(protocol, &token, STATUS, json!({})).await;
         assert_eq!(sub.closed().await, Some(4401), "{protocol}: closed for the expired token");
     }

@@ -152,6 +152,9 @@ pub struct TestApp {
     _db: Option<TestDb>,
 }
 
+/// Where every test clock starts: Tuesday 2026-11-24 10:00:00 +08:00.
+pub const TEST_CLOCK_START: &str = "2026-11-24T02:00:00Z";
+
 /// The configuration every test server starts from: test clock on, simulated gateway.
 pub fn test_config() -> Config {
     let mut config = Config::defaults();
@@ -160,6 +163,9 @@ pub fn test_config() -> Config {
     config.gateway = Gateway::Simulated;
     config.jwt_secret = Some("a-test-secret-that-is-long-enough-to-use".into());
     config.seal_key = Some("a-test-seal-key-that-is-long-enough-to-use".into());
+    // Every run starts at the same instant, a Tuesday 10:00 in Asia/Shanghai (the default
+    // zone), far from midnight and from a weekend: no test's day depends on when it runs.
+    config.test_clock_start = Some(TEST_CLOCK_START.parse().expect("an RFC 3339 instant"));
     // Tests that fire many mutations from one account are not about the rate limit.
     config.mutation_rate = 1_000_000.0;
     config.mutation_burst = 1_000_000;
@@ -204,7 +210,9 @@ impl TestApp {
         });
         TestApp {
             addr,
-            http: reqwest::Client::new(),
+            // Idle connections are dropped before the server's keep-alive limit (its header
+            // timeout, 10 s) closes them: a request never races the server's close.
+            http: reqwest::Client::builder().pool_idle_timeout(Duration::from_secs(5)).build().expect("an HTTP client"),
             keys,
             state,
             config,
@@ -215,8 +223,9 @@ impl TestApp {
     }
 
     /// Stops the server gracefully and starts a new process-equivalent on the same database:
-    /// a restart. (The test clock starts again from the real time.)
+    /// a restart. (The new test clock starts where the old one stood.)
     pub async fn restart(&mut self) {
+        self.config.test_clock_start = Some(self.state.clock.now());
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -230,7 +239,9 @@ impl TestApp {
 
     /// Another server on the same database, as a second instance would be.
     pub async fn second_instance(&self) -> TestApp {
-        TestApp::start(self.config.clone()).await
+        let mut config = self.config.clone();
+        config.test_clock_start = Some(self.state.clock.now());
+        TestApp::start(config).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -400,18 +411,48 @@ pub const CREATE_PAYOUT: &str = "mutation($i: CreatePayoutInput!) { createPayout
 /// A subscription over a real socket, speaking either protocol.
 pub struct Subscription {
     pub socket: WsStream,
+    /// Whether the server registered it (a refused one is not).
+    pub registered: bool,
+    /// Frames read while waiting for the server to register the subscription.
+    pending: std::collections::VecDeque<Message>,
 }
 
 impl TestApp {
-    /// Opens a socket with `protocol`, authenticates with `token`, and subscribes.
+    /// Opens a socket with `protocol`, authenticates with `token`, and subscribes; returns
+    /// once the server has registered the subscription (so that nothing the test does next
+    /// can be missed) or has answered it (a refusal registers nothing).
     pub async fn subscribe(&self, protocol: &str, token: &str, query: &str, variables: Value) -> Subscription {
         let (mut socket, first, close) =
             self.ws_init(protocol, json!({ "Authorization": format!("Bearer {token}") })).await;
         assert_eq!(first.as_ref().map(|f| f["type"].clone()), Some(json!("connection_ack")), "{first:?} {close:?}");
         let start = if protocol == "graphql-ws" { "start" } else { "subscribe" };
         let message = json!({ "id": "1", "type": start, "payload": { "query": query, "variables": variables } });
+        let registered = self.state.bus.subscribed();
         socket.send(Message::Text(message.to_string().into())).await.expect("subscribe");
-        Subscription { socket }
+        let mut pending = std::collections::VecDeque::new();
+        let waited = std::time::Instant::now();
+        while self.state.bus.subscribed() == registered {
+            match tokio::time::timeout(Duration::from_millis(5), socket.next()).await {
+                Err(_) => {}
+                Ok(Some(Ok(frame))) => {
+                    let answered = match &frame {
+                        Message::Text(text) => {
+                            let value: Value = serde_json::from_str(text).unwrap_or(Value::Null);
+                            !matches!(value["type"].as_str(), Some("ka" | "ping" | "pong"))
+                        }
+                        Message::Close(_) => true,
+                        _ => false,
+                    };
+                    pending.push_back(frame);
+                    if answered {
+                        break;
+                    }
+                }
+                Ok(_) => break,
+            }
+            assert!(waited.elapsed() < Duration::from_secs(10), "the server registers the subscription within 10 s");
+        }
+        Subscription { socket, registered: self.state.bus.subscribed() != registered, pending }
     }
 }
 
@@ -420,11 +461,14 @@ impl Subscription {
     /// closed socket or after 10 s of silence.
     pub async fn next(&mut self) -> Result<Value, Value> {
         loop {
-            let frame = tokio::time::timeout(Duration::from_secs(10), self.socket.next())
-                .await
-                .expect("an event within 10 s")
-                .expect("the socket is open")
-                .expect("a frame");
+            let frame = match self.pending.pop_front() {
+                Some(frame) => frame,
+                None => tokio::time::timeout(Duration::from_secs(10), self.socket.next())
+                    .await
+                    .expect("an event within 10 s")
+                    .expect("the socket is open")
+                    .expect("a frame"),
+            };
             let Message::Text(text) = frame else { continue };
             let value: Value = serde_json::from_str(&text).expect("JSON");
             match value["type"].as_str() {
@@ -447,6 +491,11 @@ impl Subscription {
 
     /// Waits for the socket to close (or the subscription to complete); returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
+        while let Some(frame) = self.pending.pop_front() {
+            if let Message::Close(frame) = frame {
+                return frame.map(|f| u16::from(f.code));
+            }
+        }
         loop {
             match tokio::time::timeout(Duration::from_secs(10), self.socket.next()).await.expect("closes within 10 s") {
                 None | Some(Err(_)) => return None,

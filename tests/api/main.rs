@@ -5,12 +5,14 @@
 mod helpers;
 
 mod approvals;
+mod approved;
 mod audit;
 mod auth;
 mod cards;
 mod crash;
 mod delivery;
 mod events;
+mod expect;
 mod fuzz;
 mod history;
 mod hostile;
@@ -25,8 +27,10 @@ mod payouts;
 mod platform;
 mod process;
 mod quotas;
+mod roles;
 mod schema;
 mod stored;
 mod storm;
 mod tenancy;
 mod validation;
+mod zones;

@@ -148,7 +148,7 @@ async fn shop_caps_count_committed_payouts_of_the_shops_day(app: TestApp) {
 
     // The day ends at midnight in the shop's time zone (Asia/Shanghai).
     let now = app.state.clock.now();
-    let (_, end) = smallpay::domain::shop::day_bounds(chrono_tz::Asia::Shanghai, now);
+    let end = crate::expect::next_midnight(now, chrono_tz::Asia::Shanghai);
     app.advance((end - now).num_seconds() - 1).await;
     refused(&app, &admin, "O-4", "1.00", "WECHAT_SCAN", "SHOP_DAILY_CAP_REACHED").await;
     app.advance(1).await;

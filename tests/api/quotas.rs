@@ -104,7 +104,7 @@ async fn usage_counts_only_balance_payouts_the_account_paid_today(app: TestApp) 
 
     // Tomorrow (the shop's day) the usage starts again.
     let now = app.state.clock.now();
-    let (_, end) = smallpay::domain::shop::day_bounds(chrono_tz::Asia::Shanghai, now);
+    let end = crate::expect::next_midnight(now, chrono_tz::Asia::Shanghai);
     app.advance((end - now).num_seconds()).await;
     assert_eq!(
         app.ok(&admin, quota, json!({})).await["quotas"],

@@ -27,7 +27,7 @@ pub const REFUND_BUSINESS_DAYS: u32 = 3;
 /// `from` plus `days` business days (Monday–Friday in `tz`), at the same local time of day.
 /// Holidays are not modelled. A start on a weekend counts from the next Monday.
 pub fn add_business_days(from: DateTime<Utc>, tz: Tz, days: u32) -> DateTime<Utc> {
-    use chrono::{Datelike, TimeZone, Weekday};
+    use chrono::{Datelike, Weekday};
     let local = from.with_timezone(&tz);
     let (mut date, time) = (local.date_naive(), local.time());
     let mut left = days;
@@ -37,11 +37,8 @@ pub fn add_business_days(from: DateTime<Utc>, tz: Tz, days: u32) -> DateTime<Utc
             left -= 1;
         }
     }
-    // A local time skipped by a DST change falls to the next valid instant.
-    tz.from_local_datetime(&date.and_time(time))
-        .earliest()
-        .or_else(|| tz.from_local_datetime(&(date.and_time(time) + TimeDelta::hours(1))).earliest())
-        .map_or(from + TimeDelta::days(i64::from(days)), |t| t.with_timezone(&Utc))
+    // A repeated local time is its earlier instant; a skipped one the first valid instant after.
+    resolve_local(tz, date.and_time(time))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

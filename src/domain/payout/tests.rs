@@ -311,6 +311,38 @@ fn three_business_days_skip_the_weekend_at_the_same_time_of_day() {
 }
 
 #[test]
+fn business_days_that_land_in_a_daylight_saving_change() {
+    // Cairo changes on weekdays: Friday 2024-04-26 00:00 → 01:00 (skipped), Thursday
+    // 2024-10-31 24:00 → 23:00 (repeated).
+    let tz: Tz = "Africa/Cairo".parse().unwrap();
+    let utc = |s: &str| s.parse::<DateTime<Utc>>().unwrap();
+    // Tuesday 00:30 EET + 3 = Friday 00:30, skipped: the change itself, 01:00 EEST.
+    assert_eq!(add_business_days(utc("2024-04-22T22:30:00Z"), tz, 3), utc("2024-04-25T22:00:00Z"));
+    // Monday 23:30 EEST + 3 = Thursday 23:30, repeated: the earlier one, EEST.
+    assert_eq!(add_business_days(utc("2024-10-28T20:30:00Z"), tz, 3), utc("2024-10-31T20:30:00Z"));
+    // New York's fall-back Sunday lies between: Friday 2026-10-30 01:30 EDT + 3 = Wednesday
+    // 2026-11-04 01:30 EST, 25 hours more than 5 × 24.
+    let ny: Tz = "America/New_York".parse().unwrap();
+    assert_eq!(add_business_days(utc("2026-10-30T05:30:00Z"), ny, 3), utc("2026-11-04T06:30:00Z"));
+}
+
+#[test]
+fn allowed_means_no_payout_blocker_and_balance_allowed_no_blocker_at_all() {
+    let base = decide(&ok(), Some(cny("10")));
+    let with = |blockers: Vec<PayoutBlocker>, balance_blockers: Vec<BalanceBlocker>| Decision {
+        blockers,
+        balance_blockers,
+        ..base.clone()
+    };
+    let d = with(vec![], vec![BalanceBlocker::InsufficientBalance]);
+    assert_eq!((d.allowed(), d.balance_allowed()), (true, false));
+    let d = with(vec![PayoutBlocker::OrderNotGrouped], vec![]);
+    assert_eq!((d.allowed(), d.balance_allowed()), (false, false));
+    let d = with(vec![], vec![]);
+    assert_eq!((d.allowed(), d.balance_allowed()), (true, true));
+}
+
+#[test]
 fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
     let mut s = ok();
     // Not re-judged: the 60 s rule, the attempts, the order's age, the amount bounds, quotas.
