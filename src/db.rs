@@ -94,22 +94,40 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
     db.begin_with_options(options).await
 }
 
-/// Begins a write transaction that may record a payout transition of `shop` (an event). On
-/// PostgreSQL its first statement takes the shop's transaction-level advisory lock, before the
-/// transaction has written anything — so before it has a transaction id. Two such
-/// transactions of one shop therefore get their transaction ids, their event ids and their
-/// commits in one order, and the publisher, which reads events in transaction-id order up to
-/// the oldest running transaction (`events::repo`), delivers each shop's events in commit
-/// order. Transactions of different shops do not wait for each other.
-pub async fn begin_shop_write(db: &DatabaseConnection, shop: &str) -> Result<DatabaseTransaction, DbErr> {
+/// The shop whose events a write transaction may record, as the caller knows it: by id, or
+/// as the shop of a payout or of an account card (read only where the lock needs it).
+#[derive(Debug, Clone, Copy)]
+pub enum ShopOf<'a> {
+    Shop(&'a str),
+    Payout(i64),
+    Card(i64),
+}
+
+/// Begins a write transaction that may record a payout transition of a shop (an event). On
+/// PostgreSQL its first statement takes the shop's transaction-level advisory lock (finding a
+/// payout's or card's shop in the same statement), before the transaction has written
+/// anything — so before it has a transaction id. Two such transactions of one shop therefore
+/// get their transaction ids, their event ids and their commits in one order, and the
+/// publisher, which reads events in transaction-id order up to the oldest running transaction
+/// (`events::repo`), delivers each shop's events in commit order. Transactions of different
+/// shops do not wait for each other. On SQLite (one writer at a time) it is [`begin_write`].
+/// A payout or card that does not exist locks the shop `""`; the use case then finds nothing.
+pub async fn begin_shop_write(db: &DatabaseConnection, shop: ShopOf<'_>) -> Result<DatabaseTransaction, DbErr> {
     let tx = begin_write(db).await?;
     if db.get_database_backend() == DbBackend::Postgres {
-        tx.execute_raw(Statement::from_sql_and_values(
-            DbBackend::Postgres,
-            "SELECT pg_advisory_xact_lock(hashtextextended($1, $2))",
-            [shop.into(), SHOP_LOCK_SEED.into()],
-        ))
-        .await?;
+        let lock = "SELECT pg_advisory_xact_lock(hashtextextended(COALESCE(";
+        let (sql, key): (String, sea_orm::Value) = match shop {
+            ShopOf::Shop(id) => (format!("{lock}$1, ''), $2))"), id.into()),
+            ShopOf::Payout(id) => (format!("{lock}(SELECT shop_id FROM payouts WHERE id = $1), ''), $2))"), id.into()),
+            ShopOf::Card(id) => (
+                format!(
+                    "{lock}(SELECT p.shop_id FROM account_cards c JOIN payouts p ON p.id = c.payout_id \
+                     WHERE c.id = $1), ''), $2))"
+                ),
+                id.into(),
+            ),
+        };
+        tx.execute_raw(Statement::from_sql_and_values(DbBackend::Postgres, sql, [key, SHOP_LOCK_SEED.into()])).await?;
     }
     Ok(tx)
 }

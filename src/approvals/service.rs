@@ -75,7 +75,7 @@ pub async fn approve(
     let saved = cx
         .write(|| async {
             let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, scope.id()).await?;
+            let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
             let shop = shops::repo::find_for_update(&tx, &scope)
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
@@ -117,7 +117,7 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
     let scope = admin.shop_scope()?;
     cx.write(|| async {
         let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, scope.id()).await?;
+        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
         shops::repo::find_for_update(&tx, &scope).await?;
         let p = request(&tx, &scope, id).await?;
         must_be_pending(&p)?;

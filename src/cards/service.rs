@@ -40,11 +40,10 @@ pub async fn submit(
 ) -> AppResult<account_card::Model> {
     let sealed = payments.sealer.seal(&account.number)?;
     let masked = rules::mask(account.kind, &account.number);
-    let shop = payouts_repo::shop_of_card(cx.db, card_id).await?;
     let (card, payout) = cx
         .write(|| async {
             let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, &shop).await?;
+            let tx = db::begin_shop_write(cx.db, db::ShopOf::Card(card_id)).await?;
             let card = repo::of_buyer_for_update(&tx, &buyer.sub, card_id)
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("account card {card_id}")))?;
@@ -90,7 +89,7 @@ pub async fn resend(cx: Ctx<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<a
     let scope = viewer.shop_scope()?;
     cx.write(|| async {
         let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, scope.id()).await?;
+        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
         let p = payouts_repo::in_shop(&scope)
             .filter(payout::Column::Id.eq(payout_id))
             .lock_exclusive()

@@ -8,7 +8,7 @@ use crate::{
     approvals, cards, db,
     domain::vocab::{JobKind, JobStatus},
     error::{AppError, AppResult},
-    payouts::{self, delivery, lifecycle},
+    payouts::{delivery, lifecycle},
     state::AppState,
 };
 
@@ -54,12 +54,12 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
     }
     let now = job.due_at.min(state.clock.now());
     let shop = match (job.payout_id, job.card_id) {
-        (Some(payout), _) => payouts::repo::shop_of(&state.db, payout).await?,
-        (None, Some(card)) => payouts::repo::shop_of_card(&state.db, card).await?,
-        (None, None) => String::new(),
+        (Some(payout), _) => db::ShopOf::Payout(payout),
+        (None, Some(card)) => db::ShopOf::Card(card),
+        (None, None) => db::ShopOf::Shop(""),
     };
     let turn = state.write_gate.enter().await;
-    let tx = db::begin_shop_write(&state.db, &shop).await?;
+    let tx = db::begin_shop_write(&state.db, shop).await?;
     if !repo::claim(&tx, job, now).await? {
         return Ok(false);
     }

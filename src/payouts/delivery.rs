@@ -161,7 +161,7 @@ async fn settle_if_current(
 ) -> AppResult<()> {
     cx.write(|| async {
         let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, shop).await?;
+        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(shop)).await?;
         let p = lifecycle::locked(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
             lifecycle::settle(&tx, &p, result, now).await?;

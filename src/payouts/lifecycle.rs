@@ -142,9 +142,8 @@ pub async fn settle(
 /// The platform reports a transfer's result (`reportTransferResult`, the manual channel):
 /// `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is `INVALID_STATE` and changes nothing.
 pub async fn report_transfer(cx: Ctx<'_>, id: i64, result: TransferResult) -> AppResult<payout::Model> {
-    let shop = repo::shop_of(cx.db, id).await?;
     cx.write(|| async {
-        let tx = db::begin_shop_write(cx.db, &shop).await?;
+        let tx = db::begin_shop_write(cx.db, db::ShopOf::Payout(id)).await?;
         let p = locked(&tx, id).await?;
         let saved = settle(&tx, &p, &result, cx.clock.now()).await?;
         tx.commit().await?;

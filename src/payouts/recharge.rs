@@ -52,11 +52,10 @@ pub async fn confirm_recharge(
     id: i64,
     channel_txn_id: &str,
 ) -> AppResult<payout::Model> {
-    let shop = repo::shop_of(cx.db, id).await?;
     let (payout, fresh) = cx
         .write(|| async {
             let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, &shop).await?;
+            let tx = db::begin_shop_write(cx.db, db::ShopOf::Payout(id)).await?;
             let p = locked(&tx, id).await?;
             if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
                 return Ok((p, false));

@@ -223,15 +223,3 @@ pub async fn by_channel_txn(db: &impl ConnectionTrait, channel_txn_id: &str) -> 
 pub async fn count_in_shop(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<u64> {
     Ok(in_shop(scope).count(db).await?)
 }
-
-/// The shop of a payout (a payout never changes shops), or `""` for no such payout: for
-/// [`crate::db::begin_shop_write`] before the transaction that changes it.
-pub async fn shop_of(db: &impl ConnectionTrait, id: i64) -> AppResult<String> {
-    Ok(payout::Entity::find_by_id(id).one(db).await?.map(|p| p.shop_id).unwrap_or_default())
-}
-
-/// The shop of the payout an account card belongs to, or `""`.
-pub async fn shop_of_card(db: &impl ConnectionTrait, card_id: i64) -> AppResult<String> {
-    let Some(card) = entity::account_card::Entity::find_by_id(card_id).one(db).await? else { return Ok(String::new()) };
-    shop_of(db, card.payout_id).await
-}

@@ -120,7 +120,7 @@ async fn create_once(
     fingerprint: &str,
 ) -> AppResult<Created> {
     let now = cx.clock.now();
-    let tx = db::begin_shop_write(cx.db, scope.id()).await?;
+    let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
     // order's counts cannot change under the decision.
     let shop = shops::repo::find_for_update(&tx, scope)
