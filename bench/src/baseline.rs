@@ -64,14 +64,7 @@ pub async fn raw_inserts(url: &str, conns: usize, duration: Duration) -> Outcome
             out
         }));
     }
-    let mut total = Outcome::default();
-    for w in workers {
-        if let Ok(out) = w.await {
-            total.merge(out);
-        }
-    }
-    total.wall = started.elapsed();
-    total.lat.sort_unstable();
+    let total = Outcome::gather(workers, started).await;
     let _ = db.execute_unprepared("DROP TABLE bench_scratch").await;
     total
 }

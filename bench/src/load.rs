@@ -46,6 +46,20 @@ impl Outcome {
         }
     }
 
+    /// The workers' outcomes together, timed from `started` (a worker that panicked counts
+    /// nothing), latencies sorted.
+    pub async fn gather(workers: Vec<tokio::task::JoinHandle<Outcome>>, started: Instant) -> Outcome {
+        let mut total = Outcome::default();
+        for w in workers {
+            if let Ok(out) = w.await {
+                total.merge(out);
+            }
+        }
+        total.wall = started.elapsed();
+        total.lat.sort_unstable();
+        total
+    }
+
     pub fn merge(&mut self, other: Outcome) {
         self.requests += other.requests;
         self.lat.extend(other.lat);
@@ -153,13 +167,5 @@ where
             out
         }));
     }
-    let mut total = Outcome::default();
-    for w in workers {
-        if let Ok(out) = w.await {
-            total.merge(out);
-        }
-    }
-    total.wall = started.elapsed();
-    total.lat.sort_unstable();
-    total
+    Outcome::gather(workers, started).await
 }

@@ -43,6 +43,12 @@ impl Simulated {
     pub fn new(db: DatabaseConnection, gate: Arc<WriteGate>) -> Self {
         Simulated { db, gate }
     }
+
+    /// [`repo::record_once`], queued in the write gate.
+    async fn record_once(&self, entry: repo::Entry<'_>) -> Result<(channel_transfer::Model, bool), sea_orm::DbErr> {
+        let _turn = self.gate.enter().await;
+        repo::record_once(&self.db, entry).await
+    }
 }
 
 fn answer(row: &channel_transfer::Model) -> ChannelAnswer {
@@ -77,11 +83,7 @@ impl PaymentChannel for Simulated {
             reason,
             at: Utc::now(),
         };
-        let recorded = {
-            let _turn = self.gate.enter().await;
-            repo::record_once(&self.db, entry).await
-        };
-        match recorded {
+        match self.record_once(entry).await {
             Ok((_, true)) if transfer.buyer_id.ends_with("-timeout") => ChannelAnswer::NoAnswer,
             Ok((row, _)) => answer(&row),
             Err(e) => {
@@ -112,11 +114,7 @@ impl PaymentChannel for Simulated {
             reason: None,
             at: Utc::now(),
         };
-        let recorded = {
-            let _turn = self.gate.enter().await;
-            repo::record_once(&self.db, entry).await
-        };
-        match recorded {
+        match self.record_once(entry).await {
             Ok((row, _)) => answer(&row),
             Err(e) => {
                 tracing::warn!(key, error = %e, "simulated channel: no answer");

@@ -31,17 +31,7 @@ pub async fn schedule_leased(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<scheduled_job::Model> {
-    let job = scheduled_job::ActiveModel {
-        kind: Set(kind),
-        payout_id: Set(Some(payout_id)),
-        card_id: Set(None),
-        due_at: Set(until),
-        status: Set(JobStatus::Pending),
-        attempts: Set(1),
-        created_at: Set(now),
-        ..Default::default()
-    };
-    Ok(job.insert(db).await?)
+    Ok(pending(kind, Some(payout_id), None, until, 1, now).insert(db).await?)
 }
 
 /// Schedules the expiry of an account card at `due_at`.
@@ -54,6 +44,27 @@ pub async fn schedule_card(
     insert(db, JobKind::CardExpiry, None, Some(card_id), due_at, now).await
 }
 
+/// A pending job's row, due at `due_at` with `attempts` counted.
+fn pending(
+    kind: JobKind,
+    payout_id: Option<i64>,
+    card_id: Option<i64>,
+    due_at: DateTime<Utc>,
+    attempts: i32,
+    now: DateTime<Utc>,
+) -> scheduled_job::ActiveModel {
+    scheduled_job::ActiveModel {
+        kind: Set(kind),
+        payout_id: Set(payout_id),
+        card_id: Set(card_id),
+        due_at: Set(due_at),
+        status: Set(JobStatus::Pending),
+        attempts: Set(attempts),
+        created_at: Set(now),
+        ..Default::default()
+    }
+}
+
 async fn insert(
     db: &impl ConnectionTrait,
     kind: JobKind,
@@ -62,16 +73,7 @@ async fn insert(
     due_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<()> {
-    let job = scheduled_job::ActiveModel {
-        kind: Set(kind),
-        payout_id: Set(payout_id),
-        card_id: Set(card_id),
-        due_at: Set(due_at),
-        status: Set(JobStatus::Pending),
-        attempts: Set(0),
-        created_at: Set(now),
-        ..Default::default()
-    };
+    let job = pending(kind, payout_id, card_id, due_at, 0, now);
     scheduled_job::Entity::insert(job).exec_without_returning(db).await?;
     Ok(())
 }

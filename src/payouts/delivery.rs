@@ -70,13 +70,7 @@ pub async fn schedule_leased(
 /// Failures are logged; when the lease runs out a runner asks the channel again.
 pub async fn first_attempt(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
     let Some(key) = p.transfer_key.as_deref() else { return };
-    let transfer = Transfer {
-        payout_id: p.id,
-        buyer_id: p.buyer_id.clone(),
-        amount: Cny::from(p.amount_fen),
-        submitted_account: None,
-    };
-    let answer = payments.channel.transfer(key, &transfer).await;
+    let answer = payments.channel.transfer(key, &transfer(p, None)).await;
     if let Err(e) = record(cx, job, &p.shop_id, key, answer).await {
         tracing::warn!(payout = p.id, job = job.id, error = ?e, "delivery deferred to the job runner");
     }
@@ -116,12 +110,12 @@ async fn transfer_of(cx: Ctx<'_>, payments: Payments<'_>, p: &payout::Model) -> 
         Some(card) => card.account_sealed.as_deref().map(|sealed| payments.sealer.open(sealed)).transpose()?,
         None => None,
     };
-    Ok(Transfer {
-        payout_id: p.id,
-        buyer_id: p.buyer_id.clone(),
-        amount: Cny::from(p.amount_fen),
-        submitted_account: submitted,
-    })
+    Ok(transfer(p, submitted))
+}
+
+/// The transfer of payout `p` to the buyer (or to the account it submitted).
+fn transfer(p: &payout::Model, submitted_account: Option<String>) -> Transfer {
+    Transfer { payout_id: p.id, buyer_id: p.buyer_id.clone(), amount: Cny::from(p.amount_fen), submitted_account }
 }
 
 /// Records the channel's answer for `key` with the job's completion, in one transaction.
