@@ -192,6 +192,9 @@ mod tests {
             "抱歉发错颜色，补偿 5 元",
             "order 2026112612345 refund",
             "订单 2026112712345",
+            // Decision (README): 13 digits without a `+` are a number like an order's, not a
+            // mobile number with its country code; "+86…" and "86-139…" are phone numbers.
+            "订单 8613800138000",
             "订单号：2026112712345",
             "订单 261127-512345678901234",
             "订单 DEMO-0005",

@@ -65,6 +65,14 @@ pub fn add_business_days(t: DateTime<Utc>, tz: Tz, n: u32) -> DateTime<Utc> {
     local(tz, date.and_time(start.time()))
 }
 
+/// The same local date and time `months` calendar months before `t` in `tz` (rules.md "Time":
+/// a day that month lacks is its last day; the wall time resolved as [`local`] says).
+pub fn months_before(t: DateTime<Utc>, tz: Tz, months: u32) -> DateTime<Utc> {
+    let wall = t.with_timezone(&tz).naive_local();
+    let earlier = wall.checked_sub_months(chrono::Months::new(months)).expect("a date");
+    local(tz, earlier)
+}
+
 /// The next local midnight in `tz` after `t`: when "today" ends.
 pub fn next_midnight(t: DateTime<Utc>, tz: Tz) -> DateTime<Utc> {
     let tomorrow = t.with_timezone(&tz).date_naive().checked_add_days(Days::new(1)).expect("a date");
@@ -93,6 +101,8 @@ mod tests {
         assert_eq!(local(ny, naive("2026-11-01T01:30:00")), at("2026-11-01T05:30:00Z"));
         assert_eq!(local(ny, naive("2026-03-08T02:30:00")), at("2026-03-08T07:00:00Z"));
         assert_eq!(next_midnight(at("2026-11-24T02:00:00Z"), sh), at("2026-11-24T16:00:00Z"));
+        // 31 May minus 3 months is the last day of February.
+        assert_eq!(months_before(at("2026-05-31T04:00:00Z"), sh, 3), at("2026-02-28T04:00:00Z"));
         assert!(may_transition(Some("FAILED"), "PAYING") && !may_transition(Some("SUCCEEDED"), "CLOSED"));
     }
 }
