@@ -25,7 +25,7 @@ use crate::{
     db,
     events::{self, bus::Bus},
     gateway::{self, PaymentChannel},
-    graphql::schema::{AppSchema, build_schema},
+    graphql::service::GraphqlService,
     http, jobs,
     ratelimit::RateLimiter,
     state::Inner,
@@ -45,10 +45,10 @@ pub enum StartError {
     Outbox(String),
 }
 
-/// A built application: state, schema and router, ready to serve.
+/// A built application: state, GraphQL service and router, ready to serve.
 pub struct App {
     pub state: AppState,
-    pub schema: AppSchema,
+    pub graphql: GraphqlService,
     /// The newest event when the app was built: live events start after it, so none caused
     /// by a request can be missed.
     first_event: events::repo::Cursor,
@@ -99,13 +99,13 @@ impl App {
             sockets: Default::default(),
             provisioned: Default::default(),
         });
-        let schema = build_schema(Some(state.clone()), state.config.introspection_enabled());
+        let graphql = GraphqlService::build(state.clone());
         let first_event = events::repo::start(&state.db).await.map_err(|e| StartError::Outbox(format!("{e:?}")))?;
-        Ok(App { state, schema, first_event, demo_tokens: None })
+        Ok(App { state, graphql, first_event, demo_tokens: None })
     }
 
     pub fn router(&self) -> axum::Router {
-        http::router(self.state.clone(), self.schema.clone(), self.demo_tokens.clone())
+        http::router(self.state.clone(), self.graphql.clone(), self.demo_tokens.clone())
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight requests. Prints

@@ -12,7 +12,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_graphql::{Data, Response as GqlResponse, http::ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{Data, Executor as _, Response as GqlResponse, http::ALL_WEBSOCKET_PROTOCOLS};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
     Json, Router,
@@ -39,7 +39,7 @@ use crate::{
     auth::Viewer,
     db,
     error::AppError,
-    graphql::{loaders::Loader, schema::AppSchema},
+    graphql::{loaders::Loader, service::GraphqlService},
     jobs,
     state::AppState,
 };
@@ -58,7 +58,7 @@ const WS_MAX_SUBSCRIPTIONS: usize = 20;
 #[derive(Clone)]
 struct Server {
     state: AppState,
-    schema: AppSchema,
+    graphql: GraphqlService,
     metrics: PrometheusHandle,
     demo_tokens: Option<graphiql::DemoTokens>,
 }
@@ -68,7 +68,7 @@ struct Server {
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The router. `demo_tokens` (development only) puts the demo accounts' tokens in GraphiQL.
-pub fn router(state: AppState, schema: AppSchema, demo_tokens: Option<graphiql::DemoTokens>) -> Router {
+pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<graphiql::DemoTokens>) -> Router {
     let mut router = Router::new()
         .route(
             "/graphql",
@@ -87,7 +87,7 @@ pub fn router(state: AppState, schema: AppSchema, demo_tokens: Option<graphiql::
     }
     router.layer(middleware::from_fn(record_metrics)).layer(middleware::from_fn(request_span)).with_state(Server {
         state,
-        schema,
+        graphql: service,
         metrics: prometheus(),
         demo_tokens,
     })
@@ -251,7 +251,7 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -
         }
     }
     request = request.data(Loader::for_request(server.state.db.clone()));
-    GraphQLResponse::from(server.schema.execute(request).await).into_response()
+    GraphQLResponse::from(server.graphql.execute(request).await).into_response()
 }
 
 async fn graphiql(State(server): State<Server>, headers: HeaderMap) -> Response {
@@ -379,7 +379,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     // Set when connection_init is refused: the close that follows gets code 4403.
     let refused = Arc::new(AtomicBool::new(false));
     let refused_init = refused.clone();
-    let connection = GraphQLWebSocket::new_with_pair(outgoing, stream, server.schema.clone(), protocol)
+    let connection = GraphQLWebSocket::new_with_pair(outgoing, stream, server.graphql.clone(), protocol)
         .on_connection_init(move |payload| async move {
             let accepted = async {
                 let token = token_from_init(&payload)

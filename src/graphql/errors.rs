@@ -1,52 +1,16 @@
 //! The one place where every error a client receives gets its `extensions.code`: async-graphql's
 //! own parse, validation and input-coercion errors included. An error that reaches here
 //! without a code came from a library or a bare `?`; its text is logged and replaced.
-use std::sync::Arc;
+use async_graphql::{Response, ServerError, Value};
 
-use async_graphql::{
-    Response, ServerError, Value,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest, NextSubscribe},
-    futures_util::stream::BoxStream,
-};
-
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
+/// Gives every error of `response` a code (`service` applies it to every answer, of a query,
+/// a mutation or each event of a subscription).
+pub fn with_codes(mut response: Response) -> Response {
+    let executed = !matches!(response.data, Value::Null);
+    for error in &mut response.errors {
+        fill_code(error, executed);
     }
-}
-
-struct ErrorCodesExtension;
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        let executed = !matches!(response.data, Value::Null);
-        for error in &mut response.errors {
-            fill_code(error, executed);
-        }
-        response
-    }
-
-    fn subscribe<'s>(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        stream: BoxStream<'s, Response>,
-        next: NextSubscribe<'_>,
-    ) -> BoxStream<'s, Response> {
-        use futures_util::StreamExt;
-        next.run(ctx, stream)
-            .map(|mut response| {
-                let executed = !matches!(response.data, Value::Null);
-                for error in &mut response.errors {
-                    fill_code(error, executed);
-                }
-                response
-            })
-            .boxed()
-    }
+    response
 }
 
 /// Gives `error` a code if it has none.

@@ -7,17 +7,13 @@
 //!
 //! Refusals are `GRAPHQL_VALIDATION_FAILED` with `extensions.limit` naming the limit.
 //!
-//! It runs before the persisted-query extension (`persisted`): a document sent with its hash is
-//! measured before it is stored, and a hash sent alone is measured once the store has resolved
-//! it, so no request reaches execution unmeasured.
-use std::{
-    collections::{HashMap, HashSet},
-    sync::Arc,
-};
+//! `service` runs it around the persisted-query store (`persisted`): a document sent with its
+//! hash is measured before it is stored, and a hash sent alone is measured once the store has
+//! resolved it, so no request reaches execution unmeasured.
+use std::collections::{HashMap, HashSet};
 
 use async_graphql::{
     Name, Positioned, Request, ServerError, ServerResult,
-    extensions::{Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest},
     parser::{
         parse_query,
         types::{DocumentOperations, ExecutableDocument, FragmentDefinition, Selection, SelectionSet},
@@ -134,48 +130,27 @@ impl<'d> Sizes<'d> {
     }
 }
 
-/// The extension that applies [`QueryLimits`] to every request and subscription.
-pub struct Limits(pub QueryLimits);
-
-impl ExtensionFactory for Limits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(LimitsExtension(self.0))
+/// Measures a document the request sent, before anything stores or runs it: the text's size,
+/// then the parsed document's (parsed once here; async-graphql uses this parse instead of
+/// parsing again). A request without text (a persisted query's hash alone) passes here and is
+/// measured by [`check_resolved`] once its document is known.
+pub fn check_sent(request: &mut Request, limits: &QueryLimits) -> ServerResult<()> {
+    if request.query.is_empty() {
+        return Ok(());
     }
+    if request.query.len() > limits.max_query_bytes {
+        return Err(Exceeded::QueryBytes(request.query.len()).into_error(limits));
+    }
+    let doc = parse_query(&request.query)?;
+    measure(&doc, limits).map_err(|e| e.into_error(limits))?;
+    request.set_parsed_query(doc);
+    Ok(())
 }
 
-struct LimitsExtension(QueryLimits);
-
-#[async_trait::async_trait]
-impl Extension for LimitsExtension {
-    async fn prepare_request(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        mut request: Request,
-        next: NextPrepareRequest<'_>,
-    ) -> ServerResult<Request> {
-        let limits = &self.0;
-        // A request with a document (a persisted query's first sending included) is measured
-        // before any later extension sees it: the persisted-query store keeps only documents
-        // that passed.
-        let sent_a_document = !request.query.is_empty();
-        if sent_a_document {
-            if request.query.len() > limits.max_query_bytes {
-                return Err(Exceeded::QueryBytes(request.query.len()).into_error(limits));
-            }
-            // Parsed once here; async-graphql uses this document instead of parsing again.
-            let doc = parse_query(&request.query)?;
-            measure(&doc, limits).map_err(|e| e.into_error(limits))?;
-            request.set_parsed_query(doc);
-        }
-        let mut request = next.run(ctx, request).await?;
-        if !sent_a_document {
-            // A persisted query's hash alone: the stored document it stands for is measured
-            // like any other (with no hash, the empty query fails to parse here).
-            let doc = request.parsed_query()?;
-            measure(doc, limits).map_err(|e| e.into_error(limits))?;
-        }
-        Ok(request)
-    }
+/// Measures the document a hash stood for (with no hash, the empty query fails to parse here).
+pub fn check_resolved(request: &mut Request, limits: &QueryLimits) -> ServerResult<()> {
+    let doc = request.parsed_query()?;
+    measure(doc, limits).map_err(|e| e.into_error(limits))
 }
 
 #[cfg(test)]

@@ -10,3 +10,4 @@ pub mod pagination;
 pub mod persisted;
 pub mod scalars;
 pub mod schema;
+pub mod service;

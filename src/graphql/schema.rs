@@ -1,20 +1,13 @@
-//! The schema: the merged roots of every domain, the error-code extension, the limits and the
-//! persisted-query store.
-use std::num::NonZeroUsize;
-
-use async_graphql::{MergedObject, Schema, extensions::apollo_persisted_queries::ApolloPersistedQueries};
+//! The schema: the merged roots of every domain (`service` runs it, with the limits, the
+//! persisted-query store and error codes around it).
+use async_graphql::{MergedObject, Schema};
 
 use crate::{
     accounts::graphql::AccountsQuery,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
     audit::graphql::AuditQuery,
     cards::graphql::{CardsMutation, CardsQuery},
-    config::Config,
     events::graphql::Subscription,
-    graphql::{
-        limits::{Limits, QueryLimits},
-        persisted::DocumentCache,
-    },
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
@@ -51,25 +44,11 @@ pub const MAX_DEPTH: usize = 15;
 pub const MAX_COMPLEXITY: usize = 2000;
 
 /// The schema, with the service's state when it will execute requests (`None` to print SDL).
-/// Introspection and the document limits come from the state's configuration.
+/// No extension: see `service` for why.
 pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
-    let config = state.as_ref().map_or_else(Config::defaults, |s| s.config.clone());
-    let limits = QueryLimits {
-        max_query_bytes: config.max_query_bytes,
-        max_fields: config.max_fields,
-        max_root_fields: config.max_root_fields,
-    };
-    // In this order: codes on every error, the operation's name in the log span, the limits,
-    // then the persisted-query store (the limits measure what it stores and what it resolves).
     let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
-        .extension(super::errors::ErrorCodes)
-        .extension(super::logging::OperationName)
-        .extension(Limits(limits))
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
-    if let Some(capacity) = NonZeroUsize::new(config.persisted_queries) {
-        builder = builder.extension(ApolloPersistedQueries::new(DocumentCache::new(capacity)));
-    }
     if !introspection {
         // Without introspection, "Did you mean …?" suggestions would leak the schema too.
         builder = builder.disable_introspection().disable_suggestions();
