@@ -227,6 +227,8 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
         max_amount_regular_fen: Set(Fen(20_000)),
         max_amount_activity_fen: Set(Fen(5_000)),
         balance_fen: Set(Fen(opening)),
+        // The payouts inserted below (the server keeps it from then on).
+        payout_count: Set(i64::try_from(n).expect("a count")),
         created_at: Set(start - TimeDelta::days(1)),
         updated_at: Set(start - TimeDelta::days(1)),
     })

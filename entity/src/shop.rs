@@ -20,6 +20,9 @@ pub struct Model {
     /// Always equal to the sum of the shop's ledger entries; written in the same
     /// transaction as each entry.
     pub balance_fen: Fen,
+    /// How many payouts the shop has (every status): incremented in the transaction that
+    /// creates each one; an unfiltered history's `totalCount`.
+    pub payout_count: i64,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

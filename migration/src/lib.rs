@@ -8,6 +8,7 @@ mod m20261127_000001_compensation_reference;
 mod m20261127_000002_durable_delivery;
 mod m20261127_000003_event_horizon;
 mod m20261127_000004_shop_order_index;
+mod m20261203_000001_shop_payout_count;
 
 pub struct Migrator;
 
@@ -20,6 +21,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000002_durable_delivery::Migration),
             Box::new(m20261127_000003_event_horizon::Migration),
             Box::new(m20261127_000004_shop_order_index::Migration),
+            Box::new(m20261203_000001_shop_payout_count::Migration),
         ]
     }
 }

@@ -30,6 +30,20 @@ pub struct HistoryFilter {
     pub kind: Option<crate::domain::vocab::PayoutType>,
 }
 
+impl HistoryFilter {
+    /// No condition: the shop's whole history.
+    pub fn is_empty(&self) -> bool {
+        let HistoryFilter { order_sn, goods_id, applicant_id, deducted_from, deducted_to, statuses, kind } = self;
+        order_sn.is_none()
+            && goods_id.is_none()
+            && applicant_id.is_none()
+            && deducted_from.is_none()
+            && deducted_to.is_none()
+            && statuses.is_empty()
+            && kind.is_none()
+    }
+}
+
 fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
     let mut q = in_shop(scope);
     if let Some(sn) = &f.order_sn {

@@ -139,6 +139,7 @@ async fn create_once(
     accounts::repo::upsert(&tx, scope, &viewer.sub, &viewer.name, viewer.role, now).await?;
     let initial = initial_state(input.funding, input.amount, now);
     let payout = repo::insert(&tx, new_row(&order, viewer, input, &initial, now)).await?;
+    shops::repo::count_new_payout(&tx, scope.id()).await?;
     if initial.commitment.as_ref().is_some_and(|c| c.debit.is_some()) {
         funds::debit(&tx, &payout, now, "payout refused").await?;
     }

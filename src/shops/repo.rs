@@ -1,7 +1,10 @@
 //! Shop queries. A merchant reaches its shop only through its [`ShopScope`].
 use chrono::{DateTime, Utc};
 use entity::{payout, shop};
-use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect, sea_query::Expr};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
+    sea_query::{Expr, ExprTrait as _},
+};
 
 use crate::{auth::ShopScope, error::AppResult};
 
@@ -13,6 +16,27 @@ pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<Opt
 /// taken by `BEGIN IMMEDIATE`).
 pub async fn find_for_update(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<Option<shop::Model>> {
     Ok(shop::Entity::find_by_id(scope.id().to_owned()).lock_exclusive().one(db).await?)
+}
+
+/// Counts a new payout of the shop (in the transaction that creates it).
+pub async fn count_new_payout(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<()> {
+    shop::Entity::update_many()
+        .col_expr(shop::Column::PayoutCount, Expr::col(shop::Column::PayoutCount).add(1))
+        .filter(shop::Column::Id.eq(shop_id))
+        .exec(db)
+        .await?;
+    Ok(())
+}
+
+/// How many payouts the shop has (0 for a shop not synced).
+pub async fn payout_count(db: &impl ConnectionTrait, scope: &ShopScope) -> AppResult<u64> {
+    let count: Option<i64> = shop::Entity::find_by_id(scope.id().to_owned())
+        .select_only()
+        .column(shop::Column::PayoutCount)
+        .into_tuple()
+        .one(db)
+        .await?;
+    Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
 }
 
 /// Sum of the shop's payouts committed in `[from, to)` (rules.md "Counting"): every funding

@@ -45,6 +45,7 @@ async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
         None => shop::ActiveModel {
             id: Set(spec.id.clone()),
             balance_fen: Set(Fen(0)),
+            payout_count: Set(0),
             created_at: Set(now),
             ..Default::default()
         },

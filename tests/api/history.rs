@@ -178,7 +178,54 @@ async fn the_total_is_counted_only_when_asked(app: TestApp) {
     }
 }
 
+/// The unfiltered total is the shop's own count (`shops.payout_count`), kept by each creation:
+/// it must agree with a counted total through refusals, idempotent replays, concurrent
+/// creations and another shop's payouts, and the migration that added it counts the payouts
+/// already there.
+async fn the_unfiltered_total_is_kept_by_each_creation(app: TestApp) {
+    use migration::MigratorTrait as _;
+    let (admin, _, cs_admin) = shop(&app, "100", json!({})).await;
+    app.sync_shop("s2", "100", json!({})).await;
+    for i in 0..12 {
+        app.sync_order(&format!("O-{i}"), "s1", json!({})).await;
+    }
+    app.sync_order("X-1", "s2", json!({})).await;
+    let all_statuses = json!({ "status": ["PENDING_APPROVAL", "PENDING_RECHARGE", "RECHARGE_FAILED", "REJECTED",
+        "PAYING", "SUCCEEDED", "FAILED", "CLOSED"] });
+    let totals = || async {
+        let unfiltered = app.ok(&admin, HISTORY, json!({ "first": 1 })).await["payouts"]["totalCount"].clone();
+        let counted =
+            app.ok(&admin, HISTORY, json!({ "first": 1, "f": all_statuses })).await["payouts"]["totalCount"].clone();
+        (unfiltered, counted)
+    };
+    app.pay(&admin, "O-0", "1.00", "BALANCE").await;
+    let elsewhere = app.create_payout(&admin, "X-1", "1.00", "BALANCE", json!({})).await;
+    assert_eq!(elsewhere["errors"][0]["extensions"]["code"], "NOT_FOUND", "another shop's order");
+    app.pay(&app.admin("s2"), "X-1", "1.00", "BALANCE").await;
+    assert_eq!(
+        app.create_payout(&admin, "O-1", "0.50", "BALANCE", json!({})).await["errors"][0]["extensions"]["code"],
+        "AMOUNT_BELOW_MINIMUM"
+    );
+    for _ in 0..3 {
+        app.create_payout(&cs_admin, "O-2", "2.00", "WECHAT_SCAN", json!({ "idempotencyKey": "k-1" })).await;
+    }
+    assert_eq!(totals().await, (json!(2), json!(2)), "a refusal and the replays add nothing");
+    let creations = (3..11).map(|i| {
+        let admin = admin.clone();
+        let app = &app;
+        async move { app.pay(&admin, &format!("O-{i}"), "1.00", "WECHAT_SCAN").await }
+    });
+    futures_util::future::join_all(creations).await;
+    assert_eq!(totals().await, (json!(10), json!(10)), "eight concurrent creations");
+
+    // The migration that added the count, undone and done again, counts what is there.
+    migration::Migrator::down(&app.state.db, Some(1)).await.unwrap();
+    migration::Migrator::up(&app.state.db, None).await.unwrap();
+    assert_eq!(totals().await, (json!(10), json!(10)), "the migration's backfill");
+}
+
 on_both_databases!(
+    the_unfiltered_total_is_kept_by_each_creation,
     the_total_is_counted_only_when_asked,
     every_filter_alone_and_combined,
     paging_forward_while_payouts_arrive,

@@ -26,6 +26,7 @@ fn shop(balance: i64) -> shop::Model {
         max_amount_regular_fen: Fen(200_00),
         max_amount_activity_fen: Fen(50_00),
         balance_fen: Fen(balance),
+        payout_count: 0,
         created_at: t0(),
         updated_at: t0(),
     }

@@ -19,6 +19,7 @@ use crate::{
         lifecycle::{self, TransferResult},
         recharge, repo, service,
     },
+    shops,
     state::AppState,
     validate,
 };
@@ -57,11 +58,11 @@ impl PayoutsQuery {
         let filter = filter.unwrap_or_default().validate()?;
         let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
         let rows = repo::history_page(&state.db, &scope, &filter, page).await?;
-        // COUNT(*) only when someone reads it.
-        let total = if ctx.look_ahead().field("totalCount").exists() {
-            repo::history_count(&state.db, &scope, &filter).await?
-        } else {
-            0
+        // Counted only when someone reads it; without a filter, the shop's own count.
+        let total = match ctx.look_ahead().field("totalCount").exists() {
+            false => 0,
+            true if filter.is_empty() => shops::repo::payout_count(&state.db, &scope).await?,
+            true => repo::history_count(&state.db, &scope, &filter).await?,
         };
         prefetch(ctx, &rows).await?;
         Ok(PayoutConnection::from_rows(rows, page.limit, total))
