@@ -30,6 +30,9 @@ pub enum MoneyError {
 
 /// The largest amount accepted anywhere: 10^13 yuan fits i64 fen with room to sum.
 pub const MAX_ABS_FEN: i64 = 1_000_000_000_000_000;
+/// The integer digits of the largest amount (`MAX_ABS_FEN / 100` yuan): longer text is out of
+/// range before it is read as a number.
+const MAX_INTEGER_DIGITS: usize = 14;
 
 impl Cny {
     pub const ZERO: Cny = Cny(Decimal::ZERO);
@@ -86,7 +89,7 @@ impl FromStr for Cny {
         {
             return Err(MoneyError::Malformed);
         }
-        if int.len() > 16 {
+        if int.len() > MAX_INTEGER_DIGITS {
             return Err(MoneyError::OutOfRange);
         }
         let d = Decimal::from_str(s).map_err(|_| MoneyError::Malformed)?;
@@ -143,6 +146,32 @@ mod tests {
             assert!(bad.parse::<Cny>().is_err(), "{bad:?} must be refused");
         }
         assert_eq!("99999999999999999999".parse::<Cny>(), Err(MoneyError::OutOfRange));
+        // Three places are refused even when they are zeros: nothing is rounded, not even
+        // "1.000" to 1 (Decimal would normalise it to two places).
+        for bad in ["1.000", "1.230", "-0.000"] {
+            assert_eq!(bad.parse::<Cny>(), Err(MoneyError::Malformed), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn the_largest_amounts_and_one_past_them() {
+        // MAX_ABS_FEN fen either way, from text, a decimal or a JSON integer.
+        let max = Decimal::from(MAX_ABS_FEN / 100);
+        assert_eq!(max.to_string().parse::<Cny>().map(Cny::fen), Ok(MAX_ABS_FEN));
+        assert_eq!(format!("-{max}").parse::<Cny>().map(Cny::fen), Ok(-MAX_ABS_FEN));
+        assert_eq!(format!("{max}.01").parse::<Cny>(), Err(MoneyError::OutOfRange));
+        assert_eq!(Cny::from_decimal(max).map(Cny::fen), Ok(MAX_ABS_FEN));
+        assert_eq!(Cny::from_decimal(-max).map(Cny::fen), Ok(-MAX_ABS_FEN));
+        let past = max + Decimal::new(1, 2);
+        assert_eq!(Cny::from_decimal(past), Err(MoneyError::OutOfRange));
+        assert_eq!(Cny::from_decimal(-past), Err(MoneyError::OutOfRange));
+        assert_eq!(Cny::from_integer(7).map(Cny::fen), Ok(700));
+        assert_eq!(Cny::from_integer(MAX_ABS_FEN / 100 + 1), Err(MoneyError::OutOfRange));
+        assert_eq!(Cny::from_integer(i64::MAX), Err(MoneyError::OutOfRange));
+        assert_eq!((MAX_ABS_FEN / 100).to_string().len(), MAX_INTEGER_DIGITS);
+        // Text too long for any amount is out of range before Decimal reads it (Decimal
+        // itself would call 40 digits malformed).
+        assert_eq!(format!("1{}", "0".repeat(40)).parse::<Cny>(), Err(MoneyError::OutOfRange));
     }
 
     #[test]

@@ -95,6 +95,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_stored_zone_is_the_shops_and_only_an_unreadable_one_the_default() {
+        let shanghai = chrono_tz::Asia::Shanghai;
+        assert_eq!(zone_of("America/New_York", shanghai), chrono_tz::America::New_York);
+        assert_eq!(zone_of("Europe/Berlin", chrono_tz::UTC), chrono_tz::Europe::Berlin);
+        assert_eq!(zone_of("Mars/Olympus_Mons", shanghai), shanghai);
+    }
+
+    #[test]
     fn shanghai_day_starts_at_16_utc() {
         let tz: Tz = "Asia/Shanghai".parse().unwrap();
         // 2026-11-26 15:59:59 UTC is 23:59:59 in Shanghai: still the 26th.
