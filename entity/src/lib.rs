@@ -6,6 +6,7 @@ pub mod account;
 pub mod account_card;
 pub mod buyer_notification;
 pub mod channel_transfer;
+pub mod commit_bucket;
 pub mod idempotency_key;
 pub mod ledger_entry;
 pub mod order;

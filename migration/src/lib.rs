@@ -9,6 +9,7 @@ mod m20261127_000002_durable_delivery;
 mod m20261127_000003_event_horizon;
 mod m20261127_000004_shop_order_index;
 mod m20261203_000001_shop_payout_count;
+mod m20261203_000002_commit_buckets;
 
 pub struct Migrator;
 
@@ -22,6 +23,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000003_event_horizon::Migration),
             Box::new(m20261127_000004_shop_order_index::Migration),
             Box::new(m20261203_000001_shop_payout_count::Migration),
+            Box::new(m20261203_000002_commit_buckets::Migration),
         ]
     }
 }

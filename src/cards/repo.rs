@@ -89,11 +89,11 @@ pub async fn undelivered_notices(db: &impl ConnectionTrait, limit: u64) -> AppRe
         .await?)
 }
 
-/// Marks a notice delivered at `at`.
-pub async fn mark_delivered(db: &impl ConnectionTrait, notice_id: i64, at: DateTime<Utc>) -> AppResult<()> {
+/// Marks these notices delivered at `at` (one statement).
+pub async fn mark_delivered(db: &impl ConnectionTrait, notice_ids: &[i64], at: DateTime<Utc>) -> AppResult<()> {
     buyer_notification::Entity::update_many()
         .set(buyer_notification::ActiveModel { delivered_at: Set(Some(at)), ..Default::default() })
-        .filter(buyer_notification::Column::Id.eq(notice_id))
+        .filter(buyer_notification::Column::Id.is_in(notice_ids.iter().copied()))
         .exec(db)
         .await?;
     Ok(())

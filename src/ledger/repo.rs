@@ -5,7 +5,7 @@ use entity::{ledger_entry, shop};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, EntityTrait, QueryFilter, prelude::Expr, sea_query::ExprTrait};
 
 use crate::domain::vocab::{EntryKind, Fen};
-use crate::error::{AppError, AppResult};
+use crate::error::AppResult;
 
 pub struct NewEntry<'a> {
     pub shop_id: &'a str,
@@ -20,21 +20,17 @@ pub struct NewEntry<'a> {
 /// Applies `entry` to the shop's balance and records it. `Ok(None)` when the balance would
 /// go below zero (nothing is written).
 pub async fn append(db: &impl ConnectionTrait, entry: NewEntry<'_>) -> AppResult<Option<ledger_entry::Model>> {
+    // One statement: the conditional update returns the balance it left (RETURNING).
     let updated = shop::Entity::update_many()
         .col_expr(shop::Column::BalanceFen, Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0))
         .col_expr(shop::Column::UpdatedAt, Expr::value(entry.at))
         .filter(Expr::col(shop::Column::Id).eq(entry.shop_id))
         .filter(Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0).gte(0))
-        .exec(db)
+        .exec_with_returning(db)
         .await?;
-    if updated.rows_affected == 0 {
+    let Some(balance) = updated.into_iter().next().map(|shop| shop.balance_fen) else {
         return Ok(None);
-    }
-    let balance = shop::Entity::find_by_id(entry.shop_id.to_owned())
-        .one(db)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("shop {} vanished inside its transaction", entry.shop_id)))?
-        .balance_fen;
+    };
     let model = ledger_entry::ActiveModel {
         shop_id: Set(entry.shop_id.to_owned()),
         kind: Set(entry.kind),

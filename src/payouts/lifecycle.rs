@@ -46,12 +46,10 @@ pub async fn transition(
         model.transfer_key = Set(Some(new_transfer_key()));
     }
     edit(&mut model);
-    if !repo::update_if_status(tx, payout.id, from, model).await? {
+    let Some(saved) = repo::update_if_status(tx, payout.id, from, model).await? else {
         return Err(AppError::Contention);
-    }
-    let saved = repo::find_by_id(tx, payout.id)
-        .await?
-        .ok_or_else(|| AppError::Internal(format!("payout {} vanished", payout.id)))?;
+    };
+    super::totals::record(tx, Some(payout), &saved).await?;
     repo::record_transition(
         tx,
         NewTransition {

@@ -8,3 +8,4 @@ pub mod recharge;
 pub mod repo;
 pub mod service;
 pub mod snapshot;
+pub mod totals;

@@ -191,15 +191,21 @@ pub async fn insert_key(db: &impl ConnectionTrait, key: idempotency_key::Model) 
     Ok(())
 }
 
-/// Applies `model` to the payout if it is still `from` (compare-and-set); `false` when a
-/// concurrent change got there first.
+/// Applies `model` to the payout if it is still `from` (compare-and-set) and returns the row
+/// as written (one statement, `RETURNING`); `None` when a concurrent change got there first.
 pub async fn update_if_status(
     db: &impl ConnectionTrait,
     id: i64,
     from: PayoutStatus,
     model: payout::ActiveModel,
-) -> AppResult<bool> {
-    update_if(db, id, payout::Column::Status.eq(from), model).await
+) -> AppResult<Option<payout::Model>> {
+    let updated = payout::Entity::update_many()
+        .set(model)
+        .filter(payout::Column::Id.eq(id))
+        .filter(payout::Column::Status.eq(from))
+        .exec_with_returning(db)
+        .await?;
+    Ok(updated.into_iter().next())
 }
 
 /// Applies `model` to the payout if its refund is still `from` (compare-and-set).

@@ -10,6 +10,7 @@ pub use super::snapshot::snapshot;
 use super::{
     delivery, funds, lifecycle,
     repo::{self, NewTransition},
+    totals,
 };
 use crate::{
     accounts,
@@ -140,6 +141,7 @@ async fn create_once(
     let initial = initial_state(input.funding, input.amount, now);
     let payout = repo::insert(&tx, new_row(&order, viewer, input, &initial, now)).await?;
     shops::repo::count_new_payout(&tx, scope.id()).await?;
+    totals::record(&tx, None, &payout).await?;
     if initial.commitment.as_ref().is_some_and(|c| c.debit.is_some()) {
         funds::debit(&tx, &payout, now, "payout refused").await?;
     }

@@ -4,7 +4,7 @@ use chrono_tz::Tz;
 use entity::{order, payout, shop};
 use sea_orm::ConnectionTrait;
 
-use super::repo;
+use super::{repo, totals};
 use crate::{
     auth::{ShopScope, Viewer},
     domain::{
@@ -13,7 +13,7 @@ use crate::{
         shop::{Policy, day_bounds},
     },
     error::AppResult,
-    quotas, shops,
+    quotas,
 };
 
 /// Everything the rules read about one order, for one operator, now.
@@ -27,12 +27,10 @@ pub async fn snapshot(
     operator: &Viewer,
 ) -> AppResult<(Snapshot, Vec<payout::Model>)> {
     let (from, to) = day_bounds(tz, now);
-    let paid_today = shops::repo::committed_total(db, scope, from, to, false).await?;
-    let paid_from_balance = shops::repo::committed_total(db, scope, from, to, true).await?;
+    let totals = totals::of_shop(db, scope, from, to, Some(&operator.sub)).await?;
     let payouts = repo::of_orders(db, std::slice::from_ref(&order.order_sn)).await?;
     let applications = payouts.iter().filter(|p| rules::counts_as_application(p.status)).count();
     let quota = quotas::repo::find(db, scope, &operator.sub).await?;
-    let used = quotas::repo::used(db, scope, std::slice::from_ref(&operator.sub), from, to).await?;
     let snapshot = Snapshot {
         now,
         tz,
@@ -46,8 +44,8 @@ pub async fn snapshot(
             max_amount_regular: Cny::from(shop.max_amount_regular_fen),
             max_amount_activity: Cny::from(shop.max_amount_activity_fen),
         },
-        shop_paid_today: Cny::from_fen(paid_today),
-        shop_paid_from_balance_today: Cny::from_fen(paid_from_balance),
+        shop_paid_today: Cny::from_fen(totals.paid),
+        shop_paid_from_balance_today: Cny::from_fen(totals.from_balance),
         grouped_at: order.grouped_at,
         activity_goods: order.activity_goods,
         order_applications: u32::try_from(applications).unwrap_or(u32::MAX),
@@ -57,7 +55,7 @@ pub async fn snapshot(
             per_payout: Cny::from(q.per_payout_limit_fen),
             daily: Cny::from(q.daily_limit_fen),
         }),
-        operator_used_today: Cny::from_fen(used.get(&operator.sub).copied().unwrap_or(0)),
+        operator_used_today: Cny::from_fen(totals.quota_used),
     };
     Ok((snapshot, payouts))
 }

@@ -1,12 +1,8 @@
 //! Quota queries, always within a shop.
-use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
-use entity::{payout, quota};
+use entity::quota;
 use sea_orm::{
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select,
-    sea_query::{Expr, OnConflict},
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, Select, sea_query::OnConflict,
 };
 
 use crate::{auth::ShopScope, error::AppResult};
@@ -55,32 +51,4 @@ pub async fn delete(db: &impl ConnectionTrait, scope: &ShopScope, account_id: &s
         .exec(db)
         .await?;
     Ok(())
-}
-
-/// Quota usage in `[from, to)` per account (rules.md "Counting": balance payouts the account
-/// applied for and paid itself), for the given accounts only.
-pub async fn used(
-    db: &impl ConnectionTrait,
-    scope: &ShopScope,
-    account_ids: &[String],
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-) -> AppResult<HashMap<String, i64>> {
-    if account_ids.is_empty() {
-        return Ok(HashMap::new());
-    }
-    let rows: Vec<(String, i64)> = payout::Entity::find()
-        .select_only()
-        .column(payout::Column::ApplicantId)
-        .expr(Expr::cust("CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)"))
-        .filter(payout::Column::ShopId.eq(scope.id()))
-        .filter(payout::Column::ApplicantId.is_in(account_ids.iter().map(String::as_str)))
-        .filter(payout::Column::UsesQuota.eq(true))
-        .filter(payout::Column::CommittedAt.gte(from))
-        .filter(payout::Column::CommittedAt.lt(to))
-        .group_by(payout::Column::ApplicantId)
-        .into_tuple()
-        .all(db)
-        .await?;
-    Ok(rows.into_iter().collect())
 }

@@ -32,7 +32,7 @@ async fn views(cx: Ctx<'_>, scope: &ShopScope, quotas: Vec<quota::Model>) -> App
     };
     let (from, to) = shops::service::today(cx, &shop);
     let ids: Vec<String> = quotas.iter().map(|q| q.account_id.clone()).collect();
-    let used = repo::used(cx.db, scope, &ids, from, to).await?;
+    let used = crate::payouts::totals::quota_used(cx.db, scope, &ids, from, to).await?;
     let accounts = accounts::repo::find_many(cx.db, scope, &ids).await?;
     Ok(quotas
         .into_iter()

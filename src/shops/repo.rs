@@ -1,6 +1,6 @@
 //! Shop queries. A merchant reaches its shop only through its [`ShopScope`].
-use chrono::{DateTime, Utc};
-use entity::{payout, shop};
+
+use entity::shop;
 use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect,
     sea_query::{Expr, ExprTrait as _},
@@ -37,29 +37,6 @@ pub async fn payout_count(db: &impl ConnectionTrait, scope: &ShopScope) -> AppRe
         .one(db)
         .await?;
     Ok(count.map_or(0, |n| u64::try_from(n).unwrap_or(0)))
-}
-
-/// Sum of the shop's payouts committed in `[from, to)` (rules.md "Counting"): every funding
-/// kind, or only balance-funded ones.
-pub async fn committed_total(
-    db: &impl ConnectionTrait,
-    scope: &ShopScope,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    balance_only: bool,
-) -> AppResult<i64> {
-    let mut query = payout::Entity::find()
-        .select_only()
-        .expr(Expr::cust("CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)"))
-        .filter(payout::Column::ShopId.eq(scope.id()))
-        .filter(payout::Column::CommittedAt.gte(from))
-        .filter(payout::Column::CommittedAt.lt(to))
-        .filter(payout::Column::Status.ne("RECHARGE_FAILED"));
-    if balance_only {
-        query = query.filter(payout::Column::Funding.eq("BALANCE"));
-    }
-    let total: Option<i64> = query.into_tuple().one(db).await?;
-    Ok(total.unwrap_or(0))
 }
 
 /// Any shop by id: for the platform's calls and for objects already confined to a shop.

@@ -144,5 +144,6 @@ pub fn today(cx: Ctx<'_>, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) 
 pub async fn paid_today(cx: Ctx<'_>, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
     let (from, to) = today(cx, shop);
     let scope = ShopScope::platform(&shop.id);
-    Ok(Cny::from_fen(repo::committed_total(cx.db, &scope, from, to, balance_only).await?))
+    let totals = crate::payouts::totals::of_shop(cx.db, &scope, from, to, None).await?;
+    Ok(Cny::from_fen(if balance_only { totals.from_balance } else { totals.paid }))
 }

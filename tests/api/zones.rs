@@ -238,7 +238,53 @@ async fn a_friday_close_is_refunded_on_new_yorks_wednesday(app: TestApp) {
     assert_eq!(app.balance_and_ledger("ny").await, (50000, 50000));
 }
 
+/// The day's sums are kept per quarter hour as payouts are committed (`commit_buckets`); a
+/// shop in Asia/Kathmandu (UTC+5:45) has days that start at a quarter past the hour in UTC.
+/// Every kind of change moves the sums — a balance payout with and without the quota, a scan,
+/// a request that counts only once approved (and then uses no quota), a recharge that fails —
+/// the migration that adds the buckets fills them from the payouts already there, and the day
+/// ends at Kathmandu's midnight, 18:15 UTC, to the second.
+async fn the_day_sums_follow_every_change_and_a_quarter_hour_zone(app: TestApp) {
+    use migration::MigratorTrait as _;
+    app.sync_shop("ktm", "500", json!({ "timeZone": "Asia/Kathmandu", "dailyCap": "300", "dailyBalanceCap": "100" }))
+        .await;
+    let (admin, cs) = (app.admin("ktm"), app.token(Role::Cs, Some("ktm"), "cs-1"));
+    app.ok(&cs, "{ me { id } }", json!({})).await;
+    let set = "mutation { setQuota(accountId: \"cs-1\", perPayoutLimit: \"30\", dailyLimit: \"50\") { dailyLimit } }";
+    app.ok(&admin, set, json!({})).await;
+    for sn in ["K-1", "K-2", "K-3", "K-4", "K-5"] {
+        order(&app, "ktm", sn, json!({})).await;
+    }
+    let used =
+        || async { app.ok(&cs, QUOTA, json!({})).await["me"]["quota"]["usedToday"].as_str().unwrap().to_owned() };
+
+    app.pay(&admin, "K-1", "10.00", "BALANCE").await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("10.00", "10.00"), "0.00".into()));
+    app.pay(&cs, "K-2", "20.00", "BALANCE").await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("30.00", "30.00"), "20.00".into()));
+    app.pay(&cs, "K-3", "5.00", "WECHAT_SCAN").await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("35.00", "30.00"), "20.00".into()));
+    let request = app.pay(&cs, "K-4", "7.00", "REQUEST_APPROVAL").await["id"].clone();
+    assert_eq!(totals(&app, &admin).await, pair("35.00", "30.00"), "a pending request is not counted");
+    app.ok(&admin, APPROVE, json!({ "id": request })).await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("42.00", "37.00"), "20.00".into()));
+    app.advance(3600).await;
+    assert_eq!(totals(&app, &admin).await, pair("37.00", "37.00"), "the failed recharge left the sums");
+
+    migration::Migrator::down(&app.state.db, Some(1)).await.unwrap();
+    migration::Migrator::up(&app.state.db, None).await.unwrap();
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("37.00", "37.00"), "20.00".into()), "backfill");
+
+    advance_to(&app, at("2026-11-24T18:14:59Z")).await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("37.00", "37.00"), "20.00".into()));
+    advance_to(&app, at("2026-11-24T18:15:00Z")).await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("0.00", "0.00"), "0.00".into()), "a new day");
+    app.pay(&cs, "K-5", "3.00", "BALANCE").await;
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("3.00", "3.00"), "3.00".into()));
+}
+
 on_both_databases!(
+    the_day_sums_follow_every_change_and_a_quarter_hour_zone,
     the_commit_day_is_the_shops_day,
     berlins_day_ends_at_its_midnight,
     order_age_across_new_yorks_dst_change,
