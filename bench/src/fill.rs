@@ -390,6 +390,7 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
         insert_chunked::<entity::channel_transfer::Entity>(&tx, channel, 2_000).await;
         tx.commit().await.expect("commit history batch");
     }
+    smallpay::payouts::totals::rebuild(&db, HIST).await.expect("the history shop's day sums");
     let backend = db.get_database_backend();
     db.execute_raw(sea_orm::Statement::from_string(
         backend,

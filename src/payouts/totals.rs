@@ -112,6 +112,33 @@ fn row(shop: &str, account: &str, bucket: i64, paid: i64, balance: i64, quota: i
     }
 }
 
+/// Recomputes a shop's buckets from its payouts (for payouts written around the use cases,
+/// e.g. a bulk load): the same shares [`record`] adds one by one.
+pub async fn rebuild(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<()> {
+    let payouts = payout::Entity::find()
+        .filter(payout::Column::ShopId.eq(shop_id))
+        .filter(payout::Column::CommittedAt.is_not_null())
+        .all(db)
+        .await?;
+    let mut sums: HashMap<(&str, i64), (i64, i64, i64)> = HashMap::new();
+    for s in payouts.iter().filter_map(share) {
+        let shop = sums.entry(("", s.bucket)).or_default();
+        (shop.0, shop.1) = (shop.0 + s.paid, shop.1 + s.balance);
+        if s.quota != 0 {
+            sums.entry((s.applicant_id, s.bucket)).or_default().2 += s.quota;
+        }
+    }
+    commit_bucket::Entity::delete_many().filter(commit_bucket::Column::ShopId.eq(shop_id)).exec(db).await?;
+    let rows: Vec<_> = sums
+        .into_iter()
+        .map(|((account, bucket), (paid, balance, quota))| row(shop_id, account, bucket, paid, balance, quota))
+        .collect();
+    for chunk in rows.chunks(500) {
+        commit_bucket::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
+    }
+    Ok(())
+}
+
 /// A shop's sums over `[from, to)`, in fen.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Totals {

@@ -274,6 +274,8 @@ async fn the_day_sums_follow_every_change_and_a_quarter_hour_zone(app: TestApp) 
     migration::Migrator::down(&app.state.db, Some(1)).await.unwrap();
     migration::Migrator::up(&app.state.db, None).await.unwrap();
     assert_eq!((totals(&app, &admin).await, used().await), (pair("37.00", "37.00"), "20.00".into()), "backfill");
+    smallpay::payouts::totals::rebuild(&app.state.db, "ktm").await.unwrap();
+    assert_eq!((totals(&app, &admin).await, used().await), (pair("37.00", "37.00"), "20.00".into()), "rebuilt");
 
     advance_to(&app, at("2026-11-24T18:14:59Z")).await;
     assert_eq!((totals(&app, &admin).await, used().await), (pair("37.00", "37.00"), "20.00".into()));
