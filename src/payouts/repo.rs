@@ -192,20 +192,14 @@ pub async fn insert_key(db: &impl ConnectionTrait, key: idempotency_key::Model) 
 }
 
 /// Applies `model` to the payout if it is still `from` (compare-and-set) and returns the row
-/// as written (one statement, `RETURNING`); `None` when a concurrent change got there first.
+/// as written; `None` when a concurrent change got there first.
 pub async fn update_if_status(
     db: &impl ConnectionTrait,
     id: i64,
     from: PayoutStatus,
     model: payout::ActiveModel,
 ) -> AppResult<Option<payout::Model>> {
-    let updated = payout::Entity::update_many()
-        .set(model)
-        .filter(payout::Column::Id.eq(id))
-        .filter(payout::Column::Status.eq(from))
-        .exec_with_returning(db)
-        .await?;
-    Ok(updated.into_iter().next())
+    update_if(db, id, payout::Column::Status.eq(from), model).await
 }
 
 /// Applies `model` to the payout if its refund is still `from` (compare-and-set).
@@ -215,18 +209,23 @@ pub async fn update_if_refund(
     from: RefundStatus,
     model: payout::ActiveModel,
 ) -> AppResult<bool> {
-    update_if(db, id, payout::Column::RefundStatus.eq(from), model).await
+    Ok(update_if(db, id, payout::Column::RefundStatus.eq(from), model).await?.is_some())
 }
 
+/// The compare-and-set both use: one statement, the row as written returned (`RETURNING`).
 async fn update_if(
     db: &impl ConnectionTrait,
     id: i64,
     condition: SimpleExpr,
     model: payout::ActiveModel,
-) -> AppResult<bool> {
-    let updated =
-        payout::Entity::update_many().set(model).filter(payout::Column::Id.eq(id)).filter(condition).exec(db).await?;
-    Ok(updated.rows_affected == 1)
+) -> AppResult<Option<payout::Model>> {
+    let updated = payout::Entity::update_many()
+        .set(model)
+        .filter(payout::Column::Id.eq(id))
+        .filter(condition)
+        .exec_with_returning(db)
+        .await?;
+    Ok(updated.into_iter().next())
 }
 
 /// Any shop's payout by id (after a compare-and-set on a row the caller holds).

@@ -42,7 +42,7 @@ fn whole_buckets(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(i64, i64)> {
 }
 
 /// What one payout adds to the sums.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Share<'a> {
     shop_id: &'a str,
     applicant_id: &'a str,
@@ -50,6 +50,16 @@ struct Share<'a> {
     paid: i64,
     balance: i64,
     quota: i64,
+}
+
+impl<'a> Share<'a> {
+    /// The rows it adds to, with (paid, balance, quota): the shop's (`""`), and its applicant's
+    /// when it used the quota.
+    fn entries(self) -> impl Iterator<Item = (&'a str, [i64; 3])> {
+        let shop = ("", [self.paid, self.balance, 0]);
+        let quota = (self.quota != 0).then_some((self.applicant_id, [0, 0, self.quota]));
+        std::iter::once(shop).chain(quota)
+    }
 }
 
 /// Nothing unless the payout is committed and not `RECHARGE_FAILED`.
@@ -76,14 +86,12 @@ pub async fn record(db: &impl ConnectionTrait, before: Option<&payout::Model>, a
     if old == new {
         return Ok(());
     }
-    let mut rows = Vec::new();
-    for (share, sign) in [(old, -1), (new, 1)] {
-        let Some(s) = share else { continue };
-        rows.push(row(s.shop_id, "", s.bucket, sign * s.paid, sign * s.balance, 0));
-        if s.quota != 0 {
-            rows.push(row(s.shop_id, s.applicant_id, s.bucket, 0, 0, sign * s.quota));
-        }
-    }
+    let signed = [(old, -1), (new, 1)].into_iter().filter_map(|(share, sign)| Some((share?, sign)));
+    let rows: Vec<_> = signed
+        .flat_map(|(s, sign)| {
+            s.entries().map(move |(account, amounts)| row(s.shop_id, account, s.bucket, amounts.map(|a| sign * a)))
+        })
+        .collect();
     let add = |column: commit_bucket::Column| {
         Expr::col((commit_bucket::Entity, column)).add(Expr::col((Alias::new("excluded"), column)))
     };
@@ -100,7 +108,7 @@ pub async fn record(db: &impl ConnectionTrait, before: Option<&payout::Model>, a
     Ok(())
 }
 
-fn row(shop: &str, account: &str, bucket: i64, paid: i64, balance: i64, quota: i64) -> commit_bucket::ActiveModel {
+fn row(shop: &str, account: &str, bucket: i64, [paid, balance, quota]: [i64; 3]) -> commit_bucket::ActiveModel {
     use sea_orm::ActiveValue::Set;
     commit_bucket::ActiveModel {
         shop_id: Set(shop.to_owned()),
@@ -120,19 +128,16 @@ pub async fn rebuild(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<()> 
         .filter(payout::Column::CommittedAt.is_not_null())
         .all(db)
         .await?;
-    let mut sums: HashMap<(&str, i64), (i64, i64, i64)> = HashMap::new();
+    let mut sums: HashMap<(&str, i64), [i64; 3]> = HashMap::new();
     for s in payouts.iter().filter_map(share) {
-        let shop = sums.entry(("", s.bucket)).or_default();
-        (shop.0, shop.1) = (shop.0 + s.paid, shop.1 + s.balance);
-        if s.quota != 0 {
-            sums.entry((s.applicant_id, s.bucket)).or_default().2 += s.quota;
+        for (account, amounts) in s.entries() {
+            let sum = sums.entry((account, s.bucket)).or_default();
+            sum.iter_mut().zip(amounts).for_each(|(total, amount)| *total += amount);
         }
     }
     commit_bucket::Entity::delete_many().filter(commit_bucket::Column::ShopId.eq(shop_id)).exec(db).await?;
-    let rows: Vec<_> = sums
-        .into_iter()
-        .map(|((account, bucket), (paid, balance, quota))| row(shop_id, account, bucket, paid, balance, quota))
-        .collect();
+    let rows: Vec<_> =
+        sums.into_iter().map(|((account, bucket), amounts)| row(shop_id, account, bucket, amounts)).collect();
     for chunk in rows.chunks(500) {
         commit_bucket::Entity::insert_many(chunk.to_vec()).exec_without_returning(db).await?;
     }
@@ -150,6 +155,29 @@ pub struct Totals {
     pub quota_used: i64,
 }
 
+/// `SUM(column)` as a 64-bit integer (0 over no rows) on both databases.
+fn sum(column: &str) -> sea_orm::sea_query::SimpleExpr {
+    Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}
+
+/// The shop's buckets in `[from_bucket, to_bucket)` of these accounts, one row per account: add
+/// the sums to select.
+fn per_account<'a>(
+    scope: &ShopScope,
+    from_bucket: i64,
+    to_bucket: i64,
+    accounts: impl IntoIterator<Item = &'a str>,
+) -> sea_orm::Select<commit_bucket::Entity> {
+    commit_bucket::Entity::find()
+        .select_only()
+        .column(commit_bucket::Column::AccountId)
+        .filter(commit_bucket::Column::ShopId.eq(scope.id()))
+        .filter(commit_bucket::Column::AccountId.is_in(accounts))
+        .filter(commit_bucket::Column::Bucket.gte(from_bucket))
+        .filter(commit_bucket::Column::Bucket.lt(to_bucket))
+        .group_by(commit_bucket::Column::AccountId)
+}
+
 /// The shop's sums over `[from, to)`, and `account`'s quota usage: one statement.
 pub async fn of_shop(
     db: &impl ConnectionTrait,
@@ -162,19 +190,11 @@ pub async fn of_shop(
         return exact::of_shop(db, scope, from, to, account).await;
     };
     let account = account.unwrap_or("");
-    let sum = |column: &str| Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"));
     // At most two rows: the shop's (`""`) and the account's.
-    let rows: Vec<(String, i64, i64, i64)> = commit_bucket::Entity::find()
-        .select_only()
-        .column(commit_bucket::Column::AccountId)
+    let rows: Vec<(String, i64, i64, i64)> = per_account(scope, from_bucket, to_bucket, ["", account])
         .expr(sum("paid_fen"))
         .expr(sum("balance_fen"))
         .expr(sum("quota_fen"))
-        .filter(commit_bucket::Column::ShopId.eq(scope.id()))
-        .filter(commit_bucket::Column::AccountId.is_in(["", account]))
-        .filter(commit_bucket::Column::Bucket.gte(from_bucket))
-        .filter(commit_bucket::Column::Bucket.lt(to_bucket))
-        .group_by(commit_bucket::Column::AccountId)
         .into_tuple()
         .all(db)
         .await?;
@@ -203,15 +223,8 @@ pub async fn quota_used(
     let Some((from_bucket, to_bucket)) = whole_buckets(from, to) else {
         return exact::quota_used(db, scope, accounts, from, to).await;
     };
-    let rows: Vec<(String, i64)> = commit_bucket::Entity::find()
-        .select_only()
-        .column(commit_bucket::Column::AccountId)
-        .expr(Expr::cust("CAST(COALESCE(SUM(quota_fen), 0) AS BIGINT)"))
-        .filter(commit_bucket::Column::ShopId.eq(scope.id()))
-        .filter(commit_bucket::Column::AccountId.is_in(accounts.iter().map(String::as_str)))
-        .filter(commit_bucket::Column::Bucket.gte(from_bucket))
-        .filter(commit_bucket::Column::Bucket.lt(to_bucket))
-        .group_by(commit_bucket::Column::AccountId)
+    let rows: Vec<(String, i64)> = per_account(scope, from_bucket, to_bucket, accounts.iter().map(String::as_str))
+        .expr(sum("quota_fen"))
         .into_tuple()
         .all(db)
         .await?;
@@ -240,7 +253,7 @@ pub mod exact {
         account: Option<&str>,
     ) -> AppResult<Totals> {
         let sums: Option<(i64, i64)> = committed(scope, from, to)
-            .expr(Expr::cust("CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)"))
+            .expr(sum("amount_fen"))
             .expr(Expr::cust(
                 "CAST(COALESCE(SUM(CASE WHEN funding = 'BALANCE' THEN amount_fen ELSE 0 END), 0) AS BIGINT)",
             ))
@@ -267,7 +280,7 @@ pub mod exact {
     ) -> AppResult<HashMap<String, i64>> {
         let rows: Vec<(String, i64)> = committed(scope, from, to)
             .column(payout::Column::ApplicantId)
-            .expr(Expr::cust("CAST(COALESCE(SUM(amount_fen), 0) AS BIGINT)"))
+            .expr(sum("amount_fen"))
             .filter(payout::Column::ApplicantId.is_in(accounts.iter().map(String::as_str)))
             .filter(payout::Column::UsesQuota.eq(true))
             .group_by(payout::Column::ApplicantId)
