@@ -223,3 +223,22 @@ fn rand_jitter() -> u8 {
     let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
     u8::try_from(nanos % 10).unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `.cargo/config.toml` builds the bundled SQLite with two options the server's speed on
+    /// SQLite depends on (no allocation mutex; plans that do not depend on bound values, so
+    /// that `LIMIT ?` statements stay prepared). A build without them still works — slowly —
+    /// so this is where their absence shows.
+    #[tokio::test]
+    async fn the_bundled_sqlite_has_its_options() {
+        let db = connect_small("sqlite::memory:").await.unwrap();
+        let rows = db.query_all_raw(Statement::from_string(DbBackend::Sqlite, "PRAGMA compile_options")).await.unwrap();
+        let options: Vec<String> = rows.iter().map(|r| r.try_get_by_index::<String>(0).unwrap()).collect();
+        for wanted in ["DEFAULT_MEMSTATUS=0", "ENABLE_QPSG"] {
+            assert!(options.iter().any(|o| o == wanted), "SQLite was built without {wanted}: {options:?}");
+        }
+    }
+}
