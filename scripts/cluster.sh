@@ -4,7 +4,8 @@
 # bench's create and fan-out scenarios through the balancer with 1 instance behind it, then
 # with all N, and prints both tables: throughput with more instances, and every subscriber —
 # whichever instance it landed on — getting every event once and in order (the bench fails
-# otherwise).
+# otherwise). Then it checks the database: every DELIVER job ran once, no payout settled twice,
+# no job left overdue, and `smallpay audit` finds the books balanced.
 #
 #   scripts/cluster.sh                 # release build, full size
 #   SIZE=tiny PROFILE=debug scripts/cluster.sh
@@ -114,6 +115,28 @@ for n in 1 "$instances"; do
   # n = 1 and n = N are the same run when only one instance is asked for.
   [ "$instances" -gt 1 ] || break
 done
+# What several instances ran, they ran once: every transfer's DELIVER job done after its one
+# attempt (a second runner would have counted another), no payout settled twice, no job left
+# overdue, and the books balance (`smallpay audit`: ledger against balances, caps, quotas).
+echo "== once, across $instances instances: jobs, transitions, books" >&2
+once() {
+  local n
+  n=$(psql "$db_url" -tAc "$2")
+  if [ "$n" = 0 ]; then echo "ok: $1" >&2; else echo "FAILED: $1 ($n rows)" >&2; status=1; fi
+}
+once "every DELIVER job done, after one attempt" \
+  "SELECT count(*) FROM scheduled_jobs WHERE kind = 'DELIVER' AND (status <> 'DONE' OR attempts <> 1)"
+once "no payout entered SUCCEEDED twice" \
+  "SELECT count(*) FROM (SELECT payout_id FROM payout_transitions WHERE to_status = 'SUCCEEDED'
+   GROUP BY payout_id HAVING count(*) > 1) twice"
+once "no job overdue" "SELECT count(*) FROM scheduled_jobs WHERE status = 'PENDING' AND due_at < now()"
+if "$bin" --database-url "$db_url" audit >"$work/audit.txt" 2>&1; then
+  echo "ok: smallpay audit" >&2
+else
+  cat "$work/audit.txt" >&2
+  echo "FAILED: smallpay audit" >&2
+  status=1
+fi
 for i in $(seq 1 "$instances"); do
   if ! kill -0 "${pids[$((i - 1))]}" 2>/dev/null; then
     echo "instance $i died:" >&2
