@@ -32,6 +32,7 @@ mod jobs;
 mod ledger;
 mod limits;
 mod money;
+mod sums;
 
 use chrono_tz::Tz;
 
@@ -42,6 +43,7 @@ use self::{
     ledger::ledger,
     limits::{applications, quotas, shop_caps},
     money::payout_money,
+    sums::day_sums,
 };
 use super::Findings;
 use crate::domain::shop::zone_of;
@@ -58,6 +60,7 @@ pub fn audit_shop(books: &ShopBooks, default_zone: Tz) -> Findings {
     shop_caps(books, tz, &mut f);
     history(books, &mut f);
     jobs(books, &mut f);
+    day_sums(books, tz, &mut f);
     f
 }
 

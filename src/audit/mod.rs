@@ -12,6 +12,7 @@
 //! | `SHOP_CAPS` | `SHOP_DAILY_CAP_EXCEEDED`, `SHOP_DAILY_BALANCE_CAP_EXCEEDED` |
 //! | `HISTORY` | `HISTORY_MISSING`, `HISTORY_BAD_START`, `HISTORY_CHAIN_BROKEN`, `TRANSITION_NOT_ALLOWED`, `STATUS_NOT_LATEST_TRANSITION` |
 //! | `JOBS` | `MISSING_DELIVER_JOB`, `MISSING_APPROVAL_EXPIRY_JOB`, `MISSING_RECHARGE_DEADLINE_JOB`, `MISSING_CLOSE_JOB`, `MISSING_REFUND_JOB`, `MISSING_CARD_EXPIRY_JOB` |
+//! | `DAY_SUMS` | `DAY_SUM_MISMATCH` |
 //!
 //! [`checks`] holds the checks, pure functions over one shop's loaded rows (what each kind
 //! means, and how limits changed after the fact are judged, is documented there); [`repo`]

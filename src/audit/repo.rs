@@ -1,6 +1,8 @@
 //! The audit's queries: the shops to audit, then one shop's rows at a time (never the whole
 //! database at once). Read-only.
-use entity::{account, account_card, ledger_entry, payout, payout_transition, quota, scheduled_job, shop};
+use entity::{
+    account, account_card, commit_bucket, ledger_entry, payout, payout_transition, quota, scheduled_job, shop,
+};
 use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect, sea_query::Query};
 
 use super::checks::ShopBooks;
@@ -69,5 +71,11 @@ pub async fn books(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<Option
         .order_by_asc(account::Column::Id)
         .all(db)
         .await?;
-    Ok(Some(ShopBooks { shop, entries, payouts, transitions, jobs, open_cards, quotas, accounts }))
+    let buckets = commit_bucket::Entity::find()
+        .filter(commit_bucket::Column::ShopId.eq(shop_id))
+        .order_by_asc(commit_bucket::Column::AccountId)
+        .order_by_asc(commit_bucket::Column::Bucket)
+        .all(db)
+        .await?;
+    Ok(Some(ShopBooks { shop, entries, payouts, transitions, jobs, open_cards, quotas, accounts, buckets }))
 }

@@ -116,6 +116,8 @@ named_enum! {
         History = "HISTORY",
         /// Each status that waits for a deadline or a delivery has its job.
         Jobs = "JOBS",
+        /// The day's sums the limits read (`commit_buckets`) are what the payouts add up to.
+        DaySums = "DAY_SUMS",
     }
 }
 
@@ -129,6 +131,7 @@ impl AuditCheck {
             AuditCheck::Quotas => "account days",
             AuditCheck::ShopCaps => "shop days",
             AuditCheck::Jobs => "waiting payouts and open cards",
+            AuditCheck::DaySums => "quarter hours",
         }
     }
 }
@@ -165,6 +168,7 @@ named_enum! {
         MissingCloseJob = "MISSING_CLOSE_JOB",
         MissingRefundJob = "MISSING_REFUND_JOB",
         MissingCardExpiryJob = "MISSING_CARD_EXPIRY_JOB",
+        DaySumMismatch = "DAY_SUM_MISMATCH",
     }
 }
 
@@ -190,6 +194,7 @@ impl ViolationKind {
             | MissingCloseJob
             | MissingRefundJob
             | MissingCardExpiryJob => AuditCheck::Jobs,
+            DaySumMismatch => AuditCheck::DaySums,
         }
     }
 }

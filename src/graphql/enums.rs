@@ -232,6 +232,9 @@ pub enum AuditCheck {
     /// Each status that waits for a deadline or a delivery has its job. Counts the waiting
     /// payouts and open account cards.
     Jobs,
+    /// The day's sums the limits read (kept per quarter hour of commit time, per shop and per
+    /// applicant's quota) are what the shop's payouts add up to. Counts quarter hours.
+    DaySums,
 }
 
 /// What the audit found wrong: a stable, machine-readable kind.
@@ -297,4 +300,7 @@ pub enum ViolationKind {
     MissingRefundJob,
     /// JOBS: an OPEN account card has no pending CARD_EXPIRY job.
     MissingCardExpiryJob,
+    /// DAY_SUMS: a quarter hour's kept sums (paid, from the balance, or an account's quota
+    /// usage) differ from what the payouts committed in it add up to.
+    DaySumMismatch,
 }

@@ -120,6 +120,21 @@ fn row(shop: &str, account: &str, bucket: i64, [paid, balance, quota]: [i64; 3])
     }
 }
 
+/// What one shop's `payouts` add to its buckets: (paid, from the balance, quota) per (account —
+/// `""` for the shop —, bucket), with no entry where they add nothing. [`rebuild`] writes it;
+/// the audit compares the stored rows with it.
+pub fn expected(payouts: &[payout::Model]) -> HashMap<(&str, i64), [i64; 3]> {
+    let mut sums: HashMap<(&str, i64), [i64; 3]> = HashMap::new();
+    for s in payouts.iter().filter_map(share) {
+        for (account, amounts) in s.entries() {
+            let sum = sums.entry((account, s.bucket)).or_default();
+            sum.iter_mut().zip(amounts).for_each(|(total, amount)| *total += amount);
+        }
+    }
+    sums.retain(|_, amounts| *amounts != [0; 3]);
+    sums
+}
+
 /// Recomputes a shop's buckets from its payouts (for payouts written around the use cases,
 /// e.g. a bulk load): the same shares [`record`] adds one by one.
 pub async fn rebuild(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<()> {
@@ -128,13 +143,7 @@ pub async fn rebuild(db: &impl ConnectionTrait, shop_id: &str) -> AppResult<()> 
         .filter(payout::Column::CommittedAt.is_not_null())
         .all(db)
         .await?;
-    let mut sums: HashMap<(&str, i64), [i64; 3]> = HashMap::new();
-    for s in payouts.iter().filter_map(share) {
-        for (account, amounts) in s.entries() {
-            let sum = sums.entry((account, s.bucket)).or_default();
-            sum.iter_mut().zip(amounts).for_each(|(total, amount)| *total += amount);
-        }
-    }
+    let sums = expected(&payouts);
     commit_bucket::Entity::delete_many().filter(commit_bucket::Column::ShopId.eq(shop_id)).exec(db).await?;
     let rows: Vec<_> =
         sums.into_iter().map(|((account, bucket), amounts)| row(shop_id, account, bucket, amounts)).collect();

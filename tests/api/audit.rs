@@ -36,11 +36,18 @@ async fn assert_clean(app: &TestApp) -> Value {
 }
 
 /// Runs `sql` in a transaction, audits every shop inside it, and rolls back: the violations
-/// the planted corruption causes, and nothing is left behind.
+/// the planted corruption causes, and nothing is left behind. Unless the planting writes the
+/// day sums itself, they are then kept in step with the planted payouts (as every write keeps
+/// them), so that each planting shows the one invariant it breaks.
 async fn planted(app: &TestApp, sql: &[String]) -> Vec<smallpay::audit::Violation> {
     let tx = app.state.db.begin().await.unwrap();
     for statement in sql {
         tx.execute_unprepared(statement).await.unwrap_or_else(|e| panic!("{statement}: {e}"));
+    }
+    if !sql.iter().any(|s| s.contains("commit_buckets")) {
+        for shop in smallpay::audit::repo::shop_ids(&tx, None).await.unwrap() {
+            smallpay::payouts::totals::rebuild(&tx, &shop).await.unwrap();
+        }
     }
     let report = smallpay::audit::service::audit_in(&tx, None, app.config.timezone, app.state.clock.now()).await;
     if tx.get_database_backend() == DbBackend::Sqlite {
@@ -149,7 +156,10 @@ async fn audit_ledger_and_debits(app: TestApp) {
     // OPENING and the debits of 8.00, 5.00, 3.00, 7.00 and 2.00.
     assert_eq!(report["ledgerEntries"], 6);
     let checks: Vec<&str> = report["checks"].as_array().unwrap().iter().map(|c| c["check"].as_str().unwrap()).collect();
-    assert_eq!(checks, ["LEDGER", "PAYOUT_MONEY", "APPLICATIONS", "QUOTAS", "SHOP_CAPS", "HISTORY", "JOBS"]);
+    assert_eq!(
+        checks,
+        ["LEDGER", "PAYOUT_MONEY", "APPLICATIONS", "QUOTAS", "SHOP_CAPS", "HISTORY", "JOBS", "DAY_SUMS"]
+    );
     assert!(report["checks"].as_array().unwrap().iter().all(|c| c["checked"].as_i64().unwrap() > 0), "{report:#}");
 
     let v = plant(&app, "BALANCE_MISMATCH", &sql(&["UPDATE shops SET balance_fen = balance_fen - 1 WHERE id = 's1'"]))
@@ -217,6 +227,25 @@ async fn audit_ledger_and_debits(app: TestApp) {
         &[format!("UPDATE payouts SET refund_status = 'REFUNDED' WHERE id = {}", b.quota_paid)],
     )
     .await;
+    // The kept day sums: the shop's one fen too high (it would refuse what the cap allows), and
+    // cs-1's quota usage one yuan too low (it would let the quota overshoot).
+    let v = plant(
+        &app,
+        "DAY_SUM_MISMATCH",
+        &sql(&["UPDATE commit_buckets SET paid_fen = paid_fen + 1 WHERE shop_id = 's1' AND account_id = ''"]),
+    )
+    .await;
+    assert_eq!(v.account_id, None);
+    assert!(v.day.is_some());
+    // 8 + 5 + 3 + 6 + 3 + 7 + 2 (the request pending approval and the rejected one do not count).
+    assert!(v.message.contains("paid 34.01") && v.message.contains("paid 34.00"), "{}", v.message);
+    let v = plant(
+        &app,
+        "DAY_SUM_MISMATCH",
+        &sql(&["UPDATE commit_buckets SET quota_fen = quota_fen - 100 WHERE shop_id = 's1' AND account_id = 'cs-1'"]),
+    )
+    .await;
+    assert_eq!(v.account_id.as_deref(), Some("cs-1"));
     // Nothing planted stayed.
     assert_clean(&app).await;
 }

@@ -1,9 +1,11 @@
 //! What every check reads: one shop's books, the vocabulary, and small helpers.
-pub(super) use std::collections::{BTreeMap, HashMap, HashSet};
+pub(super) use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 pub(super) use chrono::{DateTime, NaiveDate, Utc};
 pub(super) use chrono_tz::Tz;
-pub(super) use entity::{account, account_card, ledger_entry, payout, payout_transition, quota, scheduled_job, shop};
+pub(super) use entity::{
+    account, account_card, commit_bucket, ledger_entry, payout, payout_transition, quota, scheduled_job, shop,
+};
 
 pub(super) use crate::audit::{AuditCheck, Findings, Violation, ViolationKind as Kind};
 pub(super) use crate::domain::{
@@ -25,6 +27,8 @@ pub struct ShopBooks {
     pub open_cards: Vec<account_card::Model>,
     pub quotas: Vec<quota::Model>,
     pub accounts: Vec<account::Model>,
+    /// The shop's kept day sums (`commit_buckets`), every account's.
+    pub buckets: Vec<commit_bucket::Model>,
 }
 
 pub(super) fn cny(fen: i64) -> Cny {

@@ -126,7 +126,7 @@ fn books() -> ShopBooks {
     let mut refunded = payout(2, "O-2", 5_00, Closed, Some(FundingMethod::WechatScan));
     refunded.refund_status = RefundStatus::Refunded;
     refunded.uses_quota = false;
-    ShopBooks {
+    let mut books = ShopBooks {
         shop: shop(97_00),
         entries: vec![
             entry(1, EntryKind::Opening, 100_00, 100_00, None),
@@ -155,11 +155,33 @@ fn books() -> ShopBooks {
         open_cards: vec![],
         quotas: vec![],
         accounts: vec![],
-    }
+        buckets: Vec::new(),
+    };
+    books.buckets = kept(&books.payouts);
+    books
 }
 
+/// The day sums every write would have kept for `payouts`.
+fn kept(payouts: &[payout::Model]) -> Vec<commit_bucket::Model> {
+    crate::payouts::totals::expected(payouts)
+        .into_iter()
+        .map(|((account, bucket), [paid, balance, quota])| commit_bucket::Model {
+            shop_id: "s1".into(),
+            account_id: account.into(),
+            bucket,
+            paid_fen: Fen(paid),
+            balance_fen: Fen(balance),
+            quota_fen: Fen(quota),
+        })
+        .collect()
+}
+
+/// The kinds the audit finds in `b`, its day sums kept in step with its payouts (as every
+/// write keeps them): each test plants one corruption of its own.
 fn kinds(b: &ShopBooks) -> Vec<&'static str> {
-    audit_shop(b, zone()).violations.iter().map(|v| v.kind.as_str()).collect()
+    let mut b = b.clone();
+    b.buckets = kept(&b.payouts);
+    audit_shop(&b, zone()).violations.iter().map(|v| v.kind.as_str()).collect()
 }
 
 #[test]
@@ -169,6 +191,63 @@ fn clean_books_pass_and_a_scan_refund_needs_no_debit() {
     assert_eq!(f.checked[&AuditCheck::Ledger], 3);
     assert_eq!(f.checked[&AuditCheck::Applications], 3);
     assert_eq!(f.checked[&AuditCheck::Jobs], 1);
+    // The shop's quarter hour of 12:00 (payouts 1 and 2) and admin's quota in it (payout 1).
+    assert_eq!(f.checked[&AuditCheck::DaySums], 2);
+}
+
+#[test]
+fn day_sums_are_what_the_payouts_add_up_to() {
+    let clean = books();
+    let day_sums = |b: &ShopBooks| -> Vec<(Option<String>, String)> {
+        audit_shop(b, zone())
+            .violations
+            .into_iter()
+            .filter(|v| v.kind == Kind::DaySumMismatch)
+            .map(|v| {
+                assert_eq!(v.day.map(|d| d.to_string()).as_deref(), Some("2026-11-26"));
+                (v.account_id, v.message)
+            })
+            .collect()
+    };
+    let shop_row = |b: &mut ShopBooks| b.buckets.iter_mut().find(|r| r.account_id.is_empty()).unwrap().clone();
+    // Too high: refuses what the cap allows (8.00 + 5.00 kept as 13.01).
+    let mut b = clean.clone();
+    let row = shop_row(&mut b);
+    b.buckets.iter_mut().filter(|r| r.account_id.is_empty()).for_each(|r| r.paid_fen = Fen(13_01));
+    let found = day_sums(&b);
+    assert_eq!(found.len(), 1, "{found:?}");
+    assert_eq!(found[0].0, None);
+    assert!(
+        found[0].1.contains("shop s1") && found[0].1.contains("13.01") && found[0].1.contains("13.00"),
+        "{found:?}"
+    );
+    assert!(found[0].1.contains(&DateTime::<Utc>::from_timestamp(row.bucket, 0).unwrap().to_rfc3339()));
+    // Too low on the balance part, and an account's quota row missing.
+    let mut b = clean.clone();
+    b.buckets.iter_mut().filter(|r| r.account_id.is_empty()).for_each(|r| r.balance_fen = Fen(7_99));
+    b.buckets.retain(|r| r.account_id != "admin");
+    let found = day_sums(&b);
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert!(found.iter().any(|(a, m)| a.is_none() && m.contains("7.99")));
+    assert!(found.iter().any(|(a, m)| a.as_deref() == Some("admin") && m.contains("account admin")));
+    // A row for a quarter hour without payouts; a row of zeros is no row.
+    let mut b = clean.clone();
+    let mut stray = row.clone();
+    stray.bucket += 900;
+    stray.paid_fen = Fen(1);
+    b.buckets.push(stray.clone());
+    assert_eq!(day_sums(&b).len(), 1);
+    stray.paid_fen = Fen(0);
+    stray.balance_fen = Fen(0);
+    *b.buckets.last_mut().unwrap() = stray;
+    assert_eq!(day_sums(&b), vec![]);
+    // A payout that left the sums (RECHARGE_FAILED) while its bucket still counts it (the
+    // ledger's credit for it is then wrong too: not this check's).
+    let mut b = clean.clone();
+    b.payouts[1].status = PayoutStatus::RechargeFailed;
+    assert_eq!(day_sums(&b).len(), 1);
+    assert_eq!(day_sums(&clean), vec![]);
+    assert_eq!(kinds(&clean), Vec::<&str>::new());
 }
 
 #[test]
