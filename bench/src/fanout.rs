@@ -40,6 +40,9 @@ pub struct FanOut {
     pub from_request: Vec<u32>,
     /// Server memory per idle subscriber, KiB (when the bench knows the servers' pids).
     pub kib_per_subscriber: Option<f64>,
+    /// The latencies from the answer (µs, sorted) of the subscribers of each target, in
+    /// `targets` order: where a tail comes from when there are several instances.
+    pub by_target: Vec<Vec<u32>>,
 }
 
 const SUBSCRIBE: &str = "subscription { payoutStatusChanged { id payoutId from to } }";
@@ -74,7 +77,7 @@ pub async fn run(
             let token = tokens.token(Role::Cs, Some(FAN), &format!("fan-{tag}-{t}-{i}"));
             let (stop_rx, ready_tx, gate, total) =
                 (stop_rx.clone(), ready_tx.clone(), gate.clone(), received_total.clone());
-            tasks.push(tokio::spawn(async move { subscriber(ws, token, stop_rx, ready_tx, gate, total).await }));
+            tasks.push((t, tokio::spawn(async move { subscriber(ws, token, stop_rx, ready_tx, gate, total).await })));
         }
     }
     drop(ready_tx);
@@ -151,7 +154,8 @@ pub async fn run(
     let mut duplicates = 0;
     let mut latencies = Vec::new();
     let mut from_request = Vec::new();
-    for task in tasks {
+    let mut by_target: Vec<Vec<u32>> = vec![Vec::new(); targets.len()];
+    for (target, task) in tasks {
         let Ok(received) = task.await else { continue };
         if let Some(e) = received.error {
             outcome.error(e);
@@ -165,7 +169,9 @@ pub async fn run(
                 continue;
             }
             delivered += 1;
-            latencies.push(micros(at.saturating_duration_since(*done)));
+            let latency = micros(at.saturating_duration_since(*done));
+            latencies.push(latency);
+            by_target[target].push(latency);
             from_request.push(micros(at.saturating_duration_since(*sent)));
         }
     }
@@ -174,9 +180,20 @@ pub async fn run(
     }
     latencies.sort_unstable();
     from_request.sort_unstable();
+    by_target.iter_mut().for_each(|l| l.sort_unstable());
     // The row's latencies are the deliveries'; the mutations' own are not reported.
     outcome.lat = latencies;
-    FanOut { subscribers, created, expected, delivered, duplicates, outcome, from_request, kib_per_subscriber }
+    FanOut {
+        subscribers,
+        created,
+        expected,
+        delivered,
+        duplicates,
+        outcome,
+        from_request,
+        kib_per_subscriber,
+        by_target,
+    }
 }
 
 async fn subscriber(

@@ -697,6 +697,17 @@ async fn fan_out(
             None => "memory: n/a (not started by the bench)".to_owned(),
         }
     );
+    if instances > 1 {
+        // Where the tail is: the instance that ran the mutations, or one that learnt of them
+        // from the database.
+        let each: Vec<String> = f
+            .by_target
+            .iter()
+            .enumerate()
+            .map(|(i, l)| format!("{} {} / {}", i + 1, ms(quantile(l, 0.5)), ms(quantile(l, 0.99))))
+            .collect();
+        row.notes.push_str(&format!("; p50 / p99 by instance (1 ran the mutations): {}", each.join(", ")));
+    }
     report.push(row, &o);
 }
 
