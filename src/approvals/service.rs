@@ -87,7 +87,7 @@ pub async fn approve(
             let (snapshot, _) =
                 payouts::snapshot(&tx, now, shops::service::zone(cx, &shop), &scope, &shop, &order, admin).await?;
             let amount = Cny::from(p.amount_fen);
-            if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding) {
+            if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding, p.created_at) {
                 return Err(AppError::refused("approval refused", refusal));
             }
             let commitment = commit(funding, amount, now);

@@ -144,34 +144,49 @@ async fn the_rules_hold_at_approval_time(app: TestApp) {
     assert_eq!(app.balance_and_ledger("s1").await, (4000, 4000));
 }
 
-async fn a_request_whose_order_turns_a_year_old_while_waiting_is_approvable(app: TestApp) {
+/// rules.md "Approvals": the order is judged as it was when the request was made — its age
+/// at the request decides whether the balance may pay, and the year limit is not re-judged.
+async fn the_order_is_judged_as_it_was_at_the_request(app: TestApp) {
     let (admin, cs, _) = shop(&app, "100", json!({})).await;
-    // Grouped a year ago less a day (11 months and 29 or 30 days): not too old yet.
-    let year_ago = (app.state.clock.now().with_timezone(&Shanghai) - Months::new(12)).with_timezone(&Utc);
-    let grouped = json!({ "groupedAt": (year_ago + TimeDelta::days(1)).to_rfc3339() });
-    for sn in ["O-SCAN", "O-BAL"] {
-        app.sync_order(sn, "s1", grouped.clone()).await;
-    }
-    let scan = ask(&app, &cs, "O-SCAN", "10.00", "old order").await;
-    let balance = ask(&app, &cs, "O-BAL", "20.00", "old order").await;
+    let local_now = app.state.clock.now().with_timezone(&Shanghai);
+    let ago = |months: u32| (local_now - Months::new(months)).with_timezone(&Utc);
+    // Under 3 months old at the request (by a day), and a year old less a day.
+    app.sync_order("O-YOUNG", "s1", json!({ "groupedAt": (ago(3) + TimeDelta::days(1)).to_rfc3339() })).await;
+    app.sync_order("O-OLD", "s1", json!({ "groupedAt": (ago(12) + TimeDelta::days(1)).to_rfc3339() })).await;
+    let young = ask(&app, &cs, "O-YOUNG", "20.00", "young order").await;
+    let old = ask(&app, &cs, "O-OLD", "10.00", "old order").await;
     assert_eq!(
-        (scan["status"].as_str(), balance["status"].as_str()),
+        (young["status"].as_str(), old["status"].as_str()),
         (Some("PENDING_APPROVAL"), Some("PENDING_APPROVAL"))
     );
 
-    // Two days later the orders are more than a year old: a new payout is too old (and that
-    // alone), but the requests are approvable, by scan and from the balance.
+    // Two days later one order is past 3 months and the other past a year: a new payout on
+    // them is scan-only, and too old.
     app.advance(2 * 86400).await;
-    let preview = app.ok(&admin, PREVIEW, json!({ "o": "O-BAL" })).await["payoutPreview"].clone();
-    assert_eq!(
-        (preview["blockers"].clone(), preview["balanceBlockers"].clone()),
-        (json!(["ORDER_TOO_OLD"]), json!([]))
-    );
-    let by_scan = app.gql(Some(&admin), APPROVE, json!({ "id": scan["id"], "f": "WECHAT_SCAN" })).await;
-    assert_eq!(by_scan["data"]["approvePayout"]["status"], "PENDING_RECHARGE", "{by_scan}");
-    let from_balance = app.gql(Some(&admin), APPROVE, json!({ "id": balance["id"], "f": "BALANCE" })).await;
+    let preview = |sn: &'static str| {
+        let (app, admin) = (&app, &admin);
+        async move {
+            let p = app.ok(admin, PREVIEW, json!({ "o": sn })).await["payoutPreview"].clone();
+            (p["blockers"].clone(), p["balanceBlockers"].clone())
+        }
+    };
+    assert_eq!(preview("O-YOUNG").await, (json!([]), json!(["ORDER_GROUPED_3_TO_12_MONTHS"])));
+    assert_eq!(preview("O-OLD").await, (json!(["ORDER_TOO_OLD"]), json!([])));
+
+    // The young one was under 3 months at the request: the balance pays it.
+    let from_balance = app.gql(Some(&admin), APPROVE, json!({ "id": young["id"], "f": "BALANCE" })).await;
     assert_eq!(from_balance["data"]["approvePayout"]["status"], "PAYING", "{from_balance}");
     assert_eq!(app.balance_and_ledger("s1").await, (8000, 8000));
+
+    // The old one was 3–12 months old at the request: never from the balance, even past a
+    // year (the year limit is not re-judged, so a scan approval goes ahead).
+    let refused = app.gql(Some(&admin), APPROVE, json!({ "id": old["id"], "f": "BALANCE" })).await;
+    assert_eq!(first_code(&refused), "ORDER_GROUPED_3_TO_12_MONTHS", "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["blockers"], json!(["ORDER_GROUPED_3_TO_12_MONTHS"]));
+    assert_eq!(app.ok(&admin, PAYOUT, json!({ "id": old["id"] })).await["payout"]["status"], "PENDING_APPROVAL");
+    assert_eq!(app.balance_and_ledger("s1").await, (8000, 8000), "a refused approval moves nothing");
+    let by_scan = app.gql(Some(&admin), APPROVE, json!({ "id": old["id"], "f": "WECHAT_SCAN" })).await;
+    assert_eq!(by_scan["data"]["approvePayout"]["status"], "PENDING_RECHARGE", "{by_scan}");
 }
 
 async fn two_admins_deciding_at_once_make_one_decision(app: TestApp) {
@@ -223,7 +238,7 @@ on_both_databases!(
     rejecting_needs_a_reason_and_gives_the_attempt_back,
     deciding_is_refused_when_it_cannot_be_decided,
     the_rules_hold_at_approval_time,
-    a_request_whose_order_turns_a_year_old_while_waiting_is_approvable,
+    the_order_is_judged_as_it_was_at_the_request,
     two_admins_deciding_at_once_make_one_decision,
     an_undecided_request_expires_after_seven_days,
 );

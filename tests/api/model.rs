@@ -345,8 +345,9 @@ impl Case {
         if actor == Actor::Admin { None } else { self.spec.quotas.get(&actor).copied() }
     }
 
-    fn grouped_before(&self, order: usize, months: u32) -> bool {
-        self.spec.orders[order].grouped.is_some_and(|g| g < expect::months_before(self.now, self.spec.zone, months))
+    /// Was the order grouped more than `months` calendar months before `at`?
+    fn grouped_before(&self, order: usize, months: u32, at: DateTime<Utc>) -> bool {
+        self.spec.orders[order].grouped.is_some_and(|g| g < expect::months_before(at, self.spec.zone, months))
     }
 
     /// The payout blockers (about the shop, the order and the amount), in rules.md's order.
@@ -361,7 +362,7 @@ impl Case {
         }
         if self.spec.orders[order].grouped.is_none() {
             codes.push("ORDER_NOT_GROUPED");
-        } else if self.grouped_before(order, 12) {
+        } else if self.grouped_before(order, 12, self.now) {
             codes.push("ORDER_TOO_OLD");
         }
         let on_order = || self.payouts.iter().filter(move |p| p.order == order);
@@ -383,8 +384,15 @@ impl Case {
         codes
     }
 
-    /// The balance blockers for `actor`, in rules.md's order.
-    fn balance_blockers(&self, actor: Actor, order: usize, amount: Option<i64>) -> Vec<&'static str> {
+    /// The balance blockers for `actor`, in rules.md's order, with the order's age taken at
+    /// `age_at` (now for a creation or preview; the request's creation for an approval).
+    fn balance_blockers(
+        &self,
+        actor: Actor,
+        order: usize,
+        amount: Option<i64>,
+        age_at: DateTime<Utc>,
+    ) -> Vec<&'static str> {
         let judged = amount.unwrap_or(100);
         let mut codes = Vec::new();
         if self.spec.zero_entry_no_deposit {
@@ -405,7 +413,7 @@ impl Case {
         if self.paid_from_balance_today() + judged > self.spec.balance_cap {
             codes.push("SHOP_DAILY_BALANCE_CAP_REACHED");
         }
-        if !self.grouped_before(order, 12) && self.grouped_before(order, 3) {
+        if !self.grouped_before(order, 12, age_at) && self.grouped_before(order, 3, age_at) {
             codes.push("ORDER_GROUPED_3_TO_12_MONTHS");
         }
         if self.balance < judged {
@@ -416,7 +424,7 @@ impl Case {
 
     fn creation(&self, actor: Actor, order: usize, amount: i64, funding: Funding) -> Verdict {
         let blockers = self.blockers(order, Some(amount));
-        let balance_blockers = self.balance_blockers(actor, order, Some(amount));
+        let balance_blockers = self.balance_blockers(actor, order, Some(amount), self.now);
         if blockers.is_empty() && (funding != Funding::Balance || balance_blockers.is_empty()) {
             return Verdict::Allowed;
         }
@@ -424,15 +432,15 @@ impl Case {
     }
 
     /// rules.md "Approvals": the shop's bills and daily cap again, and for the balance every
-    /// balance rule but the three quota ones; the order's age and the 60 s rule are not
-    /// re-judged.
+    /// balance rule but the three quota ones, with the order judged as it was at the request
+    /// (its age then; the 60 s rule, the attempts and the year limit are not re-judged).
     fn approval(&self, p: &Payout, funding: Funding) -> Verdict {
         let shop_rules = ["SHOP_UNPAID_BILLS", "SHOP_DAILY_CAP_REACHED"];
         let quota_rules = ["NO_QUOTA_CONFIGURED", "PER_PAYOUT_QUOTA_EXCEEDED", "DAILY_QUOTA_EXCEEDED"];
         let mut codes: Vec<_> =
             self.blockers(p.order, Some(p.amount)).into_iter().filter(|c| shop_rules.contains(c)).collect();
         if funding == Funding::Balance {
-            let balance = self.balance_blockers(Actor::Admin, p.order, Some(p.amount));
+            let balance = self.balance_blockers(Actor::Admin, p.order, Some(p.amount), p.created);
             codes.extend(balance.into_iter().filter(|c| !quota_rules.contains(c)));
         }
         verdict(codes)
@@ -673,7 +681,7 @@ impl Case {
                     .await;
                 let Some(data) = self.judge(label, &r, &Verdict::Allowed) else { return };
                 let blockers = self.blockers(order, amount);
-                let balance_blockers = self.balance_blockers(actor, order, amount);
+                let balance_blockers = self.balance_blockers(actor, order, amount, self.now);
                 let applications = self
                     .payouts
                     .iter()

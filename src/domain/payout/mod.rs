@@ -124,6 +124,13 @@ pub fn months_before(now: DateTime<Utc>, tz: Tz, months: u32) -> DateTime<Utc> {
 
 /// Decides on a payout of `amount` (`None`: judged at the minimum, without `AMOUNT_*` codes).
 pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
+    decide_with_age_at(s, amount, s.now)
+}
+
+/// [`decide`], with the order's age (`ORDER_TOO_OLD`, `ORDER_GROUPED_3_TO_12_MONTHS`) taken at
+/// `age_at` instead of at the snapshot's `now`: an approval judges the order as it was when
+/// the request was made (rules.md "Approvals").
+fn decide_with_age_at(s: &Snapshot, amount: Option<Cny>, age_at: DateTime<Utc>) -> Decision {
     let min_amount = Cny::from_fen(MIN_AMOUNT_FEN);
     let max_amount = max_amount(&s.policy, s.activity_goods);
     let judged = amount.unwrap_or(min_amount);
@@ -135,7 +142,7 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
     if s.shop_paid_today + judged > s.policy.daily_cap {
         blockers.push(PayoutBlocker::ShopDailyCapReached);
     }
-    let too_old = s.grouped_at.is_some_and(|grouped| grouped < months_before(s.now, s.tz, 12));
+    let too_old = s.grouped_at.is_some_and(|grouped| grouped < months_before(age_at, s.tz, 12));
     match s.grouped_at {
         None => blockers.push(PayoutBlocker::OrderNotGrouped),
         Some(_) if too_old => blockers.push(PayoutBlocker::OrderTooOld),
@@ -176,7 +183,7 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
         balance_blockers.push(BalanceBlocker::ShopDailyBalanceCapReached);
     }
     // Between 3 and 12 months: an order grouped more than a year ago is ORDER_TOO_OLD alone.
-    if !too_old && s.grouped_at.is_some_and(|g| g < months_before(s.now, s.tz, 3)) {
+    if !too_old && s.grouped_at.is_some_and(|g| g < months_before(age_at, s.tz, 3)) {
         balance_blockers.push(BalanceBlocker::OrderGrouped3To12Months);
     }
     if s.balance < judged {
@@ -202,18 +209,20 @@ pub fn decide(s: &Snapshot, amount: Option<Cny>) -> Decision {
 /// The re-check when the admin approves a request (rules.md "Approvals"): the shop's unpaid
 /// bills and daily cap, and for a balance approval every balance blocker but the three quota
 /// ones — judged with the admin as operator. The request is not committed, so it is in no
-/// sum; the 60 s rule, the attempts and the order's age are not re-judged. An order that
-/// turned more than a year old while the request waited is therefore approvable, by scan and
-/// from the balance: `ORDER_TOO_OLD` is not re-judged, and `ORDER_GROUPED_3_TO_12_MONTHS`
-/// (orders between 3 and 12 months old) is not about it. Returns the first broken rule and
-/// all of them.
+/// sum; the 60 s rule and the attempts are not re-judged, and the order is judged as it was
+/// when the request was made (`requested_at`): a request made while the order was under 3
+/// months old may be approved from the balance after it turns 3 months; one made while it was
+/// 3–12 months old stays scan-only (`ORDER_GROUPED_3_TO_12_MONTHS`) even after the order passes
+/// a year; `ORDER_TOO_OLD` itself is not re-judged. Returns the first broken rule and all of
+/// them.
 pub fn approval_refusal(
     s: &Snapshot,
     amount: Cny,
     funding: FundingMethod,
+    requested_at: DateTime<Utc>,
 ) -> Option<(&'static str, Vec<&'static str>)> {
     let admin = Snapshot { operator_role: Role::Admin, operator_quota: None, ..s.clone() };
-    let d = decide(&admin, Some(amount));
+    let d = decide_with_age_at(&admin, Some(amount), requested_at);
     let mut all: Vec<&'static str> = d
         .blockers
         .iter()

@@ -345,35 +345,61 @@ fn allowed_means_no_payout_blocker_and_balance_allowed_no_blocker_at_all() {
 #[test]
 fn approval_rechecks_only_the_shop_rules_and_non_quota_balance_rules() {
     let mut s = ok();
-    // Not re-judged: the 60 s rule, the attempts, the order's age, the amount bounds, quotas.
+    let asked = now() - TimeDelta::days(6);
+    // Not re-judged: the 60 s rule, the attempts, the amount bounds, quotas.
     s.last_payout_created_at = Some(now());
     s.order_applications = 3;
-    s.grouped_at = Some(now() - TimeDelta::days(400));
     s.operator_quota = Some(QuotaLimits { per_payout: cny("1"), daily: cny("1") });
-    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
-    // An order more than a year old now (it crossed the mark while the request waited) is
-    // approvable from the balance too: the 3–12 months rule is not about it.
-    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance), None);
-    // Re-judged for a balance approval: the 3–12 months rule and the balance.
-    s.grouped_at = Some(now() - TimeDelta::days(200));
-    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan), None);
-    let balance = approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap();
-    assert_eq!(balance.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
-    s.grouped_at = Some(now() - TimeDelta::days(1));
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance, asked), None);
+    // Re-judged for a balance approval: the balance and the shop's balance cap.
     s.balance = cny("9.99");
     s.shop_paid_from_balance_today = cny("1995");
     assert_eq!(
-        approval_refusal(&s, cny("10"), FundingMethod::Balance).unwrap().1,
+        approval_refusal(&s, cny("10"), FundingMethod::Balance, asked).unwrap().1,
         ["SHOP_DAILY_BALANCE_CAP_REACHED", "INSUFFICIENT_BALANCE"]
     );
-    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::AlipayScan), None);
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::AlipayScan, asked), None);
+    s.zero_entry = true;
+    s.deposit_paid = false;
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance, asked).unwrap().0, "ZERO_ENTRY_NO_DEPOSIT");
     // Always re-judged: unpaid bills and the daily cap.
     s.has_unpaid_bills = true;
     s.shop_paid_today = cny("4995");
     assert_eq!(
-        approval_refusal(&s, cny("10"), FundingMethod::AlipayScan).unwrap(),
+        approval_refusal(&s, cny("10"), FundingMethod::AlipayScan, asked).unwrap(),
         ("SHOP_UNPAID_BILLS", vec!["SHOP_UNPAID_BILLS", "SHOP_DAILY_CAP_REACHED"])
     );
+}
+
+/// rules.md "Approvals": the order is judged as it was when the request was made.
+#[test]
+fn approval_judges_the_order_age_at_the_request() {
+    let tz = ok().tz;
+    let mut s = ok();
+    let asked = now() - TimeDelta::days(6);
+    // Under 3 months old at the request, past 3 months now: approvable from the balance.
+    s.grouped_at = Some(months_before(asked, tz, 3) + TimeDelta::seconds(1));
+    assert!(s.grouped_at.is_some_and(|g| g < months_before(now(), tz, 3)), "past 3 months now");
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance, asked), None);
+    // Exactly 3 months old at the request is not more than 3 months: still the balance.
+    s.grouped_at = Some(months_before(asked, tz, 3));
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::Balance, asked), None);
+    // 3–12 months old at the request: scan only, whatever the order's age now.
+    s.grouped_at = Some(months_before(asked, tz, 3) - TimeDelta::seconds(1));
+    let refused = approval_refusal(&s, cny("10"), FundingMethod::Balance, asked).unwrap();
+    assert_eq!(refused.1, ["ORDER_GROUPED_3_TO_12_MONTHS"]);
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::WechatScan, asked), None);
+    // Under a year at the request, past a year now: still scan-only (not dropped by the year
+    // rule), and the year limit itself is not re-judged (a scan approval goes ahead).
+    s.grouped_at = Some(months_before(asked, tz, 12) + TimeDelta::seconds(1));
+    assert!(s.grouped_at.is_some_and(|g| g < months_before(now(), tz, 12)), "past a year now");
+    assert_eq!(
+        approval_refusal(&s, cny("10"), FundingMethod::Balance, asked).unwrap().1,
+        ["ORDER_GROUPED_3_TO_12_MONTHS"]
+    );
+    assert_eq!(approval_refusal(&s, cny("10"), FundingMethod::AlipayScan, asked), None);
+    // Judged at the request, not now: the same order with the request made today is too old.
+    assert_eq!(decide(&s, Some(cny("10"))).blockers, [PayoutBlocker::OrderTooOld]);
 }
 
 #[test]
