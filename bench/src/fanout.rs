@@ -43,6 +43,11 @@ pub struct FanOut {
     /// The latencies from the answer (µs, sorted) of the subscribers of each target, in
     /// `targets` order: where a tail comes from when there are several instances.
     pub by_target: Vec<Vec<u32>>,
+    /// The servers' CPU time (ms, all targets) from the first mutation until every event was
+    /// received (when the bench knows the servers' pids): the mutations' own cost plus the
+    /// fan-out's. Divided by the payouts and by the subscribers it shows whether the cost
+    /// of a delivery stays the same as subscribers are added (linear) or grows.
+    pub cpu_ms: Option<u64>,
 }
 
 const SUBSCRIBE: &str = "subscription { payoutStatusChanged { id payoutId from to } }";
@@ -104,6 +109,8 @@ pub async fn run(
     let answered: Arc<Mutex<HashMap<i64, (Instant, Instant)>>> = Arc::default();
     let token = tokens.admin(FAN);
     let url = format!("{mutate_base}/graphql");
+    let cpu = || targets.iter().map(|t| crate::server::cpu_ms(t.pid?)).sum::<Option<u64>>();
+    let cpu_before = cpu();
     let started = Instant::now();
     let count = (rate * duration.as_secs_f64()).round().max(1.0) as u64;
     let mut mutations = Vec::new();
@@ -148,6 +155,7 @@ pub async fn run(
     while received_total.load(Ordering::Relaxed) < expected && Instant::now() < wait_until {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    let cpu_ms = cpu().zip(cpu_before).map(|(after, before)| after.saturating_sub(before));
     let _ = stop_tx.send(true);
     let answered = answered.lock().unwrap_or_else(|p| p.into_inner()).clone();
     let mut delivered = 0;
@@ -193,6 +201,7 @@ pub async fn run(
         from_request,
         kib_per_subscriber,
         by_target,
+        cpu_ms,
     }
 }
 

@@ -697,6 +697,16 @@ async fn fan_out(
             None => "memory: n/a (not started by the bench)".to_owned(),
         }
     );
+    if let Some(cpu) = f.cpu_ms {
+        // Per payout (its two events, every subscriber's share and the mutation itself), and
+        // per delivery: flat per delivery as subscribers grow means the fan-out is linear.
+        let payouts = f.created.max(1) as f64;
+        row.notes.push_str(&format!(
+            "; server CPU {:.1} ms per payout, {:.1} µs per delivery",
+            cpu as f64 / payouts,
+            cpu as f64 * 1000.0 / f.delivered.max(1) as f64
+        ));
+    }
     if instances > 1 {
         // Where the tail is: the instance that ran the mutations, or one that learnt of them
         // from the database.
