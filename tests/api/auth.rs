@@ -28,6 +28,22 @@ fn secret(app: &TestApp) -> EncodingKey {
     EncodingKey::from_secret(app.config.jwt_secret.as_deref().expect("test secret").as_bytes())
 }
 
+/// A token made of raw JSON texts, signed with the test secret: a member may appear twice,
+/// as a forger writes it (a JSON serializer cannot).
+fn raw_token(app: &TestApp, header: &str, claims: &str) -> String {
+    use base64::Engine as _;
+    let enc = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let message = format!("{}.{}", enc(header), enc(claims));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &secret(app), Algorithm::HS256).expect("sign");
+    format!("{message}.{signature}")
+}
+
+/// `claims` as JSON text with `extra` (`"name":value` pairs) appended inside the object.
+fn claims_text_with(claims: &Value, extra: &str) -> String {
+    let text = claims.to_string();
+    format!("{},{extra}}}", text.strip_suffix('}').expect("an object"))
+}
+
 async fn message_and_code(app: &TestApp, token: &str) -> (String, String) {
     let response = app.gql(Some(token), ME, json!({})).await;
     (response["errors"][0]["message"].as_str().unwrap_or_default().to_owned(), first_code(&response))
@@ -93,6 +109,12 @@ async fn every_jwt_failure_is_unauthenticated_and_says_why() {
         ),
         ("unknown role", sign(&with(&|c| c["role"] = json!("root")), Algorithm::HS256, &key), "role"),
         (
+            "issued in the future beyond the leeway",
+            sign(&with(&|c| c["iat"] = json!(now + 120)), Algorithm::HS256, &key),
+            "iat",
+        ),
+        ("a malformed iat", sign(&with(&|c| c["iat"] = json!("yesterday")), Algorithm::HS256, &key), "iat"),
+        (
             "merchant without shop_id",
             sign(&with(&|c| drop(c.as_object_mut().unwrap().remove("shop_id"))), Algorithm::HS256, &key),
             "shop_id",
@@ -126,6 +148,7 @@ async fn time_claims_have_sixty_seconds_of_leeway() {
         let mut c = claims(&app);
         c["exp"] = json!(now - 30);
         c["nbf"] = json!(now + 30);
+        c["iat"] = json!(now + 30);
         let response = app.gql(Some(&sign(&c, Algorithm::HS256, &key)), ME, json!({})).await;
         if started.elapsed() > std::time::Duration::from_secs(25) {
             continue;
@@ -180,9 +203,18 @@ async fn rs256_and_es256_with_a_public_key_and_no_key_confusion() {
 async fn an_identity_providers_extra_claims_are_ignored() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     let mut c = claims(&app);
-    for (claim, value) in
-        [("scope", json!("openid profile")), ("azp", json!("web")), ("typ", json!("Bearer")), ("sid", json!("x"))]
-    {
+    // Of any JSON type: a numeric `jti` (some identity providers issue one) once refused the token.
+    for (claim, value) in [
+        ("scope", json!("openid profile")),
+        ("azp", json!("web")),
+        ("typ", json!("Bearer")),
+        ("sid", json!("x")),
+        ("jti", json!(1_234_567)),
+        ("amr", json!(["pwd", "otp"])),
+        ("auth_time", json!(1.5)),
+        ("nonce", Value::Null),
+        ("ext", json!({ "tenant": { "id": 7 } })),
+    ] {
         c[claim] = value;
     }
     let data = app.ok(&sign(&c, Algorithm::HS256, &secret(&app)), ME, json!({})).await;
@@ -215,6 +247,135 @@ fn weak_or_unknown_public_keys_are_refused_at_start_up() {
     assert_eq!(smallpay::auth::JwtKeys::from_config(&config).unwrap().algorithm(), Algorithm::ES384);
     config.jwt_public_key = Some("-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----\n".into());
     assert!(smallpay::auth::JwtKeys::from_config(&config).is_err());
+}
+
+/// The review's forgery: `cs-1`'s claims with a second `role` member. serde_json keeps the last
+/// one, so the token read as ADMIN; any duplicated member, in the claims or the header, at any
+/// depth, now refuses the token, and the refused token provisions no account.
+async fn a_member_named_twice_refuses_the_token(app: TestApp) {
+    app.sync_shop("s1", "0", json!({})).await;
+    let mut cs = claims(&app);
+    cs["sub"] = json!("cs-1");
+    let header = r#"{"alg":"HS256","typ":"JWT"}"#;
+    let cases = [
+        ("a second role", raw_token(&app, header, &claims_text_with(&cs, r#""role":"admin""#)), "role"),
+        ("the same role twice", raw_token(&app, header, &claims_text_with(&cs, r#""role":"cs""#)), "role"),
+        ("a second sub", raw_token(&app, header, &claims_text_with(&cs, r#""sub":"admin""#)), "sub"),
+        (
+            "a member twice in an unread claim's object",
+            raw_token(&app, header, &claims_text_with(&cs, r#""ext":{"a":1,"a":2}"#)),
+            "`a`",
+        ),
+        (
+            "a header member twice",
+            raw_token(&app, r#"{"alg":"HS256","typ":"JWT","typ":"JWT"}"#, &cs.to_string()),
+            "typ",
+        ),
+    ];
+    for (case, token, names) in cases {
+        let (message, code) = message_and_code(&app, &token).await;
+        assert_eq!(code, "UNAUTHENTICATED", "{case}: {message}");
+        assert!(message.contains("more than once") && message.contains(names), "{case}: {message}");
+    }
+    // The same claims without the second member are a CS agent's.
+    let honest = raw_token(&app, header, &cs.to_string());
+    assert_eq!(app.ok(&honest, ME, json!({})).await["me"], json!({ "id": "cs-1", "role": "CS" }));
+    // Only the honest token's account exists: no refusal provisioned one.
+    let accounts = app.ok(&app.admin("s1"), "{ accounts { id role } }", json!({})).await["accounts"].clone();
+    assert_eq!(accounts, json!([{ "id": "admin", "role": "ADMIN" }, { "id": "cs-1", "role": "CS" }]));
+}
+
+/// RFC 7515 §4.1.11: a header's `crit` lists extensions the recipient must understand, or
+/// refuse the token. smallpay understands none.
+#[tokio::test]
+async fn a_critical_header_extension_refuses_the_token() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let claims = claims(&app).to_string();
+    for header in [
+        r#"{"alg":"HS256","typ":"JWT","crit":["b64"],"b64":false}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":["https://idp.example/assurance"],"https://idp.example/assurance":2}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":["exp"]}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":[]}"#,
+        r#"{"alg":"HS256","typ":"JWT","crit":"b64"}"#,
+    ] {
+        let (message, code) = message_and_code(&app, &raw_token(&app, header, &claims)).await;
+        assert_eq!(code, "UNAUTHENTICATED", "{header}: {message}");
+        assert!(message.contains("crit"), "{header}: {message}");
+    }
+    // Without `crit` the same token is accepted.
+    let plain = raw_token(&app, r#"{"alg":"HS256","typ":"JWT","b64":false}"#, &claims);
+    assert_eq!(app.ok(&plain, ME, json!({})).await["me"]["role"], "CS");
+}
+
+/// RFC 7235: the scheme of `Authorization` is case-insensitive — on `/graphql`, in a socket's
+/// `connection_init`, and on `/metrics`.
+async fn the_bearer_scheme_is_read_in_any_case(app: TestApp) {
+    let token = app.token(Role::Cs, Some("s1"), "alice");
+    let me = json!({ "query": ME });
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        for value in [format!("{scheme} {token}"), format!("{scheme}   {token}")] {
+            let response = app.http.post(app.url("/graphql")).header("Authorization", value).json(&me);
+            let response: Value = response.send().await.unwrap().json().await.unwrap();
+            assert_eq!(response["data"]["me"]["role"], "CS", "{scheme}: {response}");
+        }
+        for protocol in ["graphql-transport-ws", "graphql-ws"] {
+            let init = json!({ "Authorization": format!("{scheme} {token}") });
+            let (_socket, first, close) = app.ws_init(protocol, init).await;
+            assert_eq!(
+                first.map(|f| f["type"].clone()),
+                Some(json!("connection_ack")),
+                "{scheme} {protocol} {close:?}"
+            );
+        }
+    }
+    // Another scheme, or the scheme alone, is still refused.
+    for value in ["Basic abc", format!("Bearerx {token}").as_str(), "Bearer", "Bearer   "] {
+        let response = app.http.post(app.url("/graphql")).header("Authorization", value).json(&me);
+        let response: Value = response.send().await.unwrap().json().await.unwrap();
+        assert_eq!(first_code(&response), "UNAUTHENTICATED", "{value}: {response}");
+    }
+}
+
+#[tokio::test]
+async fn the_metrics_token_takes_the_bearer_scheme_in_any_case() {
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.metrics_token = Some("m-secret".into())).await.unwrap();
+    let status = |value: &'static str| {
+        let request = app.http.get(app.url("/metrics")).header("Authorization", value);
+        async move { request.send().await.unwrap().status().as_u16() }
+    };
+    for value in ["Bearer m-secret", "bearer m-secret", "BEARER m-secret"] {
+        assert_eq!(status(value).await, 200, "{value}");
+    }
+    for value in ["bearer m-secre", "Basic m-secret", "m-secret"] {
+        assert_eq!(status(value).await, 401, "{value}");
+    }
+}
+
+/// The history names an actor by a string (api.graphql: an account id, `buyer:<id>`, `system`
+/// or `platform`): a merchant whose `sub` is one of the others' names is refused, so no shop
+/// account can pose as the system, the platform or a buyer. Buyers' and the platform's own
+/// subs are never shown bare, and are not constrained.
+async fn a_merchant_cannot_take_another_actors_name(app: TestApp) {
+    app.sync_shop("s1", "0", json!({})).await;
+    for role in [Role::Cs, Role::Admin] {
+        for sub in ["system", "platform", "buyer:b-1", "System", "PLATFORM", "Buyer:b-1"] {
+            let (message, code) = message_and_code(&app, &app.token(role, Some("s1"), sub)).await;
+            assert_eq!(code, "UNAUTHENTICATED", "{role:?} {sub}: {message}");
+            assert!(message.contains("sub") && message.contains("reserved"), "{role:?} {sub}: {message}");
+        }
+    }
+    for sub in ["system", "platform"] {
+        let me = app.ok(&app.token(Role::Buyer, None, sub), ME, json!({})).await;
+        assert_eq!(me["me"], json!({ "id": sub, "role": "BUYER" }));
+    }
+    // Names that only begin like the reserved ones are accounts like any other.
+    for sub in ["systems", "platform-ops", "buyer-1"] {
+        let me = app.ok(&app.token(Role::Cs, Some("s1"), sub), ME, json!({})).await;
+        assert_eq!(me["me"]["id"], sub);
+    }
+    let accounts = app.ok(&app.admin("s1"), "{ accounts { id } }", json!({})).await["accounts"].clone();
+    let ids: Vec<&str> = accounts.as_array().unwrap().iter().map(|a| a["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["admin", "buyer-1", "platform-ops", "systems"], "no refused token provisioned an account");
 }
 
 /// Shop.balance beside the other fields (every field's roles: `roles.rs`).
@@ -268,4 +429,10 @@ async fn accounts_are_provisioned_from_token_claims(app: TestApp) {
     assert_eq!(app.ok(&admin, "{ accounts { id } }", json!({})).await["accounts"].as_array().unwrap().len(), 2);
 }
 
-on_both_databases!(only_admins_and_cs_admins_see_the_balance, accounts_are_provisioned_from_token_claims);
+on_both_databases!(
+    only_admins_and_cs_admins_see_the_balance,
+    accounts_are_provisioned_from_token_claims,
+    a_member_named_twice_refuses_the_token,
+    the_bearer_scheme_is_read_in_any_case,
+    a_merchant_cannot_take_another_actors_name,
+);
