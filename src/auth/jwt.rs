@@ -316,8 +316,8 @@ fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
     }
     if role.is_merchant() && actor::is_reserved_for_another_kind(sub) {
         return Err(refuse(format!(
-            "claim `sub` `{sub}` is reserved: a payout's history names the system, the platform and buyers \
-             (`buyer:…`) so, and a shop account must not read as one of them"
+            "claim `sub` `{sub}` is reserved for another kind of actor: `system`, `platform` and `buyer:…` \
+             name the system, the platform and buyers in a payout's history"
         )));
     }
     let shop_id = claims.shop_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());

@@ -378,6 +378,91 @@ async fn a_merchant_cannot_take_another_actors_name(app: TestApp) {
     assert_eq!(ids, ["admin", "buyer-1", "platform-ops", "systems"], "no refused token provisioned an account");
 }
 
+const HISTORY: &str = "query($id: ID!) { payout(id: $id) { history { to actor actorKind } } }";
+
+/// `(to, actor, actorKind)` of each entry of a payout's history.
+async fn history(app: &TestApp, token: &str, id: &Value) -> Vec<(String, String, String)> {
+    let payout = app.ok(token, HISTORY, json!({ "id": id })).await["payout"].clone();
+    let text = |v: &Value| v.as_str().unwrap().to_owned();
+    payout["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (text(&t["to"]), text(&t["actor"]), text(&t["actorKind"])))
+        .collect()
+}
+
+fn entries(expected: &[(&str, &str, &str)]) -> Vec<(String, String, String)> {
+    expected.iter().map(|(to, actor, kind)| ((*to).to_owned(), (*actor).to_owned(), (*kind).to_owned())).collect()
+}
+
+/// Each history entry names its actor's kind, whoever recorded it: a merchant (creation and
+/// approval), the platform (the channel's results), a buyer (a receiving account) and the system
+/// (a deadline). The migration that added the kind fills it for entries already there — also
+/// for an entry a merchant account called `system` or `buyer:…` made before such names were
+/// refused: the step (a creation, an approval) says a merchant made it.
+async fn each_history_entry_names_its_actors_kind(app: TestApp) {
+    use migration::MigratorTrait as _;
+    use sea_orm::ConnectionTrait as _;
+    let (admin, cs, _) = crate::payouts::shop(&app, "100", json!({})).await;
+    // A request the admin approves; the channel fails it (the buyer's id ends in `-invalid`),
+    // the buyer submits an account, and it is paid.
+    app.sync_order("O-1", "s1", json!({ "buyerId": "carol-invalid" })).await;
+    let asked = app.create_payout(&cs, "O-1", "9.00", "REQUEST_APPROVAL", json!({ "approvalNote": "x" })).await;
+    let request = asked["data"]["createPayout"]["id"].clone();
+    app.ok(&admin, "mutation($id: ID!) { approvePayout(payoutId: $id) { id } }", json!({ "id": request })).await;
+    let carol = app.token(Role::Buyer, None, "carol-invalid");
+    let card = app.ok(&carol, "{ myAccountCards { id } }", json!({})).await["myAccountCards"][0]["id"].clone();
+    let submit = "mutation($c: ID!) { submitReceivingAccount(cardId: $c,
+      account: { kind: ALIPAY, accountNo: \"13800138000\", holderName: \"张三\" }) { id } }";
+    app.ok(&carol, submit, json!({ "c": card })).await;
+    // A scan payout not recharged within the hour: the system fails it.
+    app.sync_order("O-2", "s1", json!({})).await;
+    let scan = app.pay(&cs, "O-2", "1.00", "WECHAT_SCAN").await["id"].clone();
+    app.advance(3600).await;
+
+    let paid = entries(&[
+        ("PENDING_APPROVAL", "cs-1", "MERCHANT"),
+        ("PAYING", "admin", "MERCHANT"),
+        ("FAILED", "platform", "PLATFORM"),
+        ("PAYING", "buyer:carol-invalid", "BUYER"),
+        ("SUCCEEDED", "platform", "PLATFORM"),
+    ]);
+    let failed = entries(&[("PENDING_RECHARGE", "cs-1", "MERCHANT"), ("RECHARGE_FAILED", "system", "SYSTEM")]);
+    assert_eq!(history(&app, &admin, &request).await, paid);
+    assert_eq!(history(&app, &admin, &scan).await, failed);
+
+    // Entries as a merchant account called `system` (the scan payout's creation) and one
+    // called `buyer:x` (the approval) recorded them before the kind existed.
+    let id = |v: &Value| v.as_str().unwrap().parse::<i64>().unwrap();
+    for planted in [
+        format!(
+            "UPDATE payout_transitions SET actor = 'system' WHERE payout_id = {} AND from_status IS NULL",
+            id(&scan)
+        ),
+        format!(
+            "UPDATE payout_transitions SET actor = 'buyer:x' WHERE payout_id = {} AND from_status = 'PENDING_APPROVAL'",
+            id(&request)
+        ),
+    ] {
+        app.state.db.execute_unprepared(&planted).await.unwrap();
+    }
+    // The migration undone (the column goes) and done again: every kind is filled as recorded.
+    let since_it = migration::Migrator::migrations()
+        .iter()
+        .rev()
+        .position(|m| m.name() == "m20261204_000001_transition_actor_kind")
+        .expect("the migration is registered");
+    migration::Migrator::down(&app.state.db, Some(since_it as u32 + 1)).await.unwrap();
+    migration::Migrator::up(&app.state.db, None).await.unwrap();
+    let mut paid = paid;
+    paid[1].1 = "buyer:x".into();
+    assert_eq!(history(&app, &admin, &request).await, paid);
+    let mut failed = failed;
+    failed[0].1 = "system".into();
+    assert_eq!(history(&app, &admin, &scan).await, failed);
+}
+
 /// Shop.balance beside the other fields (every field's roles: `roles.rs`).
 async fn only_admins_and_cs_admins_see_the_balance(app: TestApp) {
     app.sync_shop("s1", "10.00", json!({})).await;
@@ -435,4 +520,5 @@ on_both_databases!(
     a_member_named_twice_refuses_the_token,
     the_bearer_scheme_is_read_in_any_case,
     a_merchant_cannot_take_another_actors_name,
+    each_history_entry_names_its_actors_kind,
 );
