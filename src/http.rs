@@ -177,11 +177,9 @@ fn authenticate(state: &AppState, header: Option<&str>) -> Result<Option<Viewer>
     let Some(value) = header else {
         return Ok(None);
     };
-    let token = value
-        .strip_prefix("Bearer ")
-        .or_else(|| value.strip_prefix("bearer "))
+    let token = crate::auth::bearer_token(value)
         .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be `Bearer <jwt>`".into()))?;
-    state.keys.verify(token.trim()).map(Some)
+    state.keys.verify(token).map(Some)
 }
 
 fn refusal(error: &AppError) -> GqlResponse {
@@ -278,7 +276,7 @@ async fn graphiql_asset(State(server): State<Server>, path: axum::extract::Path<
 fn token_from_init(payload: &serde_json::Value) -> Option<String> {
     let field = |name: &str| payload.get(name).and_then(|v| v.as_str());
     if let Some(bearer) = field("Authorization").or_else(|| field("authorization")) {
-        return Some(bearer.strip_prefix("Bearer ").unwrap_or(bearer).trim().to_owned());
+        return Some(crate::auth::bearer_token(bearer).unwrap_or(bearer).trim().to_owned());
     }
     field("token").map(|t| t.trim().to_owned())
 }
@@ -502,7 +500,7 @@ async fn readyz(State(server): State<Server>) -> Response {
 /// Prometheus metrics; behind `Authorization: Bearer <SMALLPAY_METRICS_TOKEN>` when one is set.
 async fn render_metrics(State(server): State<Server>, headers: HeaderMap) -> Response {
     if let Some(expected) = &server.state.config.metrics_token {
-        let given = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(|h| h.strip_prefix("Bearer "));
+        let given = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(crate::auth::bearer_token);
         let matches = given.is_some_and(|g| {
             use sha2::{Digest, Sha256};
             // Compared as digests: no early exit that leaks how much of the token matched.

@@ -20,6 +20,7 @@ use serde_json::json;
 use smallpay::{
     auth::{JwtKeys, Role},
     config::Config,
+    domain::actor::Actor,
 };
 
 use crate::load::{self, Req};
@@ -335,16 +336,20 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
                 transfer_key: Set(succeeded.then(|| key.clone())),
             });
             let (first, last_to, last_at, actor, note) = match status {
-                PayoutStatus::Rejected => {
-                    (PayoutStatus::PendingApproval, PayoutStatus::Rejected, later, "admin", Some("bench: rejected"))
-                }
+                PayoutStatus::Rejected => (
+                    PayoutStatus::PendingApproval,
+                    PayoutStatus::Rejected,
+                    later,
+                    Actor::Merchant("admin"),
+                    Some("bench: rejected"),
+                ),
                 PayoutStatus::RechargeFailed => {
-                    (PayoutStatus::PendingRecharge, PayoutStatus::RechargeFailed, deadline, "system", None)
+                    (PayoutStatus::PendingRecharge, PayoutStatus::RechargeFailed, deadline, Actor::System, None)
                 }
-                _ => (PayoutStatus::Paying, PayoutStatus::Succeeded, later, "platform", None),
+                _ => (PayoutStatus::Paying, PayoutStatus::Succeeded, later, Actor::Platform, None),
             };
             for (from, to, at, by, note) in
-                [(None, first, created, applicant, None), (Some(first), last_to, last_at, actor, note)]
+                [(None, first, created, Actor::Merchant(applicant), None), (Some(first), last_to, last_at, actor, note)]
             {
                 transitions.push(entity::payout_transition::ActiveModel {
                     id: sea_orm::ActiveValue::NotSet,
@@ -355,7 +360,8 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
                     from_status: Set(from),
                     to_status: Set(to),
                     at: Set(at),
-                    actor: Set(by.to_owned()),
+                    actor: Set(by.name()),
+                    actor_kind: Set(by.kind()),
                     note: Set(note.map(str::to_owned)),
                 });
             }

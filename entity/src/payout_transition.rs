@@ -1,7 +1,7 @@
 //! One status change of a payout: its history and the subscription outbox.
 use sea_orm::entity::prelude::*;
 
-use crate::vocab::PayoutStatus;
+use crate::vocab::{ActorKind, PayoutStatus};
 
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "payout_transitions")]
@@ -15,7 +15,11 @@ pub struct Model {
     pub from_status: Option<PayoutStatus>,
     pub to_status: PayoutStatus,
     pub at: DateTimeUtc,
+    /// The name: an account id, `buyer:<buyer id>`, `system` or `platform`.
     pub actor: String,
+    /// What kind of actor `actor` names: a name alone cannot tell a merchant account called
+    /// `system` from the system.
+    pub actor_kind: ActorKind,
     pub note: Option<String>,
 }
 

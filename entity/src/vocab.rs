@@ -133,6 +133,21 @@ stored_enum! {
 }
 
 stored_enum! {
+    /// Who made a payout's status change (a history entry's actor is a kind and a name: a
+    /// name alone cannot tell a shop account called `system` from the system).
+    ActorKind {
+        /// A shop's account, by its id.
+        Merchant = "MERCHANT",
+        /// A buyer, as `buyer:<buyer id>`.
+        Buyer = "BUYER",
+        /// The platform's service calls and the payment channel's results.
+        Platform = "PLATFORM",
+        /// smallpay itself: a deadline that came due.
+        System = "SYSTEM",
+    }
+}
+
+stored_enum! {
     /// What moved a shop's balance.
     EntryKind {
         Opening = "OPENING",

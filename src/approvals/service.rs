@@ -9,6 +9,7 @@ use crate::{
     auth::{ShopScope, Viewer},
     db::{self, Ctx},
     domain::{
+        actor::Actor,
         create::commit,
         money::Cny,
         payout as rules,
@@ -91,7 +92,8 @@ pub async fn approve(
                 return Err(AppError::refused("approval refused", refusal));
             }
             let commitment = commit(funding, amount, now);
-            let change = Change { to: commitment.status, at: now, actor: &admin.sub, note: Some("approved") };
+            let change =
+                Change { to: commitment.status, at: now, actor: Actor::Merchant(&admin.sub), note: Some("approved") };
             let saved = lifecycle::transition(&tx, &p, change, |m| {
                 funds::apply(m, &commitment, amount);
                 m.approver_id = Set(Some(admin.sub.clone()));
@@ -121,7 +123,8 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
         shops::repo::find_for_update(&tx, &scope).await?;
         let p = request(&tx, &scope, id).await?;
         must_be_pending(&p)?;
-        let change = Change { to: PayoutStatus::Rejected, at: now, actor: &admin.sub, note: Some(reason) };
+        let change =
+            Change { to: PayoutStatus::Rejected, at: now, actor: Actor::Merchant(&admin.sub), note: Some(reason) };
         let saved = lifecycle::transition(&tx, &p, change, |m| {
             m.approver_id = Set(Some(admin.sub.clone()));
             m.reject_reason = Set(Some(reason.to_owned()));
@@ -137,7 +140,7 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
 pub async fn expire(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<()> {
     let p = repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
     if p.status == PayoutStatus::PendingApproval {
-        let change = Change { to: PayoutStatus::Rejected, at: now, actor: "system", note: Some("expired") };
+        let change = Change { to: PayoutStatus::Rejected, at: now, actor: Actor::System, note: Some("expired") };
         lifecycle::transition(tx, &p, change, |m| m.reject_reason = Set(Some("expired".to_owned()))).await?;
     }
     Ok(())

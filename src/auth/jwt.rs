@@ -1,7 +1,8 @@
 //! JWT verification: one configured algorithm (HS256 by default, RS256/ES256/ES384 with a
 //! public key), or an identity provider's key set (JWKS, see [`super::jwks`]) where each key
-//! has its own; required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, 60 s leeway. Every refusal
-//! says why.
+//! has its own; required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, `iat` not in the future, 60 s
+//! leeway. A header or claims set that names a member twice is refused (see
+//! [`super::unique_json`]), and so is a header with `crit`. Every refusal says why.
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -10,14 +11,16 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     jwks::{JwksCache, Lookup, Timing},
+    unique_json,
     viewer::{Role, Viewer},
 };
-use crate::{config::Config, error::AppError};
+use crate::{config::Config, domain::actor, error::AppError};
 
 pub const LEEWAY_SECONDS: u64 = 60;
 
 /// The claims smallpay reads. Other claims (an identity provider's `scope`, `azp`, `typ`,
-/// `sid`…) are ignored; a claim smallpay reads must be well-formed.
+/// `sid`, `jti`…) are ignored, whatever their JSON type; a claim smallpay reads must be
+/// well-formed.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub sub: String,
@@ -34,8 +37,6 @@ pub struct Claims {
     pub iat: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nbf: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jti: Option<String>,
 }
 
 #[derive(Clone)]
@@ -181,6 +182,7 @@ impl JwtKeys {
     /// Like [`JwtKeys::verify`], also answering the token's `exp` (seconds since the epoch).
     pub fn verify_with_expiry(&self, token: &str) -> Result<(Viewer, i64), AppError> {
         let refuse = |why: &str| AppError::Unauthenticated(format!("invalid token: {why}"));
+        check_header(token).map_err(|why| refuse(&why))?;
         let header = jsonwebtoken::decode_header(token).map_err(|_| {
             if header_alg(token).is_some_and(|alg| alg.eq_ignore_ascii_case("none")) {
                 refuse("unsigned tokens (alg none) are refused")
@@ -222,7 +224,13 @@ impl JwtKeys {
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-        let data = jsonwebtoken::decode::<serde_json::Value>(token, decoding, &validation).map_err(|e| {
+        // Read here, where a member named twice is refused, rather than as jsonwebtoken reads
+        // them (the last one winning, but for the claims it validates).
+        let mut raw = token_part(token, 1).ok_or_else(|| refuse("not a well-formed JWT")).and_then(|bytes| {
+            unique_json::parse(&bytes).map_err(|e| refuse(&format!("claims: {}", json_reason(&e))))
+        })?;
+        // The signature, and the time, issuer and audience claims.
+        jsonwebtoken::decode::<serde::de::IgnoredAny>(token, decoding, &validation).map_err(|e| {
             refuse(&match e.kind() {
                 ErrorKind::InvalidSignature => "bad signature".to_owned(),
                 ErrorKind::ExpiredSignature => "expired (exp)".to_owned(),
@@ -235,7 +243,6 @@ impl JwtKeys {
                 _ => "not a well-formed JWT".to_owned(),
             })
         })?;
-        let mut raw = data.claims;
         // An identity provider may put smallpay's claims in a namespace object (as Hasura's
         // `claims_namespace`): its `role`, `shop_id` and `name` are read from there.
         if let Some(inner) = self
@@ -251,10 +258,13 @@ impl JwtKeys {
                 }
             }
         }
-        let claims: Claims = serde_json::from_value(raw)
-            .map_err(|e| refuse(&format!("claims: {}", json_reason_text(&e.to_string()))))?;
+        let claims: Claims = serde_path_to_error::deserialize(raw).map_err(|e| refuse(&claims_reason(&e)))?;
         let exp = claims.exp;
-        if exp.saturating_sub(Utc::now().timestamp()) > self.max_lifetime.saturating_add(LEEWAY_SECONDS as i64) {
+        let now = Utc::now().timestamp();
+        if claims.iat.is_some_and(|iat| iat > now.saturating_add(LEEWAY_SECONDS as i64)) {
+            return Err(refuse(&format!("issued in the future (iat), beyond the {LEEWAY_SECONDS} s leeway")));
+        }
+        if exp.saturating_sub(now) > self.max_lifetime.saturating_add(LEEWAY_SECONDS as i64) {
             return Err(refuse(&format!(
                 "its lifetime (exp) is longer than the {} s accepted (SMALLPAY_JWT_MAX_LIFETIME)",
                 self.max_lifetime
@@ -289,7 +299,6 @@ impl JwtKeys {
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             iat: Some(now),
             nbf: None,
-            jti: None,
         }
     }
 }
@@ -305,6 +314,12 @@ fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
     if sub.is_empty() || sub.len() > 128 {
         return Err(refuse("claim `sub` must be 1 to 128 characters".into()));
     }
+    if role.is_merchant() && actor::is_reserved_for_another_kind(sub) {
+        return Err(refuse(format!(
+            "claim `sub` `{sub}` is reserved for another kind of actor: `system`, `platform` and `buyer:…` \
+             name the system, the platform and buyers in a payout's history"
+        )));
+    }
     let shop_id = claims.shop_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
     if role.is_merchant() && shop_id.is_none() {
         return Err(refuse(format!("role `{}` needs claim `shop_id`", claims.role)));
@@ -318,21 +333,54 @@ fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
 }
 
 fn json_reason(err: &serde_json::Error) -> String {
-    json_reason_text(&err.to_string())
-}
-
-fn json_reason_text(text: &str) -> String {
     // serde's messages name the field ("unknown field `x`", "missing field `role`"); drop the
     // position suffix.
+    let text = err.to_string();
     text.split(" at line ").next().unwrap_or("malformed").to_owned()
+}
+
+/// Why the claims are not smallpay's, naming the claim when one is malformed.
+fn claims_reason(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
+    let reason = json_reason(err.inner());
+    match err.path().to_string().as_str() {
+        "." => format!("claims: {reason}"),
+        claim => format!("claims: `{claim}`: {reason}"),
+    }
+}
+
+/// One base64url part of a compact token (0 the header, 1 the claims), decoded.
+fn token_part(token: &str, index: usize) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let part = token.split('.').nth(index)?;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()
+}
+
+/// The header's own refusals, before anything in it is used: a member named twice (which
+/// `alg` or `kid` would be read?), and `crit` (RFC 7515 §4.1.11: the extensions it lists must
+/// be understood, or the token refused — smallpay implements none, not even `b64`, RFC 7797).
+/// A header that is not JSON at all is left to jsonwebtoken, which says so.
+fn check_header(token: &str) -> Result<(), String> {
+    let Some(bytes) = token_part(token, 0) else { return Ok(()) };
+    let header = match unique_json::parse(&bytes) {
+        Ok(header) => header,
+        Err(e) if e.is_data() => return Err(format!("header: {}", json_reason(&e))),
+        Err(_) => return Ok(()),
+    };
+    let Some(crit) = header.get("crit") else { return Ok(()) };
+    let names: Option<Vec<&str>> =
+        crit.as_array().and_then(|list| list.iter().map(serde_json::Value::as_str).collect());
+    Err(match names {
+        Some(names) if !names.is_empty() => format!(
+            "its header marks {} as critical (crit): an extension this server does not understand",
+            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+        ),
+        _ => "its header's `crit` is not a list of extension names".to_owned(),
+    })
 }
 
 /// The `alg` of a token's header, read leniently (to name `none` when refusing it).
 fn header_alg(token: &str) -> Option<String> {
-    use base64::Engine;
-    let head = token.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(head.trim_end_matches('=')).ok()?;
-    let value: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let value: serde_json::Value = serde_json::from_slice(&token_part(token, 0)?).ok()?;
     value.get("alg")?.as_str().map(str::to_owned)
 }
 
@@ -380,5 +428,96 @@ mod tests {
         );
         let err = keys().verify(&token).unwrap_err();
         assert!(err.message().contains("alg none"), "{err:?}");
+    }
+
+    /// A token of raw JSON texts signed with the development secret: members may repeat.
+    fn raw(keys: &JwtKeys, header: &str, claims: &str) -> String {
+        use base64::Engine;
+        let enc = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let message = format!("{}.{}", enc(header), enc(claims));
+        let signature = jsonwebtoken::crypto::sign(message.as_bytes(), keys.encoding.as_ref().unwrap(), keys.algorithm);
+        format!("{message}.{}", signature.unwrap())
+    }
+
+    /// A CS agent's claims as JSON text, `extra` members appended.
+    fn cs_claims(keys: &JwtKeys, extra: &str) -> String {
+        let claims = keys.claims(Role::Cs, Some("s1"), "cs-1", None, Duration::from_secs(60));
+        let text = serde_json::to_string(&claims).unwrap();
+        format!("{}{extra}}}", text.strip_suffix('}').unwrap())
+    }
+
+    const HEADER: &str = r#"{"alg":"HS256","typ":"JWT"}"#;
+
+    #[test]
+    fn a_member_named_twice_refuses_the_token_instead_of_the_last_one_winning() {
+        let keys = keys();
+        let honest = keys.verify(&raw(&keys, HEADER, &cs_claims(&keys, ""))).unwrap();
+        assert_eq!(honest.role, Role::Cs);
+        for (case, header, claims, names) in [
+            ("a second role", HEADER, cs_claims(&keys, r#","role":"admin""#), "`role`"),
+            ("a second shop", HEADER, cs_claims(&keys, r#","shop_id":"s2""#), "`shop_id`"),
+            ("a header member twice", r#"{"alg":"HS256","alg":"HS256"}"#, cs_claims(&keys, ""), "`alg`"),
+        ] {
+            let err = keys.verify(&raw(&keys, header, &claims)).unwrap_err();
+            assert!(err.message().contains("more than once") && err.message().contains(names), "{case}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn any_crit_refuses_the_token() {
+        let keys = keys();
+        for header in [
+            r#"{"alg":"HS256","crit":["b64"],"b64":false}"#,
+            r#"{"alg":"HS256","crit":["x-ext"],"x-ext":1}"#,
+            r#"{"alg":"HS256","crit":[]}"#,
+            r#"{"alg":"HS256","crit":[1]}"#,
+        ] {
+            let err = keys.verify(&raw(&keys, header, &cs_claims(&keys, ""))).unwrap_err();
+            assert!(err.message().contains("crit"), "{header}: {err:?}");
+        }
+    }
+
+    #[test]
+    fn unread_claims_may_be_of_any_type_and_read_ones_are_named_when_malformed() {
+        let keys = keys();
+        for extra in [r#","jti":12345"#, r#","jti":{"a":[1]}"#, r#","sid":null"#, r#","auth_time":1.5"#] {
+            assert_eq!(keys.verify(&raw(&keys, HEADER, &cs_claims(&keys, extra))).unwrap().role, Role::Cs, "{extra}");
+        }
+        let mut claims: serde_json::Value = serde_json::from_str(&cs_claims(&keys, "")).unwrap();
+        claims["iat"] = serde_json::json!("now");
+        let err = keys.verify(&raw(&keys, HEADER, &claims.to_string())).unwrap_err();
+        assert!(err.message().contains("`iat`"), "{err:?}");
+    }
+
+    #[test]
+    fn a_token_issued_in_the_future_is_refused_beyond_the_leeway() {
+        let keys = keys();
+        let now = Utc::now().timestamp();
+        let leeway = LEEWAY_SECONDS as i64;
+        let mut claims = keys.claims(Role::Cs, Some("s1"), "cs-1", None, Duration::from_secs(600));
+        // The margins (a quarter of the leeway) keep the test apart from the second it runs in.
+        for (iat, accepted) in [(now - 3600, true), (now + leeway - 15, true), (now + leeway + 15, false)] {
+            claims.iat = Some(iat);
+            let verdict = keys.verify(&keys.sign(&claims).unwrap());
+            assert_eq!(verdict.is_ok(), accepted, "iat now{:+}: {verdict:?}", iat - now);
+            if let Err(err) = verdict {
+                assert!(err.message().contains("iat"), "{err:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn merchant_tokens_may_not_name_another_kind_of_actor() {
+        let keys = keys();
+        let token = |role, shop, sub| keys.sign(&keys.claims(role, shop, sub, None, Duration::from_secs(60))).unwrap();
+        for sub in ["system", "platform", "buyer:b-1", "SYSTEM"] {
+            for role in Role::MERCHANT {
+                let err = keys.verify(&token(*role, Some("s1"), sub)).unwrap_err();
+                assert!(err.message().contains("reserved"), "{role:?} {sub}: {err:?}");
+            }
+            // A buyer is shown as `buyer:<sub>` and the platform as `platform`: no clash.
+            assert!(keys.verify(&token(Role::Buyer, None, sub)).is_ok(), "buyer {sub}");
+            assert!(keys.verify(&token(Role::Platform, None, sub)).is_ok(), "platform {sub}");
+        }
     }
 }

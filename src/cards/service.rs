@@ -10,6 +10,7 @@ use crate::{
     auth::Viewer,
     db::{self, Ctx},
     domain::{
+        actor::Actor,
         card::{self as rules, AccountKind},
         vocab::{AccountCardStatus, PayoutStatus, TransferFailureKind},
     },
@@ -55,9 +56,12 @@ pub async fn submit(
             let p = payouts_repo::find_for_update(&tx, card.payout_id)
                 .await?
                 .ok_or_else(|| AppError::Internal(format!("payout of card {card_id} missing")))?;
-            let actor = format!("buyer:{}", buyer.sub);
-            let change =
-                Change { to: PayoutStatus::Paying, at: now, actor: &actor, note: Some("receiving account submitted") };
+            let change = Change {
+                to: PayoutStatus::Paying,
+                at: now,
+                actor: Actor::Buyer(&buyer.sub),
+                note: Some("receiving account submitted"),
+            };
             let retried = lifecycle::transition(&tx, &p, change, |m| {
                 m.failure_kind = Set(None);
                 m.failure_reason = Set(None);

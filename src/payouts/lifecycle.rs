@@ -12,6 +12,7 @@ use crate::{
     cards,
     db::{self, Ctx},
     domain::{
+        actor::Actor,
         payout as rules,
         vocab::{EntryKind, JobKind, PayoutStatus, RefundStatus, TransferFailureKind},
     },
@@ -24,7 +25,7 @@ use crate::{
 pub struct Change<'a> {
     pub to: PayoutStatus,
     pub at: DateTime<Utc>,
-    pub actor: &'a str,
+    pub actor: Actor<'a>,
     pub note: Option<&'a str>,
 }
 
@@ -121,11 +122,11 @@ pub async fn settle(
     }
     let saved = match result {
         TransferResult::Succeeded => {
-            let change = Change { to: PayoutStatus::Succeeded, at: now, actor: "platform", note: None };
+            let change = Change { to: PayoutStatus::Succeeded, at: now, actor: Actor::Platform, note: None };
             transition(tx, p, change, |m| m.succeeded_at = Set(Some(now))).await?
         }
         TransferResult::Failed { kind, reason } => {
-            let change = Change { to: PayoutStatus::Failed, at: now, actor: "platform", note: reason.as_deref() };
+            let change = Change { to: PayoutStatus::Failed, at: now, actor: Actor::Platform, note: reason.as_deref() };
             transition(tx, p, change, |m| {
                 m.failure_kind = Set(Some(*kind));
                 m.failure_reason = Set(reason.clone());
@@ -157,7 +158,7 @@ pub async fn expire_recharge(tx: &DatabaseTransaction, id: i64, now: DateTime<Ut
         let change = Change {
             to: PayoutStatus::RechargeFailed,
             at: now,
-            actor: "system",
+            actor: Actor::System,
             note: Some("not recharged within 1 h"),
         };
         transition(tx, &p, change, |_| {}).await?;
@@ -177,7 +178,7 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
     let tz = shop.map_or(default_tz, |s| crate::domain::shop::zone_of(&s.time_zone, default_tz));
     let refund_due = rules::add_business_days(now, tz, rules::REFUND_BUSINESS_DAYS);
     let change =
-        Change { to: PayoutStatus::Closed, at: now, actor: "system", note: Some("closed 7 days after commit") };
+        Change { to: PayoutStatus::Closed, at: now, actor: Actor::System, note: Some("closed 7 days after commit") };
     transition(tx, &p, change, |m| {
         m.closed_at = Set(Some(now));
         m.refund_status = Set(RefundStatus::Pending);

@@ -12,7 +12,7 @@ use super::{
 use crate::{
     auth::Viewer,
     db::{self, Ctx},
-    domain::vocab::PayoutStatus,
+    domain::{actor::Actor, vocab::PayoutStatus},
     error::{AppError, AppResult},
     gateway::Payments,
 };
@@ -68,7 +68,7 @@ pub async fn confirm_recharge(
                 return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
             }
             let change =
-                Change { to: PayoutStatus::Paying, at: now, actor: "platform", note: Some("recharge received") };
+                Change { to: PayoutStatus::Paying, at: now, actor: Actor::Platform, note: Some("recharge received") };
             let saved = transition(&tx, &p, change, |m| {
                 m.deducted_at = Set(Some(now));
                 m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));

@@ -8,7 +8,10 @@ use sea_orm::{
 
 use crate::{
     auth::ShopScope,
-    domain::vocab::{PayoutStatus, RefundStatus},
+    domain::{
+        actor::Actor,
+        vocab::{PayoutStatus, RefundStatus},
+    },
     error::AppResult,
 };
 
@@ -122,7 +125,7 @@ pub struct NewTransition<'a> {
     pub from: Option<PayoutStatus>,
     pub to: PayoutStatus,
     pub at: DateTime<Utc>,
-    pub actor: &'a str,
+    pub actor: Actor<'a>,
     pub note: Option<&'a str>,
 }
 
@@ -137,7 +140,8 @@ pub async fn record_transition(db: &impl ConnectionTrait, t: NewTransition<'_>) 
         from_status: Set(t.from),
         to_status: Set(t.to),
         at: Set(t.at),
-        actor: Set(t.actor.to_owned()),
+        actor: Set(t.actor.name()),
+        actor_kind: Set(t.actor.kind()),
         note: Set(t.note.map(str::to_owned)),
         ..Default::default()
     };

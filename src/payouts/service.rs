@@ -17,6 +17,7 @@ use crate::{
     auth::{ShopScope, Viewer},
     db::{self, Ctx},
     domain::{
+        actor::Actor,
         create::{InitialState, initial_state},
         money::Cny,
         payout::{self as rules, Decision},
@@ -146,7 +147,14 @@ async fn create_once(
         funds::debit(&tx, &payout, now, "payout refused").await?;
     }
     let note = payout.approval_note.as_deref();
-    let first = NewTransition { payout: &payout, from: None, to: initial.status, at: now, actor: &viewer.sub, note };
+    let first = NewTransition {
+        payout: &payout,
+        from: None,
+        to: initial.status,
+        at: now,
+        actor: Actor::Merchant(&viewer.sub),
+        note,
+    };
     repo::record_transition(&tx, first).await?;
     let delivery = match initial.status {
         PayoutStatus::Paying => Some(delivery::schedule_leased(&tx, payout.id, now).await?),

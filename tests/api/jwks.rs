@@ -153,6 +153,14 @@ impl Signer {
         header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, &claims(app), &self.key).unwrap()
     }
+
+    /// A token of raw JSON texts (a member may appear twice), signed with this key.
+    fn sign_raw(&self, header: &str, claims: &str) -> String {
+        use base64::Engine as _;
+        let enc = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        let message = format!("{}.{}", enc(header), enc(claims));
+        format!("{message}.{}", jsonwebtoken::crypto::sign(message.as_bytes(), &self.key, self.alg).unwrap())
+    }
 }
 
 fn claims(app: &TestApp) -> Value {
@@ -226,6 +234,31 @@ async fn tokens_signed_by_a_key_of_the_set_are_accepted_and_others_refused_with_
         ("an RSA algorithm with an EC key", rsa.sign_as(&app, Algorithm::RS256, Some("ec")), "expected ES256"),
         ("no kid while the set holds several keys", rsa.sign_as(&app, Algorithm::RS256, None), "kid"),
         ("a key of the set, someone else's signature", bare.sign_as(&app, Algorithm::RS256, Some("rsa")), "signature"),
+        // RFC 7515 §4.1.11: an extension marked critical that the server does not implement.
+        (
+            "a critical extension",
+            jsonwebtoken::encode(
+                &Header { kid: Some("rsa".into()), crit: Some(vec!["b64".into()]), ..Header::new(Algorithm::RS256) },
+                &claims(&app),
+                &rsa.key,
+            )
+            .unwrap(),
+            "crit",
+        ),
+        // Which key would a second kid pick? Neither: a member named twice refuses the token.
+        (
+            "a kid named twice",
+            rsa.sign_raw(r#"{"alg":"RS256","kid":"rsa","kid":"ec"}"#, &claims(&app).to_string()),
+            "`kid` appears more than once",
+        ),
+        (
+            "a role named twice",
+            rsa.sign_raw(
+                r#"{"alg":"RS256","kid":"rsa"}"#,
+                &claims(&app).to_string().replacen(r#""role":"cs""#, r#""role":"cs","role":"admin""#, 1),
+            ),
+            "`role` appears more than once",
+        ),
     ];
     for (case, token, says) in cases {
         let message = refusal(&app, &token).await;

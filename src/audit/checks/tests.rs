@@ -3,6 +3,7 @@
 use chrono::{TimeDelta, TimeZone};
 
 use super::{books::*, *};
+use crate::domain::vocab::ActorKind;
 
 fn t0() -> DateTime<Utc> {
     // 12:00 in Shanghai.
@@ -94,6 +95,7 @@ fn step(id: i64, payout_id: i64, from: Option<PayoutStatus>, to: PayoutStatus) -
         to_status: to,
         at: t0(),
         actor: "admin".into(),
+        actor_kind: ActorKind::Merchant,
         note: None,
     }
 }

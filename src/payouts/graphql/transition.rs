@@ -1,7 +1,7 @@
 //! The `PayoutTransition` object: one status change, in a payout's history and as an event.
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result};
 use chrono::{DateTime, Utc};
-use entity::payout_transition;
+use entity::{payout_transition, vocab};
 
 use super::payout::Payout;
 use crate::{
@@ -11,6 +11,21 @@ use crate::{
         loaders::{PayoutById, RequestLoader},
     },
 };
+
+// Beside its only object rather than in `graphql::enums`.
+/// Who made a status change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Enum)]
+#[graphql(remote = "vocab::ActorKind")]
+pub enum ActorKind {
+    /// A shop's account: actor is its id.
+    Merchant,
+    /// A buyer: actor is "buyer:<buyer id>".
+    Buyer,
+    /// The platform's service calls and the payment channel's results: actor is "platform".
+    Platform,
+    /// A deadline that came due: actor is "system".
+    System,
+}
 
 /// One status change of a payout.
 pub struct PayoutTransition(pub payout_transition::Model);
@@ -50,9 +65,15 @@ impl PayoutTransition {
         self.0.at
     }
 
-    /// An account id, "buyer:<buyer id>", "system" or "platform".
+    /// An account id, "buyer:<buyer id>", "system" or "platform"; actorKind says which.
     async fn actor(&self) -> &str {
         &self.0.actor
+    }
+
+    /// What kind of actor made the change: tell the system from an account by this, not by
+    /// the actor's name.
+    async fn actor_kind(&self) -> ActorKind {
+        self.0.actor_kind.into()
     }
 
     /// Why, when known: the approval note of a request, "approved", the reject reason or
