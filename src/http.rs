@@ -715,3 +715,92 @@ async fn advance_clock(State(server): State<Server>, Query(advance): Query<Advan
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(trusted: &[&str], header: ForwardedHeader) -> Config {
+        let mut config = Config::defaults();
+        config.trusted_proxies = trusted.iter().map(|t| crate::config::parse_net(t).unwrap()).collect();
+        config.forwarded_header = header;
+        config
+    }
+
+    fn headers(name: &str, values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+        let xff = ForwardedHeader::XForwardedFor;
+        let none = config(&[], xff);
+        let proxies = config(&["10.0.0.0/8"], xff);
+        let spoofed = headers("x-forwarded-for", &["203.0.113.9"]);
+        assert_eq!(client_address(ip("198.51.100.1"), &spoofed, &none), ip("198.51.100.1"), "no proxy trusted");
+        assert_eq!(client_address(ip("198.51.100.1"), &spoofed, &proxies), ip("198.51.100.1"), "not a proxy");
+        assert_eq!(client_address(ip("10.0.0.5"), &spoofed, &proxies), ip("203.0.113.9"));
+        // The client's own claims are further left: the right-most untrusted entry is the client.
+        let chain = headers("x-forwarded-for", &["1.2.3.4, 203.0.113.9", "10.0.0.7"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &chain, &proxies), ip("203.0.113.9"));
+        let ported = headers("x-forwarded-for", &["[2001:db8::1]:4711"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &ported, &proxies), ip("2001:db8::1"));
+        let unknown = headers("x-forwarded-for", &["203.0.113.9, unknown"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &unknown, &proxies), ip("10.0.0.5"), "the walk stops at `unknown`");
+        let all_trusted = headers("x-forwarded-for", &["10.1.1.1"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &all_trusted, &proxies), ip("10.1.1.1"));
+        assert_eq!(client_address(ip("10.0.0.5"), &HeaderMap::new(), &proxies), ip("10.0.0.5"), "no header");
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.5"), &spoofed, &proxies),
+            ip("203.0.113.9"),
+            "a proxy's IPv4 address mapped into IPv6"
+        );
+    }
+
+    #[test]
+    fn the_configured_header_is_the_only_one_read() {
+        let forwarded = config(&["10.0.0.0/8"], ForwardedHeader::Forwarded);
+        let mut both = headers("forwarded", &[r#"for=1.2.3.4, for="[2001:db8:cafe::17]:4711";proto=https"#]);
+        both.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(client_address(ip("10.0.0.5"), &both, &forwarded), ip("2001:db8:cafe::17"));
+        let xff = config(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        assert_eq!(client_address(ip("10.0.0.5"), &both, &xff), ip("203.0.113.9"));
+        let obfuscated = headers("forwarded", &["for=_hidden;by=10.0.0.5"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &obfuscated, &forwarded), ip("10.0.0.5"));
+    }
+
+    fn frame(text: &str) -> Vec<u8> {
+        text.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn socket_rules_see_every_subscribe() {
+        let subscribe = |id: &str| frame(&format!(r#"{{"type":"subscribe","id":"{id}","payload":{{"query":"{{x}}"}}}}"#));
+        let code = |r: Result<(), CloseFrame>| r.err().map(|f| f.code);
+        let mut rules = SocketRules::default();
+        assert_eq!(code(rules.heard(&subscribe("1"))), Some(4401), "before connection_init");
+        assert_eq!(code(rules.heard(&frame(r#"{"type":"connection_init","payload":{}}"#))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), Some(4409), "a reused id");
+        assert_eq!(code(rules.heard(&frame(r#"{"type":"complete","id":"1"}"#))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None, "completed by the client: free again");
+        rules.said(r#"{"type":"complete","id":"1"}"#);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None, "completed by the server: free again");
+        for i in 2..=WS_MAX_SUBSCRIPTIONS {
+            assert_eq!(code(rules.heard(&subscribe(&i.to_string()))), None);
+        }
+        assert_eq!(code(rules.heard(&subscribe("x"))), Some(4429));
+        // The legacy protocol's words; what does not parse is the protocol's to refuse.
+        let mut legacy = SocketRules::default();
+        assert_eq!(code(legacy.heard(&frame(r#"{"type":"start","id":"1","payload":{"query":"{x}"}}"#))), Some(4401));
+        assert_eq!(code(legacy.heard(b"\xff not json")), None);
+    }
+}
