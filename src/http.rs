@@ -455,7 +455,10 @@ impl SocketRules {
             ClientMessage::Stop { id } => {
                 self.open.remove(&id);
             }
-            ClientMessage::ConnectionTerminate | ClientMessage::Ping { .. } | ClientMessage::Pong { .. } => {}
+            // The legacy protocol's goodbye: closed normally at once, before the client's own
+            // close frame (sent right behind it) is read — echoed, that one carries no code.
+            ClientMessage::ConnectionTerminate => return Err(CloseFrame { code: 1000, reason: "".into() }),
+            ClientMessage::Ping { .. } | ClientMessage::Pong { .. } => {}
         }
         Ok(())
     }
@@ -600,11 +603,11 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                         break End::Gone;
                     }
                 }
-                // The protocol ended the connection (the legacy `connection_terminate`).
+                // The protocol's task ended.
                 None => break End::Close(CloseFrame { code: 1000, reason: "".into() }),
             },
-            // Read only as fast as the protocol takes the messages: the try_send below has room.
-            read = stream.next(), if in_tx.capacity() > 0 => match read {
+            // Read only as fast as the protocol takes the messages: a place in its queue first.
+            (room, read) = async { (in_tx.reserve().await, stream.next().await) } => match read {
                 Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
                 Some(Ok(Message::Close(_))) => break End::ClosedByClient,
                 Some(Ok(message)) => {
@@ -612,8 +615,9 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     if let Err(frame) = rules.heard(data) {
                         break End::Close(frame);
                     }
-                    if in_tx.try_send(message).is_err() {
-                        break End::Gone;
+                    match room {
+                        Ok(room) => room.send(message),
+                        Err(_) => break End::Gone,
                     }
                 }
                 Some(Err(e)) if too_big(&e) => {
@@ -802,5 +806,6 @@ mod tests {
         let mut legacy = SocketRules::default();
         assert_eq!(code(legacy.heard(&frame(r#"{"type":"start","id":"1","payload":{"query":"{x}"}}"#))), Some(4401));
         assert_eq!(code(legacy.heard(b"\xff not json")), None);
+        assert_eq!(code(legacy.heard(&frame(r#"{"type":"connection_terminate"}"#))), Some(1000));
     }
 }
