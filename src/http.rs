@@ -787,7 +787,8 @@ mod tests {
 
     #[test]
     fn socket_rules_see_every_subscribe() {
-        let subscribe = |id: &str| frame(&format!(r#"{{"type":"subscribe","id":"{id}","payload":{{"query":"{{x}}"}}}}"#));
+        let subscribe =
+            |id: &str| frame(&format!(r#"{{"type":"subscribe","id":"{id}","payload":{{"query":"{{x}}"}}}}"#));
         let code = |r: Result<(), CloseFrame>| r.err().map(|f| f.code);
         let mut rules = SocketRules::default();
         assert_eq!(code(rules.heard(&subscribe("1"))), Some(4401), "before connection_init");

@@ -523,9 +523,8 @@ async fn silent_connections_cannot_lock_clients_out_postgres() {
 async fn idle_keep_alive_and_http2_connections_are_closed() {
     use http_body_util::Empty;
     use hyper_util::rt::{TokioExecutor, TokioIo};
-    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.header_timeout = Duration::from_millis(500))
-        .await
-        .unwrap();
+    let app =
+        TestApp::try_spawn_with(Backend::Sqlite, |c| c.header_timeout = Duration::from_millis(500)).await.unwrap();
     // HTTP/1.1: one request answered, then nothing: the connection is closed.
     let mut kept = tokio::net::TcpStream::connect(app.addr).await.unwrap();
     assert!(healthz_on(&mut kept).await);
@@ -621,8 +620,9 @@ async fn connections_are_capped_per_address_and_a_proxy_forwards_its_clients() {
 /// A graphql-transport-ws `subscribe` frame, as text or as binary.
 fn subscribe_frame(id: &str, binary: bool) -> tokio_tungstenite::tungstenite::Message {
     use tokio_tungstenite::tungstenite::Message;
-    let text = json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { payoutStatusChanged { id } }" } })
-        .to_string();
+    let text =
+        json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { payoutStatusChanged { id } }" } })
+            .to_string();
     if binary { Message::Binary(text.into_bytes().into()) } else { Message::Text(text.into()) }
 }
 
@@ -675,7 +675,8 @@ async fn a_subscribe_before_connection_init_closes_4401() {
     let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
     request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-ws"));
     let mut legacy = tokio_tungstenite::connect_async(request).await.unwrap().0;
-    let start = json!({ "id": "1", "type": "start", "payload": { "query": "subscription { payoutStatusChanged { id } }" } });
+    let start =
+        json!({ "id": "1", "type": "start", "payload": { "query": "subscription { payoutStatusChanged { id } }" } });
     legacy.send(Message::Text(start.to_string().into())).await.unwrap();
     assert_eq!(close_code(&mut legacy).await, Some(4401), "graphql-ws");
     assert_eq!(app.state.bus.subscribed(), 0, "nothing subscribed");
@@ -707,7 +708,8 @@ async fn connection_terminate_closes_cleanly_with_1000(app: TestApp) {
     app.sync_shop("s1", "0", json!({})).await;
     let admin = app.admin("s1");
     for round in 0..10 {
-        let mut sub = app.subscribe("graphql-ws", &admin, "subscription { payoutStatusChanged { id } }", json!({})).await;
+        let mut sub =
+            app.subscribe("graphql-ws", &admin, "subscription { payoutStatusChanged { id } }", json!({})).await;
         // What subscriptions-transport-ws sends on close(): stop, connection_terminate and its
         // own close frame (no code), all at once.
         for message in [json!({ "id": "1", "type": "stop" }), json!({ "type": "connection_terminate" })] {
