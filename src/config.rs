@@ -193,15 +193,33 @@ pub struct Config {
     /// The longest a GraphQL request may run before it is answered 408.
     #[arg(long, env = "SMALLPAY_REQUEST_TIMEOUT", default_value = "30s", value_parser = parse_duration, global = true)]
     pub request_timeout: Duration,
-    /// Connections open at once; more are closed as they arrive.
+    /// Connections open at once, subscription sockets included; more are closed as they
+    /// arrive.
     #[arg(long, env = "SMALLPAY_MAX_CONNECTIONS", default_value = "1024", global = true)]
     pub max_connections: usize,
+    /// Connections one client address may hold open at once (an IPv6 address counts with its
+    /// /64); default a quarter of `SMALLPAY_MAX_CONNECTIONS`. A trusted proxy's own connections
+    /// are not capped; its clients' subscription sockets are, by their forwarded address.
+    #[arg(long, env = "SMALLPAY_MAX_CONNECTIONS_PER_CLIENT", global = true)]
+    pub max_connections_per_client: Option<usize>,
+    /// Proxies (balancers) whose forwarded-address header is believed, as comma-separated
+    /// CIDRs or addresses (`10.0.0.0/8,192.0.2.7`); none by default.
+    #[arg(long, env = "SMALLPAY_TRUSTED_PROXIES", value_delimiter = ',', value_parser = parse_net, global = true)]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The header the trusted proxies write the client's address into.
+    #[arg(long, env = "SMALLPAY_FORWARDED_HEADER", value_enum, default_value = "x-forwarded-for", global = true)]
+    pub forwarded_header: ForwardedHeader,
     /// How long a shutdown waits for open requests and sockets before it closes them.
     #[arg(long, env = "SMALLPAY_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
     #[arg(long, env = "SMALLPAY_METRICS_TOKEN", hide_env_values = true, global = true)]
     pub metrics_token: Option<String>,
+    /// A listener of its own for `/metrics` (e.g. `127.0.0.1:9090`, port 0 picks one): then
+    /// the public port does not serve it. In production without it or a token, `/metrics` is
+    /// off.
+    #[arg(long, env = "SMALLPAY_METRICS_BIND", global = true)]
+    pub metrics_bind: Option<SocketAddr>,
     /// Subscription sockets one account may hold open at once (more are refused, 4429).
     #[arg(long, env = "SMALLPAY_MAX_SOCKETS_PER_ACCOUNT", default_value = "10", global = true)]
     pub max_sockets_per_account: usize,
@@ -226,6 +244,16 @@ pub enum LogFormat {
     /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and the
     /// event's fields), `span` (the request's `request_id`, `account`, `operation`, …).
     Json,
+}
+
+/// The header a trusted proxy names the client in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, …` (HAProxy's `option forwardfor`, nginx, most
+    /// balancers).
+    XForwardedFor,
+    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
+    Forwarded,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -272,6 +300,17 @@ impl Config {
 
     pub fn introspection_enabled(&self) -> bool {
         self.introspection.unwrap_or(!self.is_production())
+    }
+
+    /// Connections one client address may hold (a quarter of all by default).
+    pub fn connections_per_client(&self) -> usize {
+        self.max_connections_per_client.unwrap_or(self.max_connections / 4).max(1)
+    }
+
+    /// Whether the public port serves `/metrics`: not when it has a listener of its own, nor
+    /// in production without a token (it would be open to the internet).
+    pub fn metrics_on_public_port(&self) -> bool {
+        self.metrics_bind.is_none() && (!self.is_production() || self.metrics_token.is_some())
     }
 
     /// Refuses settings that must never run together.
@@ -347,6 +386,14 @@ impl Config {
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration like `7d` or `1h`: {e}"))
+}
+
+/// A CIDR (`10.0.0.0/8`) or a single address (`192.0.2.7`, `::1`).
+pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("`{s}` is not an address or a CIDR like 10.0.0.0/8"))
 }
 
 pub fn parse_flag(s: &str) -> Result<bool, String> {
@@ -434,6 +481,31 @@ mod tests {
         }
         config.jwt_jwks_min_interval = Duration::from_millis(10);
         assert!(matches!(config.validate(), Err(ConfigError::ShortJwksInterval)));
+    }
+
+    #[test]
+    fn proxies_parse_as_cidrs_or_addresses() {
+        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        assert_eq!(parse_net(" 192.0.2.7 ").unwrap().to_string(), "192.0.2.7/32");
+        assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
+        assert!(parse_net("10.0.0.0/33").is_err());
+        assert!(parse_net("proxy.internal").is_err());
+        let config = Cli::parse_from(["smallpay", "--trusted-proxies", "10.0.0.0/8,::1"]).config;
+        assert_eq!(config.trusted_proxies.len(), 2);
+        assert!(Config::defaults().trusted_proxies.is_empty(), "none by default");
+    }
+
+    #[test]
+    fn metrics_leave_the_public_port_in_production_unless_behind_a_token() {
+        let mut config = Config::defaults();
+        assert!(config.metrics_on_public_port(), "development: open, as before");
+        config.environment = Environment::Production;
+        assert!(!config.metrics_on_public_port());
+        config.metrics_token = Some("t".into());
+        assert!(config.metrics_on_public_port());
+        config.metrics_bind = Some("127.0.0.1:9090".parse().unwrap());
+        assert!(!config.metrics_on_public_port(), "a listener of its own");
+        assert_eq!(Config::defaults().connections_per_client(), 256);
     }
 
     #[test]

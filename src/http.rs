@@ -5,6 +5,7 @@
 pub mod graphiql;
 
 use std::{
+    net::{IpAddr, SocketAddr},
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -12,13 +13,16 @@ use std::{
     time::{Duration, Instant},
 };
 
-use async_graphql::{Data, Executor as _, Response as GqlResponse, http::ALL_WEBSOCKET_PROTOCOLS};
+use async_graphql::{
+    Data, Executor as _, Response as GqlResponse,
+    http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage},
+};
 use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
 use axum::{
-    Json, Router,
+    Extension, Json, Router,
     body::Body,
     extract::{
-        Query, Request, State, WebSocketUpgrade,
+        ConnectInfo, Query, Request, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
     http::{
@@ -37,10 +41,12 @@ use tracing::{Instrument, field::Empty};
 use crate::{
     accounts,
     auth::Viewer,
+    config::{Config, ForwardedHeader},
     db,
     error::AppError,
     graphql::{loaders::Loader, service::GraphqlService},
     jobs,
+    ratelimit::ClientCounts,
     state::AppState,
 };
 
@@ -54,14 +60,38 @@ const WS_MAX_MESSAGE: usize = 64 * 1024;
 /// Subscriptions open at once on one socket (the next one closes it with 4429); a reused id
 /// closes it with 4409, as graphql-transport-ws says.
 const WS_MAX_SUBSCRIPTIONS: usize = 20;
+/// After its close frame the server waits this long for the client's, reading and discarding
+/// meanwhile, before it drops the connection anyway.
+const WS_CLOSE_WAIT: Duration = Duration::from_secs(5);
+/// Client messages read ahead of the GraphQL protocol's task.
+const WS_QUEUE: usize = 16;
 
 #[derive(Clone)]
 struct Server {
     state: AppState,
     graphql: GraphqlService,
-    metrics: PrometheusHandle,
     demo_tokens: Option<graphiql::DemoTokens>,
+    /// Subscription sockets open per client address (the forwarded one behind a trusted proxy).
+    socket_clients: Arc<ClientCounts>,
 }
+
+/// What `/metrics` needs: the recorder's handle and the token it may sit behind.
+#[derive(Clone)]
+struct Metrics {
+    handle: PrometheusHandle,
+    token: Option<String>,
+}
+
+impl Metrics {
+    fn new(state: &AppState) -> Self {
+        Metrics { handle: prometheus(), token: state.config.metrics_token.clone() }
+    }
+}
+
+/// The address a request comes from: the TCP peer's, or the one a trusted proxy forwards (see
+/// [`client_address`]). Absent when the router is served without the accept loop.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub IpAddr);
 
 /// The request id's header, on requests (a client's own id is kept when it is a short token)
 /// and on every response.
@@ -80,16 +110,76 @@ pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<grap
         .route("/graphql/ws", get(subscriptions))
         .route("/graphiql/assets/{version}/{name}", get(graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(render_metrics));
+        .route("/readyz", get(readyz));
+    if state.config.metrics_on_public_port() {
+        router = router.route("/metrics", get(render_metrics).with_state(Metrics::new(&state)));
+    }
     if state.clock.is_test() && !state.config.is_production() {
         router = router.route("/_test/clock/advance", post(advance_clock));
     }
-    router.layer(middleware::from_fn(record_metrics)).layer(middleware::from_fn(request_span)).with_state(Server {
-        state,
-        graphql: service,
-        metrics: prometheus(),
-        demo_tokens,
+    let server = Server { state, graphql: service, demo_tokens, socket_clients: Arc::default() };
+    router
+        .layer(middleware::from_fn(record_metrics))
+        .layer(middleware::from_fn_with_state(server.clone(), request_span))
+        .with_state(server)
+}
+
+/// `/metrics` alone, for a listener of its own (`SMALLPAY_METRICS_BIND`); a token set is still
+/// required there.
+pub fn metrics_router(state: AppState) -> Router {
+    Router::new().route("/metrics", get(render_metrics)).with_state(Metrics::new(&state))
+}
+
+/// The client's address: the TCP peer, unless the peer is a trusted proxy — then the address
+/// the proxies forwarded, read from the right: each trusted hop names the one before it, and
+/// the first address that is not a trusted proxy is the client. What lies further left was
+/// written by the client itself and is not believed; an entry that is not an address
+/// (`unknown`, an obfuscated name) stops the walk at the hop that wrote it.
+pub fn client_address(peer: IpAddr, headers: &HeaderMap, config: &Config) -> IpAddr {
+    let trusted = |ip: IpAddr| config.trusted_proxies.iter().any(|net| net.contains(&ip.to_canonical()));
+    if !trusted(peer) {
+        return peer;
+    }
+    let (name, parse): (&str, fn(&str) -> Option<IpAddr>) = match config.forwarded_header {
+        ForwardedHeader::XForwardedFor => ("x-forwarded-for", parse_forwarded_address),
+        ForwardedHeader::Forwarded => ("forwarded", forwarded_for),
+    };
+    // Several header lines are one list, in order.
+    let entries: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .collect();
+    let mut client = peer;
+    for entry in entries.iter().rev() {
+        if !trusted(client) {
+            break;
+        }
+        match parse(entry) {
+            Some(ip) => client = ip,
+            None => break,
+        }
+    }
+    client
+}
+
+/// An address as proxies write it: `192.0.2.1`, `192.0.2.1:4711`, `2001:db8::1` or
+/// `[2001:db8::1]:4711`.
+fn parse_forwarded_address(text: &str) -> Option<IpAddr> {
+    let text = text.trim().trim_matches('"');
+    text.parse::<IpAddr>()
+        .ok()
+        .or_else(|| text.parse::<SocketAddr>().ok().map(|a| a.ip()))
+        .or_else(|| text.strip_prefix('[')?.strip_suffix(']')?.parse().ok())
+}
+
+/// The `for=` of one RFC 7239 `Forwarded` element (`for=192.0.2.60;proto=http`).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    element.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        key.trim().eq_ignore_ascii_case("for").then(|| parse_forwarded_address(value)).flatten()
     })
 }
 
@@ -106,16 +196,23 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
 }
 
 /// Runs the request in its log span and logs its end: status and duration (`warn` for a 5xx,
-/// `debug` for the probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise).
-async fn request_span(mut request: Request, next: Next) -> Response {
+/// `debug` for the probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise). Resolves the
+/// client's address ([`ClientAddr`], the span's `client`).
+async fn request_span(State(server): State<Server>, mut request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
     request.headers_mut().insert(REQUEST_ID, id.clone());
     let path = request.uri().path().to_owned();
+    let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
+    let client = peer.map(|peer| ClientAddr(client_address(peer, request.headers(), &server.state.config)));
+    if let Some(client) = client {
+        request.extensions_mut().insert(client);
+    }
     let span = tracing::info_span!(
         "request",
         request_id = id.to_str().unwrap_or("-"),
         method = %request.method(),
         path = %path,
+        client = client.map(|c| tracing::field::display(c.0)),
         account = Empty,
         operation = Empty,
     );
@@ -281,7 +378,30 @@ fn token_from_init(payload: &serde_json::Value) -> Option<String> {
     field("token").map(|t| t.trim().to_owned())
 }
 
-async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, upgrade: WebSocketUpgrade) -> Response {
+/// The subscription socket. Each counts against its client's address (behind a trusted proxy,
+/// the forwarded one): beyond `connections_per_client` the upgrade is refused with 429.
+async fn subscriptions(
+    State(server): State<Server>,
+    client: Option<Extension<ClientAddr>>,
+    protocol: GraphQLProtocol,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let hold = match client {
+        Some(Extension(ClientAddr(ip))) => {
+            match server.socket_clients.hold(ip, server.state.config.connections_per_client()) {
+                Some(hold) => Some(hold),
+                None => {
+                    metrics::counter!("connections_refused_total").increment(1);
+                    return refused_http(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "RATE_LIMITED",
+                        "too many connections from this address",
+                    );
+                }
+            }
+        }
+        None => None,
+    };
     upgrade
         .protocols(ALL_WEBSOCKET_PROTOCOLS)
         .max_message_size(WS_MAX_MESSAGE)
@@ -291,75 +411,108 @@ async fn subscriptions(State(server): State<Server>, protocol: GraphQLProtocol, 
         .read_buffer_size(WS_READ_BUFFER)
         .write_buffer_size(0)
         // The socket lives on after this request: it keeps the request's log span.
-        .on_upgrade(move |socket| serve_socket(server, protocol, socket).instrument(tracing::Span::current()))
+        .on_upgrade(move |socket| {
+            async move {
+                serve_socket(server, protocol, socket).await;
+                drop(hold);
+            }
+            .instrument(tracing::Span::current())
+        })
 }
 
-/// What a client says on a socket, as far as the limits care.
-enum Said {
-    Subscribe(String),
-    Complete(String),
-    Other,
+/// The socket's own rules on what a client says, checked on every data frame before the
+/// GraphQL protocol sees it — text and binary alike, since async-graphql reads both as JSON
+/// (a rule checked on text frames only would be skipped by sending binary ones). Each message
+/// is read with async-graphql's own [`ClientMessage`], so the rules see what the protocol will.
+#[derive(Default)]
+struct SocketRules {
+    init_sent: bool,
+    open: std::collections::HashSet<String>,
 }
 
-fn said(message: &Message) -> Said {
-    let Message::Text(text) = message else { return Said::Other };
-    let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else { return Said::Other };
-    let id = value["id"].as_str().unwrap_or_default().to_owned();
-    match value["type"].as_str() {
-        Some("subscribe" | "start") => Said::Subscribe(id),
-        Some("complete" | "stop") => Said::Complete(id),
-        _ => Said::Other,
+impl SocketRules {
+    /// Checks one message from the client: the close it calls for, if any.
+    fn heard(&mut self, data: &[u8]) -> Result<(), CloseFrame> {
+        // What does not parse is refused by the protocol itself.
+        let Ok(message) = ClientMessage::from_bytes(data) else { return Ok(()) };
+        match message {
+            ClientMessage::ConnectionInit { .. } => self.init_sent = true,
+            // graphql-transport-ws: a subscribe before the connection is initialised is 4401.
+            ClientMessage::Start { .. } if !self.init_sent => {
+                return Err(CloseFrame { code: 4401, reason: "Unauthorized".into() });
+            }
+            ClientMessage::Start { id, .. } if self.open.contains(&id) => {
+                return Err(CloseFrame { code: 4409, reason: format!("Subscriber for {id} already exists").into() });
+            }
+            ClientMessage::Start { .. } if self.open.len() >= WS_MAX_SUBSCRIPTIONS => {
+                return Err(CloseFrame { code: 4429, reason: "too many subscriptions on one socket".into() });
+            }
+            ClientMessage::Start { id, .. } => {
+                self.open.insert(id);
+            }
+            ClientMessage::Stop { id } => {
+                self.open.remove(&id);
+            }
+            // The legacy protocol's goodbye: closed normally at once, before the client's own
+            // close frame (sent right behind it) is read — echoed, that one carries no code.
+            ClientMessage::ConnectionTerminate => return Err(CloseFrame { code: 1000, reason: "".into() }),
+            ClientMessage::Ping { .. } | ClientMessage::Pong { .. } => {}
+        }
+        Ok(())
+    }
+
+    /// The server sent `text`: a `complete` ends its subscription, whose id may then be reused.
+    fn said(&mut self, text: &str) {
+        if text.starts_with(r#"{"type":"complete""#)
+            && let Ok(value) = serde_json::from_str::<serde_json::Value>(text)
+            && let Some(id) = value["id"].as_str()
+        {
+            self.open.remove(id);
+        }
     }
 }
 
-/// One subscription socket: the GraphQL protocol over a writer that also sends WebSocket
-/// pings every [`WS_PING`], closes the socket (code 4401) when the token expires, and closes a
-/// refused `connection_init` with 4403 (graphql-transport-ws; the legacy protocol answers
-/// `connection_error`).
+/// The bytes of a data frame.
+fn data_of(message: &Message) -> Option<&[u8]> {
+    match message {
+        Message::Text(text) => Some(text.as_bytes()),
+        Message::Binary(bytes) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// A read that failed because the client's message was over [`WS_MAX_MESSAGE`].
+fn too_big(error: &axum::Error) -> bool {
+    use std::error::Error as _;
+    error
+        .source()
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// How a socket ends.
+enum End {
+    /// The server closes it with this frame, then waits for the client's close.
+    Close(CloseFrame),
+    /// The server closes it with this frame and reads no more: the incoming stream is unusable
+    /// (a message over the limit, whose rest would be read next).
+    CloseUnread(CloseFrame),
+    /// The client sent its close frame: the reply tungstenite queued is flushed.
+    ClosedByClient,
+    /// The connection is gone.
+    Gone,
+}
+
+/// One subscription socket: the GraphQL protocol (async-graphql, in a task of its own) behind
+/// a loop that reads the client's frames and checks them against [`SocketRules`] before
+/// passing them on, pings every [`WS_PING`], closes the socket (code 4401) when the token
+/// expires, closes a refused `connection_init` with 4403 (graphql-transport-ws; the legacy
+/// protocol answers `connection_error`), and ends every close with the closing handshake.
 async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSocket) {
     use futures_util::{SinkExt, StreamExt};
-    let (mut sink, stream) = socket.split();
-    // The incoming side, watched for the limits: pongs, subscription ids.
-    let started = Instant::now();
-    let last_pong = Arc::new(std::sync::atomic::AtomicU64::new(0));
-    let (limit_tx, mut limit_rx) = tokio::sync::mpsc::channel::<CloseFrame>(1);
-    // Set when reading the socket failed (e.g. a message over the size limit).
-    let read_failed = Arc::new(AtomicBool::new(false));
-    let stream = {
-        let last_pong = last_pong.clone();
-        let read_failed = read_failed.clone();
-        let mut open: std::collections::HashSet<String> = std::collections::HashSet::new();
-        stream.take_while(move |message| {
-            let mut refuse = None;
-            match message {
-                Ok(Message::Pong(_)) => last_pong.store(elapsed_ms(started), Ordering::Relaxed),
-                Ok(message) => match said(message) {
-                    Said::Subscribe(id) if open.contains(&id) => {
-                        refuse = Some(CloseFrame {
-                            code: 4409,
-                            reason: format!("Subscriber for {id} already exists").into(),
-                        });
-                    }
-                    Said::Subscribe(_) if open.len() >= WS_MAX_SUBSCRIPTIONS => {
-                        refuse = Some(CloseFrame { code: 4429, reason: "too many subscriptions on one socket".into() });
-                    }
-                    Said::Subscribe(id) => {
-                        open.insert(id);
-                    }
-                    Said::Complete(id) => {
-                        open.remove(&id);
-                    }
-                    Said::Other => {}
-                },
-                Err(_) => read_failed.store(true, Ordering::SeqCst),
-            }
-            let keep = refuse.is_none();
-            if let Some(frame) = refuse {
-                let _ = limit_tx.try_send(frame);
-            }
-            std::future::ready(keep)
-        })
-    };
+    let (mut sink, mut stream) = socket.split();
+    let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Message>(WS_QUEUE);
+    let incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx)).map(Ok::<_, axum::Error>);
     let initialised = Arc::new(AtomicBool::new(false));
     let initialised_by_init = initialised.clone();
     // The account this socket counts against, once connection_init is accepted.
@@ -377,7 +530,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     // Set when connection_init is refused: the close that follows gets code 4403.
     let refused = Arc::new(AtomicBool::new(false));
     let refused_init = refused.clone();
-    let connection = GraphQLWebSocket::new_with_pair(outgoing, stream, server.graphql.clone(), protocol)
+    let connection = GraphQLWebSocket::new_with_pair(outgoing, incoming, server.graphql.clone(), protocol)
         .on_connection_init(move |payload| async move {
             let accepted = async {
                 let token = token_from_init(&payload)
@@ -421,72 +574,99 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     ping.tick().await;
     let init_deadline = tokio::time::sleep(server.state.config.ws_init_timeout);
     tokio::pin!(init_deadline);
-    loop {
+    let mut rules = SocketRules::default();
+    let mut last_pong = Instant::now();
+    let end = loop {
         tokio::select! {
             biased;
             () = &mut init_deadline, if !initialised.load(Ordering::SeqCst) => {
-                let frame = CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
-            }
-            Some(frame) = limit_rx.recv() => {
-                let _ = sink.send(Message::Close(Some(frame))).await;
-                break;
+                break End::Close(CloseFrame { code: 4408, reason: "Connection initialisation timeout".into() });
             }
             message = out_rx.recv() => match message {
-                Some(message) => {
-                    let close = matches!(message, Message::Close(_));
-                    let message = if close && too_many.load(Ordering::SeqCst) {
-                        Message::Close(Some(CloseFrame { code: 4429, reason: "too many sockets for this account".into() }))
-                    } else if close && refused.load(Ordering::SeqCst) {
-                        Message::Close(Some(CloseFrame { code: 4403, reason: "Forbidden".into() }))
+                Some(Message::Close(frame)) => {
+                    let frame = if too_many.load(Ordering::SeqCst) {
+                        CloseFrame { code: 4429, reason: "too many sockets for this account".into() }
+                    } else if refused.load(Ordering::SeqCst) {
+                        CloseFrame { code: 4403, reason: "Forbidden".into() }
                     } else {
-                        message
+                        frame.unwrap_or(CloseFrame { code: 1000, reason: "".into() })
                     };
-                    if sink.send(message).await.is_err() || close {
-                        break;
+                    break End::Close(frame);
+                }
+                Some(message) => {
+                    if let Message::Text(text) = &message {
+                        rules.said(text);
+                    }
+                    if sink.send(message).await.is_err() {
+                        break End::Gone;
                     }
                 }
-                None => {
-                    // The protocol ended the connection (the legacy `connection_terminate`, or the
-                    // client's own close): close the socket properly, not by dropping it. After
-                    // a failed read the socket is broken already.
-                    if !read_failed.load(Ordering::SeqCst) {
-                        let _ = sink.send(Message::Close(Some(CloseFrame { code: 1000, reason: "".into() }))).await;
-                        let _ = sink.close().await;
+                // The protocol's task ended.
+                None => break End::Close(CloseFrame { code: 1000, reason: "".into() }),
+            },
+            // Read only as fast as the protocol takes the messages: a place in its queue first.
+            (room, read) = async { (in_tx.reserve().await, stream.next().await) } => match read {
+                Some(Ok(Message::Pong(_))) => last_pong = Instant::now(),
+                Some(Ok(Message::Close(_))) => break End::ClosedByClient,
+                Some(Ok(message)) => {
+                    let Some(data) = data_of(&message) else { continue };
+                    if let Err(frame) = rules.heard(data) {
+                        break End::Close(frame);
                     }
-                    break;
+                    match room {
+                        Ok(room) => room.send(message),
+                        Err(_) => break End::Gone,
+                    }
                 }
+                Some(Err(e)) if too_big(&e) => {
+                    break End::CloseUnread(CloseFrame { code: 1009, reason: "message too big".into() });
+                }
+                Some(Err(_)) | None => break End::Gone,
             },
             _ = ping.tick() => {
                 // Two pings unanswered: the peer is gone (or not reading).
-                let silent = elapsed_ms(started).saturating_sub(last_pong.load(Ordering::Relaxed));
-                if silent > 2 * u64::try_from(WS_PING.as_millis()).unwrap_or(u64::MAX) + 1000 {
-                    let frame = CloseFrame { code: 1011, reason: "no pong".into() };
-                    let _ = sink.send(Message::Close(Some(frame))).await;
-                    break;
+                if last_pong.elapsed() > 2 * WS_PING + Duration::from_secs(1) {
+                    break End::Close(CloseFrame { code: 1011, reason: "no pong".into() });
                 }
                 if sink.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break;
+                    break End::Gone;
                 }
             }
             () = &mut expires => {
-                let frame = CloseFrame { code: 4401, reason: "token expired".into() };
-                let _ = sink.send(Message::Close(Some(frame))).await;
                 tracing::debug!("subscription socket closed: token expired");
-                break;
+                break End::Close(CloseFrame { code: 4401, reason: "token expired".into() });
             }
         }
-    }
+    };
     connection.abort();
+    match end {
+        End::Close(frame) => {
+            if sink.send(Message::Close(Some(frame))).await.is_ok() {
+                let _ = tokio::time::timeout(WS_CLOSE_WAIT, closing_handshake(&mut stream)).await;
+            }
+        }
+        End::CloseUnread(frame) => {
+            let _ = sink.send(Message::Close(Some(frame))).await;
+        }
+        End::ClosedByClient => {
+            let _ = sink.flush().await;
+            let _ = tokio::time::timeout(WS_CLOSE_WAIT, closing_handshake(&mut stream)).await;
+        }
+        End::Gone => {}
+    }
     let key = counted.lock().unwrap_or_else(|p| p.into_inner()).take();
     if let Some(key) = key {
         server.state.sockets.close(&key);
     }
 }
 
-fn elapsed_ms(since: Instant) -> u64 {
-    u64::try_from(since.elapsed().as_millis()).unwrap_or(u64::MAX)
+/// Reads (and drops) what the client still sends until its close frame has been read and the
+/// stream ends: only then is the connection closed, with nothing left unread. Closed with
+/// unread data, the TCP stack resets the connection, and a client that has not read the close
+/// frame yet loses it (and reports 1006 instead of the code sent) — a race a busy machine loses.
+async fn closing_handshake(stream: &mut futures_util::stream::SplitStream<WebSocket>) {
+    use futures_util::StreamExt;
+    while let Some(Ok(_)) = stream.next().await {}
 }
 
 async fn readyz(State(server): State<Server>) -> Response {
@@ -498,8 +678,8 @@ async fn readyz(State(server): State<Server>) -> Response {
 }
 
 /// Prometheus metrics; behind `Authorization: Bearer <SMALLPAY_METRICS_TOKEN>` when one is set.
-async fn render_metrics(State(server): State<Server>, headers: HeaderMap) -> Response {
-    if let Some(expected) = &server.state.config.metrics_token {
+async fn render_metrics(State(metrics): State<Metrics>, headers: HeaderMap) -> Response {
+    if let Some(expected) = &metrics.token {
         let given = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok()).and_then(crate::auth::bearer_token);
         let matches = given.is_some_and(|g| {
             use sha2::{Digest, Sha256};
@@ -510,7 +690,7 @@ async fn render_metrics(State(server): State<Server>, headers: HeaderMap) -> Res
             return StatusCode::UNAUTHORIZED.into_response();
         }
     }
-    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], server.metrics.render()).into_response()
+    ([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], metrics.handle.render()).into_response()
 }
 
 #[derive(Deserialize)]
@@ -535,5 +715,96 @@ async fn advance_clock(State(server): State<Server>, Query(advance): Query<Advan
             (StatusCode::SERVICE_UNAVAILABLE, Json(serde_json::json!({ "error": e.message(), "code": e.code() })))
                 .into_response()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(trusted: &[&str], header: ForwardedHeader) -> Config {
+        let mut config = Config::defaults();
+        config.trusted_proxies = trusted.iter().map(|t| crate::config::parse_net(t).unwrap()).collect();
+        config.forwarded_header = header;
+        config
+    }
+
+    fn headers(name: &str, values: &[&str]) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        for value in values {
+            headers.append(HeaderName::from_bytes(name.as_bytes()).unwrap(), HeaderValue::from_str(value).unwrap());
+        }
+        headers
+    }
+
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
+    #[test]
+    fn a_forwarded_address_is_believed_only_from_a_trusted_proxy() {
+        let xff = ForwardedHeader::XForwardedFor;
+        let none = config(&[], xff);
+        let proxies = config(&["10.0.0.0/8"], xff);
+        let spoofed = headers("x-forwarded-for", &["203.0.113.9"]);
+        assert_eq!(client_address(ip("198.51.100.1"), &spoofed, &none), ip("198.51.100.1"), "no proxy trusted");
+        assert_eq!(client_address(ip("198.51.100.1"), &spoofed, &proxies), ip("198.51.100.1"), "not a proxy");
+        assert_eq!(client_address(ip("10.0.0.5"), &spoofed, &proxies), ip("203.0.113.9"));
+        // The client's own claims are further left: the right-most untrusted entry is the client.
+        let chain = headers("x-forwarded-for", &["1.2.3.4, 203.0.113.9", "10.0.0.7"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &chain, &proxies), ip("203.0.113.9"));
+        let ported = headers("x-forwarded-for", &["[2001:db8::1]:4711"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &ported, &proxies), ip("2001:db8::1"));
+        let unknown = headers("x-forwarded-for", &["203.0.113.9, unknown"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &unknown, &proxies), ip("10.0.0.5"), "the walk stops at `unknown`");
+        let all_trusted = headers("x-forwarded-for", &["10.1.1.1"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &all_trusted, &proxies), ip("10.1.1.1"));
+        assert_eq!(client_address(ip("10.0.0.5"), &HeaderMap::new(), &proxies), ip("10.0.0.5"), "no header");
+        assert_eq!(
+            client_address(ip("::ffff:10.0.0.5"), &spoofed, &proxies),
+            ip("203.0.113.9"),
+            "a proxy's IPv4 address mapped into IPv6"
+        );
+    }
+
+    #[test]
+    fn the_configured_header_is_the_only_one_read() {
+        let forwarded = config(&["10.0.0.0/8"], ForwardedHeader::Forwarded);
+        let mut both = headers("forwarded", &[r#"for=1.2.3.4, for="[2001:db8:cafe::17]:4711";proto=https"#]);
+        both.append("x-forwarded-for", HeaderValue::from_static("203.0.113.9"));
+        assert_eq!(client_address(ip("10.0.0.5"), &both, &forwarded), ip("2001:db8:cafe::17"));
+        let xff = config(&["10.0.0.0/8"], ForwardedHeader::XForwardedFor);
+        assert_eq!(client_address(ip("10.0.0.5"), &both, &xff), ip("203.0.113.9"));
+        let obfuscated = headers("forwarded", &["for=_hidden;by=10.0.0.5"]);
+        assert_eq!(client_address(ip("10.0.0.5"), &obfuscated, &forwarded), ip("10.0.0.5"));
+    }
+
+    fn frame(text: &str) -> Vec<u8> {
+        text.as_bytes().to_vec()
+    }
+
+    #[test]
+    fn socket_rules_see_every_subscribe() {
+        let subscribe =
+            |id: &str| frame(&format!(r#"{{"type":"subscribe","id":"{id}","payload":{{"query":"{{x}}"}}}}"#));
+        let code = |r: Result<(), CloseFrame>| r.err().map(|f| f.code);
+        let mut rules = SocketRules::default();
+        assert_eq!(code(rules.heard(&subscribe("1"))), Some(4401), "before connection_init");
+        assert_eq!(code(rules.heard(&frame(r#"{"type":"connection_init","payload":{}}"#))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), Some(4409), "a reused id");
+        assert_eq!(code(rules.heard(&frame(r#"{"type":"complete","id":"1"}"#))), None);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None, "completed by the client: free again");
+        rules.said(r#"{"type":"complete","id":"1"}"#);
+        assert_eq!(code(rules.heard(&subscribe("1"))), None, "completed by the server: free again");
+        for i in 2..=WS_MAX_SUBSCRIPTIONS {
+            assert_eq!(code(rules.heard(&subscribe(&i.to_string()))), None);
+        }
+        assert_eq!(code(rules.heard(&subscribe("x"))), Some(4429));
+        // The legacy protocol's words; what does not parse is the protocol's to refuse.
+        let mut legacy = SocketRules::default();
+        assert_eq!(code(legacy.heard(&frame(r#"{"type":"start","id":"1","payload":{"query":"{x}"}}"#))), Some(4401));
+        assert_eq!(code(legacy.heard(b"\xff not json")), None);
+        assert_eq!(code(legacy.heard(&frame(r#"{"type":"connection_terminate"}"#))), Some(1000));
     }
 }

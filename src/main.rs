@@ -16,7 +16,12 @@ use tokio::net::TcpListener;
 /// between Tokio's workers (BENCHMARKS.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::{
+    EnvFilter, Layer as _,
+    filter::{LevelFilter, Targets},
+    layer::SubscriberExt as _,
+    util::SubscriberInitExt as _,
+};
 
 #[tokio::main]
 async fn main() -> ExitCode {
@@ -35,13 +40,25 @@ async fn main() -> ExitCode {
 }
 
 /// Log lines go to stderr: text (coloured only on a terminal) or one JSON object per line.
+/// `RUST_LOG` filters them, under [`socket_frames_cap`] whatever it says.
 fn init_logging(config: &Config) {
     let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match config.log_format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init(),
-    }
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match config.log_format {
+        LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => lines.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
+    };
+    tracing_subscriber::registry().with(socket_frames_cap()).with(filter).with(lines).init();
+}
+
+/// WebSocket libraries log every frame's content at trace level — a `connection_init` with its
+/// token, a submitted account number — so their trace level is off whatever `RUST_LOG` says
+/// (a separate filter: no directive, however specific, or span filter, gets past it).
+fn socket_frames_cap() -> Targets {
+    Targets::new()
+        .with_default(LevelFilter::TRACE)
+        .with_target("tungstenite", LevelFilter::DEBUG)
+        .with_target("tokio_tungstenite", LevelFilter::DEBUG)
 }
 
 async fn run(cli: Cli) -> Result<(), String> {
@@ -203,4 +220,21 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn socket_frames_are_never_logged_at_trace() {
+        let cap = socket_frames_cap();
+        for target in ["tungstenite::protocol", "tungstenite::protocol::frame", "tokio_tungstenite::compat"] {
+            assert!(!cap.would_enable(target, &Level::TRACE), "{target}");
+            assert!(cap.would_enable(target, &Level::DEBUG), "{target} still logs its debug lines");
+        }
+        assert!(cap.would_enable("smallpay::http", &Level::TRACE), "everything else as RUST_LOG says");
+    }
 }

@@ -300,3 +300,69 @@ async fn an_event_crosses_server_processes_postgres() {
     assert_eq!((e["payoutId"].clone(), e["to"].clone()), (id, json!("PENDING_RECHARGE")));
     other.kill().await.ok();
 }
+
+/// At `RUST_LOG=trace` a socket's frames never reach a log line: not the token of
+/// `connection_init`, not an account number sent in a message (the WebSocket library logs
+/// every frame at trace level; that level of it is off whatever `RUST_LOG` says).
+async fn socket_frames_never_reach_a_trace_log(backend: Backend) {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+    let Some((_db, url)) = crate::helpers::TestDb::create(backend).await else {
+        return;
+    };
+    const SECRET: &str = "a-test-secret-that-is-long-enough-to-use";
+    let server = crate::http::Binary::start(
+        &url,
+        &[("SMALLPAY_JWT_SECRET", SECRET), ("SMALLPAY_TEST_CLOCK", "1"), ("RUST_LOG", "trace")],
+    )
+    .await;
+    let mut config = crate::helpers::test_config();
+    config.jwt_secret = Some(SECRET.into());
+    let keys = smallpay::auth::JwtKeys::from_config(&config).unwrap();
+    let token = keys.sign(&keys.claims(Role::Buyer, None, "buyer-1", None, Duration::from_secs(600))).unwrap();
+    let account_number = "6222020200112233445";
+
+    let mut request = format!("{}/graphql/ws", server.base.replace("http", "ws")).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-transport-ws"));
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let init = json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } });
+    socket.send(Message::Text(init.to_string().into())).await.unwrap();
+    let submit = format!(
+        "mutation {{ submitReceivingAccount(cardId: \"1\", account: {{kind: BANK_CARD, accountNo: \"{account_number}\", holderName: \"H\"}}) {{ status }} }}"
+    );
+    let mut subscribed = false;
+    let mut answered = false;
+    while !answered {
+        let frame = tokio::time::timeout(Duration::from_secs(10), socket.next()).await.expect("an answer").unwrap();
+        let Message::Text(text) = frame.unwrap() else { continue };
+        let value: Value = serde_json::from_str(&text).unwrap();
+        match value["type"].as_str() {
+            Some("connection_ack") if !subscribed => {
+                let message = json!({ "id": "1", "type": "subscribe", "payload": { "query": submit } });
+                socket.send(Message::Text(message.to_string().into())).await.unwrap();
+                subscribed = true;
+            }
+            Some("next" | "error" | "complete") => answered = true,
+            _ => {}
+        }
+    }
+    socket.close(None).await.unwrap();
+    while let Ok(Some(Ok(_))) = tokio::time::timeout(Duration::from_secs(10), socket.next()).await {}
+    let logs = server.stop().await;
+    assert!(
+        logs.lines().any(|l| l.contains("DEBUG") && l.contains("tungstenite")),
+        "the WebSocket library's log lines reach the log (its debug ones): {logs}"
+    );
+    assert!(!logs.contains(&token), "the token reached a log line");
+    assert!(!logs.contains(account_number), "the account number reached a log line");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_frames_never_reach_a_trace_log_sqlite() {
+    socket_frames_never_reach_a_trace_log(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn socket_frames_never_reach_a_trace_log_postgres() {
+    socket_frames_never_reach_a_trace_log(Backend::Postgres).await;
+}

@@ -269,11 +269,10 @@ async fn subscriptions_per_socket_are_bounded_and_ids_unique() {
     assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
     sub.socket.send(subscribe("21")).await.unwrap();
     assert_eq!(close_code(&mut sub.socket).await, Some(4429));
-    // A message larger than 64 KiB is refused by the socket itself.
+    // A message larger than 64 KiB closes the socket with 1009 "message too big".
     let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
-    let _ = sub.socket.send(Message::Text("x".repeat(100 * 1024).into())).await;
-    let code = close_code(&mut sub.socket).await;
-    assert!(code.is_none_or(|c| c == 1009), "{code:?}");
+    let _ = sub.socket.send(Message::Text("x".repeat(65 * 1024).into())).await;
+    assert_eq!(close_code(&mut sub.socket).await, Some(1009));
 }
 
 #[tokio::test]
@@ -321,7 +320,12 @@ async fn a_client_that_stalls_its_headers_is_cut_off_and_connections_are_capped(
     assert!(started.elapsed() < Duration::from_secs(3), "{:?}", started.elapsed());
     // Three connections held open: a fourth is closed at once; once one goes, service resumes.
     // (Another server, whose idle limit is long enough not to free them meanwhile.)
-    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.max_connections = 3).await.unwrap();
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.max_connections = 3;
+        c.max_connections_per_client = Some(3);
+    })
+    .await
+    .unwrap();
     let mut held = Vec::new();
     for _ in 0..3 {
         let mut c = tokio::net::TcpStream::connect(app.addr).await.unwrap();
@@ -408,4 +412,337 @@ async fn a_long_status_filter_is_bounded_sqlite() {
 #[tokio::test]
 async fn a_long_status_filter_is_bounded_postgres() {
     a_long_status_filter_is_bounded(Backend::Postgres).await;
+}
+
+/// A TCP connection to the server from another loopback address (all of 127.0.0.0/8 reaches
+/// the server on Linux): another client, as far as per-address caps go.
+async fn connect_from(source: &str, app: &TestApp) -> tokio::net::TcpStream {
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind(format!("{source}:0").parse().unwrap()).unwrap();
+    socket.connect(app.addr).await.unwrap()
+}
+
+/// Whether the server closes `stream` before `deadline` (end of stream or a reset).
+async fn closed_by(stream: &mut tokio::net::TcpStream, deadline: Instant) -> bool {
+    use tokio::io::AsyncReadExt;
+    let mut buf = [0u8; 512];
+    loop {
+        match tokio::time::timeout_at(deadline.into(), stream.read(&mut buf)).await {
+            Err(_) => return false,
+            Ok(Ok(0) | Err(_)) => return true,
+            Ok(Ok(_)) => {}
+        }
+    }
+}
+
+/// `GET /healthz` on an open connection, kept alive: whether it was answered 200.
+async fn healthz_on(stream: &mut tokio::net::TcpStream) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if stream.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.is_err() {
+        return false;
+    }
+    let mut buf = [0u8; 512];
+    match tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await {
+        Ok(Ok(n)) => String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"),
+        _ => false,
+    }
+}
+
+/// A client without a connection pool: each request on a new connection, so none is reused
+/// just as the server's idle limit closes it.
+fn unpooled() -> reqwest::Client {
+    reqwest::Client::builder().pool_max_idle_per_host(0).build().unwrap()
+}
+
+async fn silent_connections_cannot_lock_clients_out(backend: Backend) {
+    // The defaults (1024 connections, 256 per address) but a 1 s header timeout: 10 s would
+    // only make the test slower.
+    let Some(app) = TestApp::try_spawn_with(backend, |c| c.header_timeout = Duration::from_secs(1)).await else {
+        return;
+    };
+    let http = unpooled();
+    let platform = app.platform();
+    // 1,100 connections from one address that never send a byte: more than the server's cap.
+    let started = Instant::now();
+    let mut silent = Vec::new();
+    for _ in 0..1100 {
+        silent.push(connect_from("127.0.0.2", &app).await);
+    }
+    // Meanwhile another client is served. (Generous margins throughout: the CI machine is a
+    // loaded 2-core box; without the fixes these are refused outright, however long one waits.)
+    let served = async {
+        let health = http.get(app.url("/healthz")).send().await.expect("healthz answered");
+        assert_eq!(health.status(), 200);
+        let sync = r#"mutation { syncShop(input: {id: "s1", name: "S", openingBalance: "100", zeroEntry: false, depositPaid: true, hasUnpaidBills: false}) { id balance } }"#;
+        let answer: Value = http
+            .post(app.url("/graphql"))
+            .bearer_auth(&platform)
+            .json(&json!({ "query": sync }))
+            .send()
+            .await
+            .expect("a query answered")
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(answer["data"]["syncShop"]["balance"], "100.00", "{answer}");
+        let shop: Value = http
+            .post(app.url("/graphql"))
+            .bearer_auth(app.admin("s1"))
+            .json(&json!({ "query": "{ shop { balance } }" }))
+            .send()
+            .await
+            .expect("a query answered")
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(shop["data"]["shop"]["balance"], "100.00", "{shop}");
+    };
+    tokio::time::timeout(Duration::from_secs(10), served).await.expect("another client is served meanwhile");
+    // Every silent connection is closed: those over the address's cap at once, the others
+    // after the header timeout (1 s; 15 s allowed).
+    let deadline = started + Duration::from_secs(15);
+    for (i, stream) in silent.iter_mut().enumerate() {
+        assert!(closed_by(stream, deadline).await, "silent connection {i} still open after {:?}", started.elapsed());
+    }
+    // Their places are given back: the same address is served again.
+    let mut again = connect_from("127.0.0.2", &app).await;
+    assert!(healthz_on(&mut again).await, "the address is served again");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_lock_clients_out_sqlite() {
+    silent_connections_cannot_lock_clients_out(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn silent_connections_cannot_lock_clients_out_postgres() {
+    silent_connections_cannot_lock_clients_out(Backend::Postgres).await;
+}
+
+#[tokio::test]
+async fn idle_keep_alive_and_http2_connections_are_closed() {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let app =
+        TestApp::try_spawn_with(Backend::Sqlite, |c| c.header_timeout = Duration::from_millis(500)).await.unwrap();
+    // HTTP/1.1: one request answered, then nothing: the connection is closed.
+    let mut kept = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert!(healthz_on(&mut kept).await);
+    let started = Instant::now();
+    assert!(closed_by(&mut kept, started + Duration::from_secs(10)).await, "idle keep-alive closed");
+    // HTTP/2 without TLS (prior knowledge): hyper's client answers every ping the server sends,
+    // yet with no request for the idle limit the server closes the connection (0.5 s; 10 s
+    // allowed on a loaded machine — without the fix it stays open for good).
+    let tcp = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    let (mut send, connection) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tcp)).await.unwrap();
+    let connection = tokio::spawn(connection);
+    let request = hyper::Request::get(app.url("/healthz")).body(Empty::<hyper::body::Bytes>::new()).unwrap();
+    assert_eq!(send.send_request(request).await.unwrap().status(), 200);
+    let ended = tokio::time::timeout(Duration::from_secs(10), connection).await;
+    assert!(ended.is_ok(), "an idle HTTP/2 connection is closed");
+}
+
+/// Writes a WebSocket upgrade request for /graphql/ws (with `extra` headers) and reads the
+/// answer's head: its status (0: closed unanswered) and, for a refusal, its body.
+async fn upgrade(stream: &mut tokio::net::TcpStream, extra: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let head = format!(
+        "GET /graphql/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Sec-WebSocket-Protocol: graphql-transport-ws\r\n{extra}\r\n"
+    );
+    // A refused connection may be reset before the request is written or read.
+    let _ = stream.write_all(head.as_bytes()).await;
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), stream.read(&mut buf)).await.expect("answered").unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    let status = text.get(9..12).and_then(|s| s.parse().ok()).unwrap_or(0);
+    (status, text)
+}
+
+#[tokio::test]
+async fn connections_are_capped_per_address_and_a_proxy_forwards_its_clients() {
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| c.max_connections_per_client = Some(4)).await.unwrap();
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        let mut c = connect_from("127.0.0.2", &app).await;
+        assert!(healthz_on(&mut c).await);
+        held.push(c);
+    }
+    // The fifth from that address is closed as it arrives; another address is served.
+    let mut fifth = connect_from("127.0.0.2", &app).await;
+    assert!(!healthz_on(&mut fifth).await, "the fifth connection from one address is refused");
+    assert_eq!(unpooled().get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    // A forwarded address from an untrusted peer changes nothing.
+    let mut spoofed = connect_from("127.0.0.2", &app).await;
+    let (status, _) = upgrade(&mut spoofed, "X-Forwarded-For: 203.0.113.7\r\n").await;
+    assert_eq!(status, 0, "still the peer's address: closed unanswered");
+    drop(held);
+
+    // Behind a trusted proxy: the proxy's own connections are not capped per address, and
+    // subscription sockets count against the address it forwards.
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        c.max_connections_per_client = Some(2);
+        c.trusted_proxies = vec![smallpay::config::parse_net("127.0.0.2").unwrap()];
+    })
+    .await
+    .unwrap();
+    let mut sockets = Vec::new();
+    for _ in 0..2 {
+        let mut c = connect_from("127.0.0.2", &app).await;
+        assert_eq!(upgrade(&mut c, "X-Forwarded-For: 198.51.100.1, 203.0.113.7\r\n").await.0, 101);
+        sockets.push(c);
+    }
+    let mut third = connect_from("127.0.0.2", &app).await;
+    let (status, answer) = upgrade(&mut third, "X-Forwarded-For: 203.0.113.7\r\n").await;
+    assert_eq!(status, 429, "{answer}");
+    assert!(answer.contains("RATE_LIMITED"), "{answer}");
+    // Another forwarded client, and a client that claims that address without a proxy, are not.
+    let mut other = connect_from("127.0.0.2", &app).await;
+    assert_eq!(upgrade(&mut other, "X-Forwarded-For: 203.0.113.8\r\n").await.0, 101);
+    let mut direct = tokio::net::TcpStream::connect(app.addr).await.unwrap();
+    assert_eq!(upgrade(&mut direct, "X-Forwarded-For: 203.0.113.7\r\n").await.0, 101);
+    // A closed socket gives its place back.
+    drop(sockets.pop());
+    let mut freed = false;
+    for _ in 0..100 {
+        let mut c = connect_from("127.0.0.2", &app).await;
+        if upgrade(&mut c, "X-Forwarded-For: 203.0.113.7\r\n").await.0 == 101 {
+            freed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(freed, "a closed socket frees its place");
+}
+
+/// A graphql-transport-ws `subscribe` frame, as text or as binary.
+fn subscribe_frame(id: &str, binary: bool) -> tokio_tungstenite::tungstenite::Message {
+    use tokio_tungstenite::tungstenite::Message;
+    let text =
+        json!({ "id": id, "type": "subscribe", "payload": { "query": "subscription { payoutStatusChanged { id } }" } })
+            .to_string();
+    if binary { Message::Binary(text.into_bytes().into()) } else { Message::Text(text.into()) }
+}
+
+async fn binary_frames_follow_the_socket_rules(app: TestApp) {
+    use futures_util::SinkExt;
+    app.sync_shop("s1", "0", json!({})).await;
+    let admin = app.admin("s1");
+    let query = "subscription { payoutStatusChanged { id } }";
+    // A reused id, sent as a binary frame: 4409.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    sub.socket.send(subscribe_frame("1", true)).await.unwrap();
+    assert_eq!(close_code(&mut sub.socket).await, Some(4409));
+    // The 21st subscription, the last ones binary: 4429.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    for i in 2..=20 {
+        sub.socket.send(subscribe_frame(&i.to_string(), i > 10)).await.unwrap();
+    }
+    assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
+    sub.socket.send(subscribe_frame("21", true)).await.unwrap();
+    assert_eq!(close_code(&mut sub.socket).await, Some(4429));
+    // Binary frames are otherwise the protocol's messages, as async-graphql reads them.
+    let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    sub.socket.send(subscribe_frame("2", true)).await.unwrap();
+    app.sync_order("O-1", "s1", json!({})).await;
+    app.pay(&admin, "O-1", "1.00", "WECHAT_SCAN").await;
+    let mut ids = std::collections::HashSet::new();
+    while ids.len() < 2 {
+        use futures_util::StreamExt;
+        let frame = tokio::time::timeout(Duration::from_secs(10), sub.socket.next()).await.unwrap().unwrap().unwrap();
+        if let tokio_tungstenite::tungstenite::Message::Text(text) = frame {
+            let value: Value = serde_json::from_str(&text).unwrap();
+            if value["type"] == "next" {
+                ids.insert(value["id"].as_str().unwrap().to_owned());
+            }
+        }
+    }
+    assert_eq!(ids, ["1".to_owned(), "2".to_owned()].into(), "both subscriptions got the event");
+}
+
+on_both_databases!(binary_frames_follow_the_socket_rules);
+
+#[tokio::test]
+async fn a_subscribe_before_connection_init_closes_4401() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::{Message, client::IntoClientRequest, http::HeaderValue};
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    let mut socket = raw_socket(&app).await;
+    socket.send(subscribe_frame("1", false)).await.unwrap();
+    assert_eq!(close_code(&mut socket).await, Some(4401), "graphql-transport-ws");
+    let mut request = format!("ws://{}/graphql/ws", app.addr).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", HeaderValue::from_static("graphql-ws"));
+    let mut legacy = tokio_tungstenite::connect_async(request).await.unwrap().0;
+    let start =
+        json!({ "id": "1", "type": "start", "payload": { "query": "subscription { payoutStatusChanged { id } }" } });
+    legacy.send(Message::Text(start.to_string().into())).await.unwrap();
+    assert_eq!(close_code(&mut legacy).await, Some(4401), "graphql-ws");
+    assert_eq!(app.state.bus.subscribed(), 0, "nothing subscribed");
+}
+
+#[tokio::test]
+async fn a_message_over_64_kib_closes_1009_before_and_after_init() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    for binary in [false, true] {
+        let big = "x".repeat(65 * 1024);
+        let message = if binary { Message::Binary(big.into_bytes().into()) } else { Message::Text(big.into()) };
+        let mut socket = raw_socket(&app).await;
+        let _ = socket.send(message.clone()).await;
+        assert_eq!(close_code(&mut socket).await, Some(1009), "before connection_init (binary: {binary})");
+        let token = app.admin("s1");
+        let (mut socket, first, _) = app.ws_init("graphql-transport-ws", json!({ "token": token })).await;
+        assert_eq!(first.unwrap()["type"], "connection_ack");
+        let _ = socket.send(message).await;
+        assert_eq!(close_code(&mut socket).await, Some(1009), "after connection_init (binary: {binary})");
+    }
+    assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
+}
+
+async fn connection_terminate_closes_cleanly_with_1000(app: TestApp) {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    app.sync_shop("s1", "0", json!({})).await;
+    let admin = app.admin("s1");
+    for round in 0..10 {
+        let mut sub =
+            app.subscribe("graphql-ws", &admin, "subscription { payoutStatusChanged { id } }", json!({})).await;
+        // What subscriptions-transport-ws sends on close(): stop, connection_terminate and its
+        // own close frame (no code), all at once.
+        for message in [json!({ "id": "1", "type": "stop" }), json!({ "type": "connection_terminate" })] {
+            sub.socket.feed(Message::Text(message.to_string().into())).await.unwrap();
+        }
+        sub.socket.feed(Message::Close(None)).await.unwrap();
+        sub.socket.flush().await.unwrap();
+        assert_eq!(sub.closed().await, Some(1000), "round {round}");
+        // The server closes the connection after the closing handshake, with nothing left
+        // unread: an end of stream, not a reset.
+        let after = tokio::time::timeout(Duration::from_secs(10), sub.socket.next()).await.expect("ends in time");
+        assert!(after.is_none(), "round {round}: {after:?}");
+    }
+}
+
+on_both_databases!(connection_terminate_closes_cleanly_with_1000);
+
+#[tokio::test]
+async fn production_keeps_metrics_off_the_public_port_unless_behind_a_token() {
+    let production = |c: &mut smallpay::config::Config| {
+        c.environment = smallpay::config::Environment::Production;
+        c.test_clock = false;
+    };
+    let app = TestApp::try_spawn_with(Backend::Sqlite, production).await.unwrap();
+    assert_eq!(app.http.get(app.url("/metrics")).send().await.unwrap().status(), 404);
+    assert_eq!(app.http.get(app.url("/healthz")).send().await.unwrap().status(), 200);
+    let app = TestApp::try_spawn_with(Backend::Sqlite, |c| {
+        production(c);
+        c.metrics_token = Some("m-secret".into());
+    })
+    .await
+    .unwrap();
+    assert_eq!(app.http.get(app.url("/metrics")).send().await.unwrap().status(), 401);
+    let right = app.http.get(app.url("/metrics")).bearer_auth("m-secret").send().await.unwrap();
+    assert_eq!(right.status(), 200);
 }

@@ -203,3 +203,108 @@ on_both_databases!(
     the_test_clock_moves_only_when_told,
     persisted_queries_run_by_hash_once_registered
 );
+
+/// The real binary as a process on a database of the test's, with `env`.
+pub struct Binary {
+    child: tokio::process::Child,
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// What it printed on stdout up to `listening on`.
+    pub printed: String,
+    logs: tokio::task::JoinHandle<String>,
+}
+
+impl Binary {
+    pub async fn start(database_url: &str, env: &[(&str, &str)]) -> Binary {
+        use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_smallpay"));
+        command
+            .args(["serve", "--no-demo"])
+            .env("DATABASE_URL", database_url)
+            .env("SMALLPAY_BIND", "127.0.0.1:0")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        for (key, value) in env {
+            command.env(key, value);
+        }
+        let mut child = command.spawn().expect("smallpay starts");
+        let mut stderr = child.stderr.take().unwrap();
+        let logs = tokio::spawn(async move {
+            let mut text = String::new();
+            let _ = stderr.read_to_string(&mut text).await;
+            text
+        });
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let mut printed = String::new();
+        let base = loop {
+            let line = tokio::time::timeout(std::time::Duration::from_secs(30), lines.next_line())
+                .await
+                .expect("starts in time")
+                .unwrap()
+                .expect("prints where it listens");
+            printed.push_str(&line);
+            printed.push('\n');
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.to_owned();
+            }
+        };
+        Binary { child, base, printed, logs }
+    }
+
+    /// Stops it with SIGTERM (it must exit 0); returns everything it logged.
+    pub async fn stop(mut self) -> String {
+        let pid = self.child.id().expect("running");
+        let _ = std::process::Command::new("kill").args(["-TERM", &pid.to_string()]).status();
+        let status = tokio::time::timeout(std::time::Duration::from_secs(30), self.child.wait())
+            .await
+            .expect("stops on SIGTERM")
+            .unwrap();
+        assert!(status.success(), "graceful shutdown exits 0: {status}");
+        self.logs.await.unwrap()
+    }
+}
+
+async fn metrics_can_have_a_listener_of_their_own(backend: Backend) {
+    let Some((_db, url)) = crate::helpers::TestDb::create(backend).await else {
+        return;
+    };
+    let server = Binary::start(
+        &url,
+        &[
+            ("SMALLPAY_ENV", "production"),
+            ("SMALLPAY_JWT_SECRET", "a-test-secret-that-is-long-enough-to-use"),
+            ("SMALLPAY_SEAL_KEY", "a-test-seal-key-that-is-long-enough-to-use"),
+            ("SMALLPAY_METRICS_BIND", "127.0.0.1:0"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .await;
+    let metrics_url = server
+        .printed
+        .lines()
+        .find_map(|line| line.strip_prefix("metrics on "))
+        .unwrap_or_else(|| panic!("the metrics listener is printed: {}", server.printed))
+        .to_owned();
+    let http = reqwest::Client::new();
+    assert_eq!(http.get(format!("{}/healthz", server.base)).send().await.unwrap().status(), 200);
+    assert_eq!(http.get(format!("{}/metrics", server.base)).send().await.unwrap().status(), 404, "not public");
+    let metrics = http.get(&metrics_url).send().await.unwrap();
+    assert_eq!(metrics.status(), 200);
+    let text = metrics.text().await.unwrap();
+    assert!(text.contains(r#"http_requests_total{path="/healthz",method="GET",status="200"}"#), "{text}");
+    // Only /metrics there.
+    let graphql = http.post(metrics_url.replace("/metrics", "/graphql")).body("{}").send().await.unwrap();
+    assert_eq!(graphql.status(), 404);
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_a_listener_of_their_own_sqlite() {
+    metrics_can_have_a_listener_of_their_own(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_can_have_a_listener_of_their_own_postgres() {
+    metrics_can_have_a_listener_of_their_own(Backend::Postgres).await;
+}
