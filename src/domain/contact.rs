@@ -9,14 +9,16 @@
 //!    so "微-信-号" is 微 信 号. [`DECOYS`] (参加, 单号, 留意…) become no token at all.
 //! 3. **Platforms**: whole tokens that together spell an alias ([`ALIASES`]: "w e c h a t",
 //!    "V.X", "we chat", "薇 信", "v信", "扣扣", "zfb") or a word that starts with one
-//!    ("qq12345", "wechatid") become one platform token; a bare "v", "q" or "微" only after
-//!    加/+ or before 我/号 ("加V", "Q我"). A platform followed by a [`CHANNELS`] word
+//!    ("qq12345", "wechatid") become one platform token; a bare "v", "q" or "微" only beside
+//!    a cue ([`SHORT_ALIASES`]: "加V", "Q我"). A platform followed by a [`CHANNELS`] word
 //!    (微信支付, "WeChat Pay", 支付宝扫码, QQ音乐) names a channel or a product, not an account.
 //! 4. **Score** each platform mention by the cues within [`WINDOW`] tokens of it: an account
 //!    noun right after it (号, 账号, id…) 2, a request or offer (加, 发我, 是多少, add, send…)
 //!    2, an id next to it ([`has_id`]) 2, a possessive before it (您的, 我, your…) 1, a
-//!    question after it 1. It solicits at 2 or more — unless a negation precedes it in its
-//!    clause (平台不会索要…), or, with no request and no id, money is moving (退回您的支付宝账户).
+//!    question after it 1, a [`SLANG`] alias 1. It solicits at 2 or more — not after a
+//!    negation in its clause, nor with a negation before a request (平台不会索要…, 无需提供),
+//!    and at 4 or more where money moves to it (退回您的支付宝账户) unless its own clause asks
+//!    or an id is given.
 //! 5. **Phone numbers** are read from *digit runs*: digits with up to three separator
 //!    characters between them (anything but a letter, a Han character, `:` or `+`), such as
 //!    `138 0013 8000`, `138/0013/8000` or `(021)12345678`; Chinese numerals (一三八…, 幺) are
