@@ -200,58 +200,55 @@ fn is_platform(token: &str) -> bool {
 
 /// Does the platform at `i` ask for or offer an account? (The score of the module's doc.)
 fn solicits(tokens: &[String], i: usize) -> bool {
-    let before = i.saturating_sub(WINDOW)..i;
-    let after = i + 1..i + 1 + WINDOW;
-    let near = |list, range: Range<usize>| range.into_iter().any(|j| words(list).any(|p| phrase_at(tokens, j, p)));
-    let clause_start = tokens[..i].iter().rposition(|t| t == ",").map_or(0, |comma| comma + 1);
-    let clause_end = tokens[i..].iter().position(|t| t == ",").map_or(tokens.len(), |comma| i + comma);
-    let request = near(REQUESTS, before.clone())
-        || near(REQUESTS, after.clone())
-        || tokens.get(i + 1).is_some_and(|t| t == "我" || t == "me")
-        || phrase_at(tokens, i + 1, "一下");
+    let (left, right) = (&tokens[..i], &tokens[i + 1..]);
+    let near = |side: &[String], list, range: Range<usize>| {
+        range.into_iter().any(|j| words(list).any(|p| phrase_at(side, j, p)))
+    };
+    let (before, after) = (i.saturating_sub(WINDOW)..i, 0..WINDOW);
+    // The platform's clause: the tokens between the commas either side of it.
+    let clause_start = i - left.iter().rev().take_while(|t| *t != ",").count();
+    let clause_end = right.iter().take_while(|t| *t != ",").count();
+    let request = near(left, REQUESTS, before.clone())
+        || near(right, REQUESTS, after.clone())
+        || right.first().is_some_and(|t| t == "我" || t == "me")
+        || phrase_at(right, 0, "一下");
     let request_in_clause =
-        near(REQUESTS, before.start.max(clause_start)..i) || near(REQUESTS, i + 1..after.end.min(clause_end));
-    let id = has_id(tokens, i);
-    let score = 2 * u8::from(near(ACCOUNTS, i + 1..i + 4))
+        near(left, REQUESTS, before.start.max(clause_start)..i) || near(right, REQUESTS, 0..WINDOW.min(clause_end));
+    let id = has_id(left.last(), right);
+    let score = 2 * u8::from(near(right, ACCOUNTS, 0..3))
         + 2 * u8::from(request)
         + 2 * u8::from(id)
-        + u8::from(near(POSSESSIVES, before.clone()))
-        + u8::from(near(QUESTIONS, after.clone()))
+        + u8::from(near(left, POSSESSIVES, before.clone()))
+        + u8::from(near(right, QUESTIONS, after.clone()))
         + u8::from(tokens[i] == SLANG_PLATFORM);
     // A negation before it in its clause, or before a request ("QQ号码无需提供").
-    let negated = (clause_start..clause_end).any(|j| near(NEGATIONS, j..j + 1) && (j < i || near(REQUESTS, j..j + 4)));
+    let negated = near(left, NEGATIONS, clause_start..i)
+        || (0..clause_end).any(|j| near(right, NEGATIONS, j..j + 1) && near(right, REQUESTS, j..j + 4));
     // Money moving to the platform ("退回您的支付宝账户") takes 2 off, unless its own clause
     // asks or an id is given.
-    let money = !request_in_clause && !id && (near(MONEY, before) || near(MONEY, after));
+    let money = !request_in_clause && !id && (near(left, MONEY, before) || near(right, MONEY, after));
     !negated && score >= 2 + 2 * u8::from(money)
 }
 
-/// An id next to the platform at `i`: 5–11 digits right before it ("12345678(QQ)"), or after
-/// it past an account noun, `:` or 是 — 5–11 digits in any grouping, a handle with a digit or
-/// `_` (`kefu_01`), or any word of 3 letters or more after a colon or 是 or in Chinese text
-/// ("微信：kefu", "客服微信 kefu").
-fn has_id(tokens: &[String], i: usize) -> bool {
+/// An id next to a platform, given the token before it and those after it: 5–11 digits right
+/// before it ("12345678(QQ)"), or after it past up to three labels (号, `:`, 是…): 5–11 digits
+/// in any grouping, a handle with a digit or `_` (`kefu_01`), or any word of 3 letters or more
+/// after a colon or 是 or in Chinese text ("微信：kefu", "客服微信 kefu").
+fn has_id(before: Option<&String>, after: &[String]) -> bool {
     let digits = |t: &String| t.bytes().all(|b| b.is_ascii_digit());
     let is_qq_number = |n: usize| (5..=11).contains(&n);
-    if i > 0 && digits(&tokens[i - 1]) && is_qq_number(tokens[i - 1].len()) {
-        return true;
-    }
-    let mut j = i + 1;
-    let mut labelled = false;
-    while j < i + 4 && tokens.get(j).is_some_and(|t| listed(ID_LABELS, t)) {
-        labelled |= tokens[j] == ":" || tokens[j] == "是" || tokens[j] == "为";
-        j += 1;
-    }
-    let number: usize = tokens.iter().skip(j).take_while(|t| digits(t)).map(String::len).sum();
+    let labels = after.iter().take(3).take_while(|t| listed(ID_LABELS, t)).count();
+    let labelled = after[..labels].iter().any(|t| t == ":" || t == "是" || t == "为");
+    let number: usize = after[labels..].iter().take_while(|t| digits(t)).map(String::len).sum();
     // In Chinese text a Latin word after a platform's name can only be a handle.
-    let in_chinese = i > 0 && !tokens[i - 1].is_ascii();
-    let handle = tokens.get(j).is_some_and(|t| {
+    let in_chinese = before.is_some_and(|t| !t.is_ascii());
+    let handle = after.get(labels).is_some_and(|t| {
         t.len() >= 3
             && !digits(t)
             && t.is_ascii()
             && (labelled || in_chinese || t.contains(|c: char| c.is_ascii_digit() || c == '_'))
     });
-    is_qq_number(number) || handle
+    before.is_some_and(|t| digits(t) && is_qq_number(t.len())) || is_qq_number(number) || handle
 }
 
 /// Does `phrase` start at token `at`? An ASCII phrase is one token, a Han one a token a character.
@@ -368,7 +365,12 @@ mod tests {
             "new xbox",    // "wx" across words is no alias
             "wxyz",
             "qqmore", // glued, but neither an id, an account nor a channel
+            "wxyz 加一下",
+            "参加微信活动", // a decoy is no request, first in the text too
+            "运费补偿再加 5 元",
         ]);
+        // A comma between an alias's letters is skipped, not one before it.
+        refused(&["别说了，微信号发我"]);
     }
 
     #[test]
@@ -380,13 +382,13 @@ mod tests {
             "QQ音乐会员，有问题联系我",
             "微信app里可以看到",
         ]);
-        refused(&["QQ 有问题联系我"]);
+        refused(&["QQ 有问题联系我", "加app里的微信"]);
     }
 
     #[test]
     fn each_cue_weighs_its_points() {
         // Two points make a solicitation: an account noun, a request or an id alone…
-        refused(&["微信号", "加微信", "微信 kefu01", "微信我"]);
+        refused(&["微信号", "加微信", "微信 kefu01", "微信我", "wechat me"]);
         // …a possessive, a question or slang only together.
         allowed(&["你的微信", "微信?", "微信吗", "vx", "vx 什么"]);
         refused(&["你的微信?", "我vx", "vx吗"]);
@@ -432,12 +434,14 @@ mod tests {
     #[test]
     fn a_negation_in_its_clause_clears_it() {
         allowed(&["平台不会向您索要支付宝账号", "您的QQ号码无需提供", "Do not share your WeChat account", "不用担心"]);
+        allowed(&["不要加微信"]);
         refused(&[
             "不要在平台说，加我微信",
             "加我微信，不要在平台说",
             "加我微信不用客气",
             "微信号不要忘了发我一二三四五", // a negation after the platform, but not of the request
             "不用担心加我微信",
+            "别，加我微信",
         ]);
     }
 
@@ -452,7 +456,7 @@ mod tests {
         ]);
         // Only a request in its own clause keeps the points.
         allowed(&["如果微信没收到，请联系客服"]);
-        refused(&["微信没收到请联系客服"]);
+        refused(&["微信没收到请联系客服，谢谢", "加我支付宝，退款"]);
     }
 
     #[test]
