@@ -40,7 +40,7 @@ pub const ACCOUNT: &str = "asks for or offers a WeChat, QQ or Alipay account";
 pub const PHONE: &str = "contains a phone number";
 
 /// How many tokens either side of a platform its cues may stand.
-const WINDOW: usize = 6;
+const WINDOW: usize = 8;
 /// A platform's name, once its alias is folded.
 const PLATFORM: &str = "<platform>";
 /// A platform's name in [`SLANG`], a spelling that exists to pass filters.
@@ -77,8 +77,8 @@ const QUESTIONS: &str = "? 吗 呢";
 const MONEY: &str = "付 款 退 到 钱 转 红包 查 通过 用 pay paid payment refund refunded transfer via through using";
 const NEGATIONS: &str = "不会 不要 不用 不需要 无需 从不 绝不 勿 别 禁止 谨防 不得 不能 严禁 不可 \
     never not dont wont cannot";
-/// May stand between a platform and its id: "微信号：", "QQ是", "wechat id".
-const ID_LABELS: &str = ": 是 为 号 账 帐 户 码 的 id number";
+/// May stand between a platform and its id: "微信号：", "QQ是", "wechat id is".
+const ID_LABELS: &str = ": 是 为 号 账 帐 户 码 的 id number is";
 
 /// Why `text` solicits off-platform contact, or `None` when it does not.
 pub fn off_platform_contact(text: &str) -> Option<&'static str> {
@@ -395,12 +395,13 @@ mod tests {
         // The account noun within three tokens after the platform, not four.
         refused(&["微信的小号"]);
         allowed(&["微信的小小号"]);
-        // Requests and possessives within six tokens either side, not seven.
-        refused(&["加一二三四五微信", "微信一二三四五加"]);
-        allowed(&["加一二三四五六微信", "微信一二三四五六加"]);
-        refused(&["你一二三四五微信?"]);
-        allowed(&["你一二三四五六微信?"]);
-        allowed(&["微信一二三四五六?"]);
+        // Requests, possessives and questions within eight tokens either side, not nine.
+        refused(&["加一二三四五六七微信", "微信一二三四五六七加"]);
+        allowed(&["加一二三四五六七八微信", "微信一二三四五六七八加"]);
+        refused(&["你一二三四五六七微信?"]);
+        allowed(&["你一二三四五六七八微信?"]);
+        refused(&["你微信一二三四五六七?"]);
+        allowed(&["你微信一二三四五六七八?"]);
     }
 
     #[test]
