@@ -427,6 +427,33 @@ async fn off_platform_contact_is_refused_in_any_width(app: TestApp) {
     assert_eq!(paid["data"]["createPayout"]["message"], fine, "{paid}");
 }
 
+async fn the_reviews_missed_solicitations_are_refused_and_a_channel_is_not(app: TestApp) {
+    let (admin, _, _) = shop(&app, "100", json!({})).await;
+    app.sync_order("O-1", "s1", json!({})).await;
+    for (field, text, why) in [
+        ("message", "微信账号发一下", "account"),
+        ("message", "QQ账号多少", "account"),
+        ("reason", "您的支付宝是多少", "account"),
+        ("message", "加我VX", "account"),
+        ("message", "我的微信是 shopkf，有问题直接找", "account"),
+        ("message", "send me your alipay", "account"),
+        ("message", "有问题打 138/0013/8000", "phone"),
+    ] {
+        let response = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({ field: text })).await;
+        assert_eq!(first_code(&response), "BAD_USER_INPUT", "{text}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{text}: {response}");
+        let message = response["errors"][0]["message"].as_str().unwrap_or_default();
+        assert!(message.contains(why), "{text}: {message}");
+    }
+    assert_eq!(app.payout_count("s1").await, 0, "a refusal writes nothing");
+    assert_eq!(app.balance_and_ledger("s1").await, (10000, 10000));
+    // Naming the payment channel is no solicitation.
+    let fine = "已通过WeChat Pay退款";
+    let paid = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({ "message": fine })).await;
+    assert_eq!(paid["data"]["createPayout"]["message"], fine, "{paid}");
+    assert_eq!(app.payout_count("s1").await, 1);
+}
+
 async fn idempotency_keys_replay_and_refuse_reuse(app: TestApp) {
     let (admin, _, cs_admin) = shop(&app, "100", json!({})).await;
     app.sync_order("O-1", "s1", json!({})).await;
@@ -514,6 +541,7 @@ on_both_databases!(
     funding_paths_and_the_first_transition,
     bad_input_is_refused_and_writes_nothing,
     off_platform_contact_is_refused_in_any_width,
+    the_reviews_missed_solicitations_are_refused_and_a_channel_is_not,
     idempotency_keys_replay_and_refuse_reuse,
     the_preview_lists_duplicates_newest_first,
 );
