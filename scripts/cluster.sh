@@ -54,6 +54,9 @@ export SMALLPAY_JWT_SECRET="cluster-bench-secret-$(od -An -N16 -tx1 /dev/urandom
 export SMALLPAY_SEAL_KEY="cluster-bench-seal-key-$(od -An -N16 -tx1 /dev/urandom | tr -d ' \n')"
 export SMALLPAY_MUTATION_RATE=1000000000 SMALLPAY_MUTATION_BURST=1000000000
 export SMALLPAY_MAX_CONNECTIONS=20000 SMALLPAY_MAX_SOCKETS_PER_ACCOUNT=100000
+# HAProxy (on this machine) forwards every client: its X-Forwarded-For is believed, and the
+# per-address cap applies to the bench's clients behind it, not to the proxy itself.
+export SMALLPAY_TRUSTED_PROXIES=127.0.0.1
 export RUST_LOG=warn
 unset SMALLPAY_TEST_CLOCK DATABASE_URL
 

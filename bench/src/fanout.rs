@@ -48,6 +48,9 @@ pub struct FanOut {
     /// fan-out's. Divided by the payouts and by the subscribers it shows whether the cost
     /// of a delivery stays the same as subscribers are added (linear) or grows.
     pub cpu_ms: Option<u64>,
+    /// Every event every subscriber received, also those of creations whose answer was lost
+    /// (a timeout): what the servers' CPU was spent delivering.
+    pub received_all: u64,
 }
 
 const SUBSCRIBE: &str = "subscription { payoutStatusChanged { id payoutId from to } }";
@@ -163,12 +166,13 @@ pub async fn run(
     let mut latencies = Vec::new();
     let mut from_request = Vec::new();
     let mut by_target: Vec<Vec<u32>> = vec![Vec::new(); targets.len()];
+    let mut received_all = 0;
     for (target, task) in tasks {
         let Ok(received) = task.await else { continue };
         if let Some(e) = received.error {
             outcome.error(e);
         }
-        let _ = received.other;
+        received_all += received.other + received.created.len() as u64;
         let mut seen = HashSet::new();
         for (id, at) in received.created {
             let Some((sent, done)) = answered.get(&id) else { continue };
@@ -202,6 +206,7 @@ pub async fn run(
         kib_per_subscriber,
         by_target,
         cpu_ms,
+        received_all,
     }
 }
 
