@@ -165,8 +165,23 @@ struct Sizes<'d> {
 }
 
 impl<'d> Sizes<'d> {
+    /// A variable the request does not send stands for its default value (the largest, if
+    /// several operations define it), which execution puts in at every place it is used.
     fn new(doc: &'d ExecutableDocument, variables: &'d Variables) -> Self {
-        Sizes { doc, variables, memo: HashMap::new(), visiting: HashSet::new(), variable_nodes: HashMap::new(), text: 0 }
+        let mut variable_nodes: HashMap<&'d str, u64> = HashMap::new();
+        for (_, operation) in doc.operations.iter() {
+            for definition in &operation.node.variable_definitions {
+                let name = definition.node.name.node.as_str();
+                let size = match (variables.get(name), &definition.node.default_value) {
+                    (Some(value), _) => const_nodes(value),
+                    (None, Some(default)) => const_nodes(&default.node),
+                    (None, None) => 1,
+                };
+                let entry = variable_nodes.entry(name).or_insert(size);
+                *entry = (*entry).max(size);
+            }
+        }
+        Sizes { doc, variables, memo: HashMap::new(), visiting: HashSet::new(), variable_nodes, text: 0 }
     }
 
     /// The size of `set`, which sits `depth` sets below its operation.
@@ -427,6 +442,13 @@ mod tests {
         assert_eq!(check_with(&q, serde_json::json!({ "v": true })), Ok(()));
         // The rules put the value in at each place: 100 × 1,000 items.
         assert!(matches!(check_with(&q, serde_json::json!({ "v": vec![1; 1000] })), Err(Exceeded::Nodes(_))));
+        // A default value too, when the request does not send the variable.
+        let q = format!(
+            "query($v: [Int] = [{}]) {{ me {{ {} }} }}",
+            vec!["1"; 1000].join(","),
+            "id @include(if: $v) ".repeat(100)
+        );
+        assert!(matches!(check(&q), Err(Exceeded::Nodes(_))));
     }
 
     #[test]
