@@ -251,9 +251,7 @@ impl<'d> Sizes<'d> {
     }
 
     fn directives(&mut self, directives: &'d [Positioned<Directive>]) -> u64 {
-        directives
-            .iter()
-            .fold(0u64, |n, d| n.saturating_add(1).saturating_add(self.arguments(&d.node.arguments[..])))
+        directives.iter().fold(0u64, |n, d| n.saturating_add(1).saturating_add(self.arguments(&d.node.arguments[..])))
     }
 
     fn arguments(&mut self, arguments: &'d [(Positioned<Name>, Positioned<Value>)]) -> u64 {
@@ -329,7 +327,10 @@ pub fn document_nodes(doc: &ExecutableDocument) -> u64 {
         let operation = &operation.node;
         for definition in &operation.variable_definitions {
             let default = definition.node.default_value.as_ref().map_or(0, |v| const_nodes(&v.node));
-            n = n.saturating_add(1).saturating_add(sizes.directives(&definition.node.directives)).saturating_add(default);
+            n = n
+                .saturating_add(1)
+                .saturating_add(sizes.directives(&definition.node.directives))
+                .saturating_add(default);
         }
         n = n.saturating_add(1).saturating_add(sizes.directives(&operation.directives));
         n = n.saturating_add(set_nodes(&mut sizes, &operation.selection_set));

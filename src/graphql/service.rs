@@ -61,7 +61,11 @@ impl GraphqlService {
     /// (before anything else walks it), the persisted query resolved, a document known only by
     /// its hash measured, the operation named. A sent document with its hash comes back as a
     /// [`PendingDocument`], to store once it has validated, when this request may register one.
-    fn prepare(&self, mut request: Request, session: Option<&Data>) -> ServerResult<(Request, Option<PendingDocument>)> {
+    fn prepare(
+        &self,
+        mut request: Request,
+        session: Option<&Data>,
+    ) -> ServerResult<(Request, Option<PendingDocument>)> {
         let sent_a_document = !request.query.is_empty();
         limits::check_sent(&mut request, &self.limits)?;
         let mut registration = None;
