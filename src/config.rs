@@ -160,6 +160,11 @@ pub struct Config {
     /// The most root fields (aliases included) of one operation.
     #[arg(long, env = "SMALLPAY_MAX_ROOT_FIELDS", default_value = "32", global = true)]
     pub max_root_fields: u64,
+    /// The most nodes validation and execution may walk for one request: selections, fragment
+    /// spreads (known or not), directives and argument values (a variable counted as its
+    /// value at every place it is used), once every fragment spread is expanded.
+    #[arg(long, env = "SMALLPAY_MAX_NODES", default_value = "20000", global = true)]
+    pub max_nodes: u64,
     /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,
@@ -234,6 +239,25 @@ pub struct Config {
     /// recently used dropped first); 0 turns them off.
     #[arg(long, env = "SMALLPAY_PERSISTED_QUERIES", default_value = "1000", global = true)]
     pub persisted_queries: usize,
+    /// The persisted-query store's size in bytes of parsed documents (an estimate from their
+    /// nodes and text); the least recently used are dropped first beyond it.
+    #[arg(long, env = "SMALLPAY_PERSISTED_QUERIES_MAX_BYTES", default_value = "33554432", global = true)]
+    pub persisted_queries_max_bytes: usize,
+    /// Who may add a document to the persisted-query store: `authenticated` (a request with a
+    /// valid token; the default in production) or `anyone` (the default in development).
+    /// Anyone may run a stored hash; a document sent by someone who may not store it still
+    /// runs, and is not stored.
+    #[arg(long, env = "SMALLPAY_PERSISTED_QUERY_REGISTRATION", value_enum, global = true)]
+    pub persisted_query_registration: Option<Registration>,
+}
+
+/// Who may add documents to the persisted-query store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Registration {
+    /// Any client, with a token or without.
+    Anyone,
+    /// Only a request with a valid token: an anonymous client cannot fill the store.
+    Authenticated,
 }
 
 /// How log lines are written (to stderr).
@@ -311,6 +335,16 @@ impl Config {
     /// in production without a token (it would be open to the internet).
     pub fn metrics_on_public_port(&self) -> bool {
         self.metrics_bind.is_none() && (!self.is_production() || self.metrics_token.is_some())
+    }
+
+    /// Who may add documents to the persisted-query store (`authenticated` in production
+    /// unless configured).
+    pub fn persisted_query_registration(&self) -> Registration {
+        self.persisted_query_registration.unwrap_or(if self.is_production() {
+            Registration::Authenticated
+        } else {
+            Registration::Anyone
+        })
     }
 
     /// Refuses settings that must never run together.
@@ -451,6 +485,11 @@ mod tests {
         assert!(!config.graphiql_enabled() && !config.introspection_enabled());
         config.introspection = Some(true);
         assert!(config.introspection_enabled());
+        assert_eq!(config.persisted_query_registration(), Registration::Authenticated);
+        config.environment = Environment::Development;
+        assert_eq!(config.persisted_query_registration(), Registration::Anyone);
+        config.persisted_query_registration = Some(Registration::Authenticated);
+        assert_eq!(config.persisted_query_registration(), Registration::Authenticated);
     }
 
     #[test]

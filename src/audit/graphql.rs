@@ -131,6 +131,11 @@ impl AuditViolation {
     }
 }
 
+/// What one audit costs in the complexity budget (2000, `graphql::schema::MAX_COMPLEXITY`):
+/// it reads the whole books (every shop's, for PLATFORM), so a document may ask for it once —
+/// two, under aliases, are over the budget.
+const AUDIT_COST: usize = 1000;
+
 #[derive(Default)]
 pub struct AuditQuery;
 
@@ -139,7 +144,7 @@ impl AuditQuery {
     /// A read-only audit of the books: balances against the ledger, debits and refunds
     /// against payouts, applications per order, quotas, shop caps, payout histories and
     /// deadline jobs. PLATFORM audits every shop; ADMIN its own shop only.
-    #[graphql(guard = "RoleGuard::new(&[Role::Platform, Role::Admin])")]
+    #[graphql(guard = "RoleGuard::new(&[Role::Platform, Role::Admin])", complexity = "AUDIT_COST + child_complexity")]
     async fn audit(&self, ctx: &Context<'_>) -> Result<AuditReport> {
         let state = ctx.data::<AppState>()?;
         let viewer = viewer(ctx)?;

@@ -4,48 +4,96 @@
 //! `PERSISTED_QUERY_NOT_FOUND`, the client sends the document with its hash once, and from
 //! then on the hash alone runs it.
 //!
-//! The store is this instance's memory, a bounded LRU: on several instances (PostgreSQL) each
-//! learns a document the first time a client sends it there, at the cost of one extra round
-//! trip — the protocol's own retry. Nothing is written to the database, so an anonymous client
-//! cannot make the service write by sending documents. Only documents within the limits are
-//! stored (`limits::check_sent` measures a document before it is stored here, and measures a
-//! stored one again before it runs), so an entry is at most `SMALLPAY_MAX_QUERY_BYTES` of text.
+//! The store is this instance's memory, an LRU bounded by count and by bytes: on several
+//! instances (PostgreSQL) each learns a document the first time a client sends it there, at
+//! the cost of one extra round trip — the protocol's own retry. Nothing is written to the
+//! database, so an anonymous client cannot make the service write by sending documents.
+//!
+//! A parsed document takes far more memory than its text (a list of 16,000 numbers, 32 KB of
+//! text, parses to about 1.3 MB), so an entry weighs what [`weight`] estimates from its nodes.
+//! Only a document that passed validation is stored (`service` stores it after running it),
+//! and only when the request may register documents (`SMALLPAY_PERSISTED_QUERY_REGISTRATION`:
+//! by default in production, only a request with a valid token).
 use std::{
     num::NonZeroUsize,
     sync::{Arc, Mutex},
 };
 
 use async_graphql::{Request, ServerError, ServerResult, parser::types::ExecutableDocument};
+use lru::LruCache;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-/// At most `capacity` parsed documents, the least recently used dropped first.
+use crate::graphql::limits;
+
+/// Bytes a parsed document holds per node (a selection, a directive, a value…), beyond its
+/// text. Measured (the growth of the resident set over 100 parses of 30 KB documents of one
+/// kind each): a number in a list 73, an object in a list 243, a field 220–250, an inline
+/// fragment with its field 485 for the two, a fragment definition with its field 523 for
+/// the two; this is above every one of them, so the estimate is an upper bound.
+const BYTES_PER_NODE: usize = 600;
+
+/// The bytes a parsed document of `text_len` bytes of text is estimated to hold: an upper
+/// bound, so a store's budget is never exceeded in fact.
+pub fn weight(doc: &ExecutableDocument, text_len: usize) -> usize {
+    let nodes = usize::try_from(limits::document_nodes(doc)).unwrap_or(usize::MAX);
+    text_len.saturating_add(nodes.saturating_mul(BYTES_PER_NODE))
+}
+
+/// At most `capacity` parsed documents and `max_bytes` of their estimated weight, the least
+/// recently used dropped first.
 #[derive(Clone)]
-pub struct DocumentCache(Arc<Mutex<lru::LruCache<String, ExecutableDocument>>>);
+pub struct DocumentCache(Arc<Mutex<Store>>);
+
+struct Store {
+    entries: LruCache<String, (ExecutableDocument, usize)>,
+    bytes: usize,
+    max_bytes: usize,
+}
 
 impl DocumentCache {
-    pub fn new(capacity: NonZeroUsize) -> Self {
-        DocumentCache(Arc::new(Mutex::new(lru::LruCache::new(capacity))))
+    pub fn new(capacity: NonZeroUsize, max_bytes: usize) -> Self {
+        DocumentCache(Arc::new(Mutex::new(Store { entries: LruCache::new(capacity), bytes: 0, max_bytes })))
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, lru::LruCache<String, ExecutableDocument>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
         self.0.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     pub fn get(&self, key: &str) -> Option<ExecutableDocument> {
-        self.lock().get(key).cloned()
+        self.lock().entries.get(key).map(|(doc, _)| doc.clone())
     }
 
-    pub fn set(&self, key: String, doc: ExecutableDocument) {
-        self.lock().put(key, doc);
+    /// Stores `doc` under `key`, weighing `bytes`; drops the least recently used entries until
+    /// the store is within its budget again. A document heavier than the whole budget is not
+    /// stored.
+    pub fn set(&self, key: String, doc: ExecutableDocument, bytes: usize) {
+        let mut store = self.lock();
+        if bytes > store.max_bytes {
+            return;
+        }
+        // `push` hands back the entry it replaced (same key) or evicted (over the count).
+        if let Some((_, (_, dropped))) = store.entries.push(key, (doc, bytes)) {
+            store.bytes -= dropped;
+        }
+        store.bytes += bytes;
+        while store.bytes > store.max_bytes {
+            let Some((_, (_, dropped))) = store.entries.pop_lru() else { break };
+            store.bytes -= dropped;
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.lock().entries.len()
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The estimated bytes of the documents held.
+    pub fn bytes(&self) -> usize {
+        self.lock().bytes
     }
 }
 
@@ -57,12 +105,30 @@ struct PersistedQuery {
     sha256_hash: String,
 }
 
+/// A document sent with its hash: what `service` stores once the document has validated.
+pub struct PendingDocument {
+    hash: String,
+    doc: ExecutableDocument,
+    bytes: usize,
+}
+
+impl PendingDocument {
+    pub fn store_in(self, cache: &DocumentCache) {
+        cache.set(self.hash, self.doc, self.bytes);
+    }
+}
+
 /// Apollo's protocol, with async-graphql's messages (which `errors` turns into codes): a hash
 /// alone runs the stored document or answers `PersistedQueryNotFound`; a document with its
-/// hash is checked against the hash and stored (already parsed and measured by `limits`).
+/// hash is checked against the hash (already parsed and measured by `limits`) and, when
+/// `may_register`, handed back to be stored once it has validated.
 /// A request without `persistedQuery` passes unchanged.
-pub fn resolve(cache: &DocumentCache, mut request: Request) -> ServerResult<Request> {
-    let Some(value) = request.extensions.remove("persistedQuery") else { return Ok(request) };
+pub fn resolve(
+    cache: &DocumentCache,
+    mut request: Request,
+    may_register: bool,
+) -> ServerResult<(Request, Option<PendingDocument>)> {
+    let Some(value) = request.extensions.remove("persistedQuery") else { return Ok((request, None)) };
     let persisted: PersistedQuery = async_graphql::from_value(value)
         .map_err(|_| ServerError::new("Invalid \"PersistedQuery\" extension configuration.", None))?;
     if persisted.version != 1 {
@@ -77,15 +143,19 @@ pub fn resolve(cache: &DocumentCache, mut request: Request) -> ServerResult<Requ
     if request.query.is_empty() {
         let doc = cache.get(&persisted.sha256_hash).ok_or_else(|| ServerError::new("PersistedQueryNotFound", None))?;
         request.set_parsed_query(doc);
-        return Ok(request);
+        return Ok((request, None));
     }
     let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
     if persisted.sha256_hash != hash {
         return Err(ServerError::new("provided sha does not match query", None));
     }
+    if !may_register {
+        return Ok((request, None));
+    }
+    let text_len = request.query.len();
     let doc = request.parsed_query()?.clone();
-    cache.set(hash, doc);
-    Ok(request)
+    let bytes = weight(&doc, text_len);
+    Ok((request, Some(PendingDocument { hash, doc, bytes })))
 }
 
 #[cfg(test)]
@@ -94,16 +164,42 @@ mod tests {
 
     use super::*;
 
+    fn doc() -> ExecutableDocument {
+        parse_query("{ me { id } }").unwrap()
+    }
+
     #[test]
     fn the_cache_is_bounded_and_drops_the_least_recently_used() {
-        let cache = DocumentCache::new(NonZeroUsize::new(2).unwrap());
+        let cache = DocumentCache::new(NonZeroUsize::new(2).unwrap(), 1000);
         for key in ["a", "b"] {
-            cache.set(key.into(), parse_query("{ me { id } }").unwrap());
+            cache.set(key.into(), doc(), 10);
         }
         assert!(cache.get("a").is_some(), "a is now the most recent");
-        cache.set("c".into(), parse_query("{ me { id } }").unwrap());
-        assert_eq!(cache.len(), 2);
+        cache.set("c".into(), doc(), 10);
+        assert_eq!((cache.len(), cache.bytes()), (2, 20));
         assert!(cache.get("b").is_none(), "b was the least recently used");
         assert!(cache.get("a").is_some() && cache.get("c").is_some());
+    }
+
+    #[test]
+    fn the_cache_is_bounded_by_bytes() {
+        let cache = DocumentCache::new(NonZeroUsize::new(100).unwrap(), 1000);
+        for key in ["a", "b", "c"] {
+            cache.set(key.into(), doc(), 400);
+        }
+        assert_eq!((cache.len(), cache.bytes()), (2, 800), "the third pushed out the first");
+        assert!(cache.get("a").is_none());
+        cache.set("b".into(), doc(), 100);
+        assert_eq!((cache.len(), cache.bytes()), (2, 500), "a replaced entry gives its bytes back");
+        cache.set("huge".into(), doc(), 1001);
+        assert!(cache.get("huge").is_none(), "heavier than the whole budget: not stored");
+        assert_eq!(cache.bytes(), 500, "and nothing dropped for it");
+    }
+
+    #[test]
+    fn a_parsed_list_weighs_far_more_than_its_text() {
+        let text = format!("{{ me(x: [{}]) {{ id }} }}", vec!["1"; 16_000].join(","));
+        let bytes = weight(&parse_query(&text).unwrap(), text.len());
+        assert!(bytes > 16_000 * 64, "{bytes} bytes estimated for {} bytes of text", text.len());
     }
 }

@@ -1,6 +1,6 @@
 //! Fuzzing through the real server: documents from the corpus (`tests/fuzz-corpus/`) mutated
 //! byte by byte and token by token, random variables, and mangled tokens, thrown at
-//! `POST /graphql`. Whatever comes in, the answer is JSON with a known code, no internal text
+//! `POST /graphql` — some with a persisted-query hash, then by their hash alone. Whatever comes in, the answer is JSON with a known code, no internal text
 //! leaks, and the server keeps answering. Bounded: `FUZZ_CASES` cases (default 1500), each
 //! reproducible from its seed (printed on failure).
 use std::time::Duration;
@@ -11,6 +11,7 @@ use proptest::{
     test_runner::{Config as ProptestConfig, RngAlgorithm, TestRng, TestRunner},
 };
 use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::{
     helpers::{Backend, TestApp},
@@ -19,6 +20,7 @@ use crate::{
 
 const CODES: &[&str] = &[
     "UNAUTHENTICATED",
+    "PERSISTED_QUERY_NOT_FOUND",
     "FORBIDDEN",
     "NOT_FOUND",
     "BAD_USER_INPUT",
@@ -148,34 +150,49 @@ async fn mutated_documents_variables_and_tokens_never_leak_or_crash() {
                 token.insert(at, if c.is_ascii_graphic() { c } else { '~' });
             }
         }
-        let mut request = app.http.post(app.url("/graphql")).timeout(Duration::from_secs(10));
-        if !token.is_empty() {
-            request = request.header("Authorization", format!("Bearer {token}"));
+        let mut bodies = vec![json!({ "query": query, "variables": case.variables })];
+        if case.token % 3 == 1 {
+            // Registered with its hash, then run by the hash alone.
+            let hash: String = Sha256::digest(query.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
+            bodies[0]["extensions"] = persisted.clone();
+            bodies.push(json!({ "variables": case.variables, "extensions": persisted }));
         }
-        let body = json!({ "query": query, "variables": case.variables });
-        let answer =
-            request.json(&body).send().await.unwrap_or_else(|e| panic!("case {i} (seed {seed}): {e}\n{case:?}"));
-        let status = answer.status().as_u16();
-        let text = answer.text().await.unwrap();
-        assert!([200, 400].contains(&status), "case {i} (seed {seed}): HTTP {status}\n{case:?}\n{text}");
-        for leak in LEAKS {
-            assert!(!text.contains(leak), "case {i} (seed {seed}) leaked {leak:?}: {text}\n{case:?}");
-        }
-        let value: Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("case {i}: not JSON: {text}"));
-        for error in value["errors"].as_array().into_iter().flatten() {
-            let code = error["extensions"]["code"].as_str().unwrap_or_default();
-            let known = CODES.contains(&code)
-                || code.ends_with("_REACHED")
-                || code.starts_with("ORDER_")
-                || code.starts_with("AMOUNT_")
-                || code.starts_with("SHOP_")
-                || code.contains("QUOTA")
-                || code == "INSUFFICIENT_BALANCE"
-                || code == "ZERO_ENTRY_NO_DEPOSIT";
-            assert!(known, "case {i} (seed {seed}): code {code:?} in {text}\n{case:?}");
+        for body in bodies {
+            let mut request = app.http.post(app.url("/graphql")).timeout(Duration::from_secs(10));
+            if !token.is_empty() {
+                request = request.header("Authorization", format!("Bearer {token}"));
+            }
+            let answer =
+                request.json(&body).send().await.unwrap_or_else(|e| panic!("case {i} (seed {seed}): {e}\n{case:?}"));
+            let status = answer.status().as_u16();
+            let text = answer.text().await.unwrap();
+            let context = format!("case {i} (seed {seed}): {text}\n{case:?}");
+            assert_answer_is_sound(status, &text, &context);
         }
     }
     // Still serving.
     assert!(app.http.get(app.url("/healthz")).send().await.unwrap().status().is_success());
     app.ok(&tokens[0], "{ me { id } }", json!({})).await;
+}
+
+/// HTTP 200 or 400, JSON, nothing internal in it, and every error with a known code.
+fn assert_answer_is_sound(status: u16, text: &str, context: &str) {
+    assert!([200, 400].contains(&status), "HTTP {status}: {context}");
+    for leak in LEAKS {
+        assert!(!text.contains(leak), "leaked {leak:?}: {context}");
+    }
+    let value: Value = serde_json::from_str(text).unwrap_or_else(|_| panic!("not JSON: {context}"));
+    for error in value["errors"].as_array().into_iter().flatten() {
+        let code = error["extensions"]["code"].as_str().unwrap_or_default();
+        let known = CODES.contains(&code)
+            || code.ends_with("_REACHED")
+            || code.starts_with("ORDER_")
+            || code.starts_with("AMOUNT_")
+            || code.starts_with("SHOP_")
+            || code.contains("QUOTA")
+            || code == "INSUFFICIENT_BALANCE"
+            || code == "ZERO_ENTRY_NO_DEPOSIT";
+        assert!(known, "code {code:?}: {context}");
+    }
 }

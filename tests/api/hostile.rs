@@ -24,6 +24,76 @@ fn fragment_bomb(depth: usize, fan: usize) -> String {
     q
 }
 
+/// `depth` fragments, each spreading the next `fan` times and nothing else; the last holds
+/// `leaf`. With an unknown fragment as the leaf, not one field: the review's bomb.
+pub fn spread_bomb(depth: usize, fan: usize, leaf: &str) -> String {
+    let mut q = String::from("query { ...F0 }\n");
+    for i in 0..depth {
+        let spreads = (0..fan).map(|_| format!("...F{}", i + 1)).collect::<Vec<_>>().join(" ");
+        q.push_str(&format!("fragment F{i} on Query {{ {spreads} }}\n"));
+    }
+    q.push_str(&format!("fragment F{depth} on Query {{ {leaf} }}\n"));
+    q
+}
+
+fn sha256(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A persisted-query request: the hash of `query`, with the document when `send_document`.
+fn persisted_body(query: &str, send_document: bool) -> Value {
+    let mut body = json!({ "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256(query) } } });
+    if send_document {
+        body["query"] = json!(query);
+    }
+    body
+}
+
+/// POSTs `body` as `token` (anonymous without one); the status and the answer.
+async fn post(app: &TestApp, token: Option<&str>, body: &Value) -> (u16, Value) {
+    let mut request = app.http.post(app.url("/graphql")).json(body);
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let answer = request.send().await.expect("an answer");
+    (answer.status().as_u16(), answer.json().await.expect("JSON"))
+}
+
+/// Sends every body at once with `/healthz` and `{ me { id } }` as `token`: each body's
+/// status and answer, once all were answered.
+///
+/// The others must be answered within 1 s while the bodies are being refused: a bomb that
+/// got past the guard pinned a worker for seconds. 1 s, not the few milliseconds it takes,
+/// because the CI machine is a loaded 2-core box.
+async fn send_alongside_others(app: &TestApp, token: &str, bodies: &[Value]) -> Vec<(u16, Value)> {
+    let attacks = futures_util::future::join_all(bodies.iter().map(|body| post(app, None, body)));
+    let others = async {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let started = Instant::now();
+        let (health, me) =
+            tokio::join!(app.http.get(app.url("/healthz")).send(), app.gql(Some(token), "{ me { id } }", json!({})));
+        assert!(health.expect("healthz").status().is_success());
+        assert!(me["data"]["me"]["id"].is_string(), "{me}");
+        started.elapsed()
+    };
+    let (answers, others_took) = tokio::time::timeout(Duration::from_secs(10), async { tokio::join!(attacks, others) })
+        .await
+        .expect("everything answered within 10 s");
+    assert!(others_took < Duration::from_secs(1), "/healthz and a query took {others_took:?} meanwhile");
+    answers
+}
+
+/// The refusal of a document by the guard: HTTP 200, no data, `GRAPHQL_VALIDATION_FAILED`
+/// naming `limit`.
+fn assert_refused(answer: &(u16, Value), limit: &str) {
+    let (status, answer) = answer;
+    assert_eq!(*status, 200, "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    assert_eq!(answer["errors"][0]["extensions"]["limit"], limit, "{answer}");
+    assert_eq!(answer["data"], Value::Null);
+}
+
 /// Sends `body` to /graphql while checking that /healthz keeps answering within 100 ms.
 async fn send_while_healthy(app: &TestApp, body: reqwest::Body, content_type: &str) -> (u16, Value) {
     let request = app.http.post(app.url("/graphql")).header("content-type", content_type).body(body).send();
@@ -166,6 +236,171 @@ on_both_databases!(
     a_balance_cannot_overflow,
     only_the_applicant_and_the_admin_see_a_qr_code,
     a_page_costs_its_size_in_the_complexity_budget
+);
+
+async fn spreads_that_lead_nowhere_are_refused_before_async_graphql_walks_them(app: TestApp) {
+    app.sync_shop("s1", "0", json!({})).await;
+    let admin = app.admin("s1");
+    app.ok(&admin, "{ me { id } }", json!({})).await;
+    // The review's bomb: 8^10 spreads and no field, 659 bytes, anonymous. Two of them (one
+    // per worker thread), with an inline-fragment and a directive variant.
+    let bomb = spread_bomb(10, 8, "...Nope");
+    assert!(bomb.len() < 1000);
+    let bodies = [
+        json!({ "query": bomb }),
+        json!({ "query": bomb }),
+        json!({ "query": spread_bomb(10, 8, "... on Query { ...Nope }") }),
+        json!({ "query": spread_bomb(10, 8, "...Nope @skip(if: false) @include(if: true)") }),
+    ];
+    let before = app.state.statements.load(Ordering::SeqCst);
+    assert_refused(&post(&app, None, &bodies[0]).await, "maxNodes");
+    assert_eq!(app.state.statements.load(Ordering::SeqCst), before, "no SQL ran");
+    for answer in send_alongside_others(&app, &admin, &bodies).await {
+        assert_refused(&answer, "maxNodes");
+    }
+    // Through a persisted hash: refused when registered, so never stored, and its hash alone
+    // finds nothing.
+    let answers = send_alongside_others(&app, &admin, &[persisted_body(&bomb, true)]).await;
+    assert_refused(&answers[0], "maxNodes");
+    let (_, by_hash) = post(&app, None, &persisted_body(&bomb, false)).await;
+    assert_eq!(by_hash["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{by_hash}");
+    // A chain 800 fragments deep is refused before anything follows it.
+    let mut chain = String::from("{ ...F0 }");
+    for i in 0..800 {
+        chain.push_str(&format!(" fragment F{i} on Query {{ ...F{} }}", i + 1));
+    }
+    chain.push_str(" fragment F800 on Query { __typename }");
+    let answers = send_alongside_others(&app, &admin, &[json!({ "query": chain })]).await;
+    assert_refused(&answers[0], "maxNesting");
+    // A large variable put in at many places: each place is a copy of it to check.
+    let q = format!("query($v: Boolean!) {{ {} }}", "__typename @include(if: $v) ".repeat(30));
+    let answers =
+        send_alongside_others(&app, &admin, &[json!({ "query": q, "variables": { "v": vec![1; 20_000] } })]).await;
+    assert_refused(&answers[0], "maxNodes");
+}
+
+async fn an_aliased_audit_is_over_the_complexity_budget(app: TestApp) {
+    app.sync_shop("s1", "100", json!({})).await;
+    let (platform, admin) = (app.platform(), app.admin("s1"));
+    let one = app.ok(&platform, "{ audit { clean checks { check violations } } }", json!({})).await;
+    assert_eq!(one["audit"]["clean"], true);
+    app.ok(&admin, "{ audit { clean } }", json!({})).await;
+    let before = app.state.statements.load(Ordering::SeqCst);
+    for query in [
+        "{ a: audit { clean } b: audit { clean } }",
+        "{ ...A ...B } fragment A on Query { a: audit { clean } } fragment B on Query { b: audit { shops } }",
+    ] {
+        let refused = app.gql(Some(&platform), query, json!({})).await;
+        assert_eq!(refused["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{refused}");
+        assert_eq!(refused["data"], Value::Null);
+    }
+    let admin_refused = app.gql(Some(&admin), "{ a: audit { clean } b: audit { clean } }", json!({})).await;
+    assert_eq!(admin_refused["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED");
+    assert!(app.state.statements.load(Ordering::SeqCst) - before <= 3, "no audit ran");
+}
+
+/// A valid document of about 7 bytes per status: a default list of `statuses`, its name
+/// different for each `n`.
+fn heavy_document(n: usize, statuses: usize) -> String {
+    format!(
+        "query Heavy{n}($s: [PayoutStatus!] = [{}]) {{ payouts(filter: {{status: $s}}) {{ totalCount }} }}",
+        vec!["FAILED"; statuses].join(",")
+    )
+}
+
+async fn the_persisted_store_keeps_only_valid_documents(app: TestApp) {
+    // An invalid document is answered, not stored.
+    let invalid = "{ nosuchField }";
+    let (_, answer) = post(&app, None, &persisted_body(invalid, true)).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    let (_, by_hash) = post(&app, None, &persisted_body(invalid, false)).await;
+    assert_eq!(by_hash["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{by_hash}");
+    // A valid one is (its resolver refusing the anonymous caller does not matter).
+    let (_, _) = post(&app, None, &persisted_body("{ shop { id } }", true)).await;
+    let (_, by_hash) = post(&app, None, &persisted_body("{ shop { id } }", false)).await;
+    assert_eq!(by_hash["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{by_hash}");
+}
+
+async fn the_persisted_store_is_bounded_by_bytes(backend: Backend) {
+    // 8 MiB of estimated weight: three of these 2.4 MB (estimated) documents.
+    let Some(app) = TestApp::try_spawn_with(backend, |c| c.persisted_queries_max_bytes = 8 << 20).await else { return };
+    let docs: Vec<String> = (0..10).map(|n| heavy_document(n, 4000)).collect();
+    assert!(docs.iter().all(|d| d.len() <= 32 * 1024));
+    for doc in &docs {
+        let (_, answer) = post(&app, None, &persisted_body(doc, true)).await;
+        assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
+    }
+    let mut kept = Vec::new();
+    for (n, doc) in docs.iter().enumerate() {
+        let (_, answer) = post(&app, None, &persisted_body(doc, false)).await;
+        if answer["errors"][0]["extensions"]["code"] != "PERSISTED_QUERY_NOT_FOUND" {
+            kept.push(n);
+        }
+    }
+    assert!(!kept.is_empty() && kept.len() <= 3, "kept {kept:?}");
+    assert_eq!(kept.last(), Some(&9), "the most recent is kept");
+}
+
+#[tokio::test]
+async fn the_persisted_store_is_bounded_by_bytes_sqlite() {
+    the_persisted_store_is_bounded_by_bytes(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn the_persisted_store_is_bounded_by_bytes_postgres() {
+    the_persisted_store_is_bounded_by_bytes(Backend::Postgres).await;
+}
+
+async fn only_authenticated_clients_register_when_configured(backend: Backend) {
+    use smallpay::config::Registration;
+    let Some(app) =
+        TestApp::try_spawn_with(backend, |c| c.persisted_query_registration = Some(Registration::Authenticated)).await
+    else {
+        return;
+    };
+    app.sync_shop("s1", "10", json!({})).await;
+    let admin = app.admin("s1");
+    let query = "query Balance { shop { balance } }";
+    // Anonymous: the document runs (and is refused by its resolver), and is not stored.
+    let (_, answer) = post(&app, None, &persisted_body(query, true)).await;
+    assert_eq!(answer["errors"][0]["extensions"]["code"], "UNAUTHENTICATED", "{answer}");
+    let (_, by_hash) = post(&app, Some(&admin), &persisted_body(query, false)).await;
+    assert_eq!(by_hash["errors"][0]["extensions"]["code"], "PERSISTED_QUERY_NOT_FOUND", "{by_hash}");
+    // With a token it is stored, and then anyone's hash runs it.
+    let (_, answer) = post(&app, Some(&admin), &persisted_body(query, true)).await;
+    assert_eq!(answer["data"]["shop"]["balance"], "10.00", "{answer}");
+    let (_, by_hash) = post(&app, Some(&admin), &persisted_body(query, false)).await;
+    assert_eq!(by_hash, answer);
+}
+
+#[tokio::test]
+async fn only_authenticated_clients_register_when_configured_sqlite() {
+    only_authenticated_clients_register_when_configured(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn only_authenticated_clients_register_when_configured_postgres() {
+    only_authenticated_clients_register_when_configured(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_timeout_answers_on_time_under_bombs() {
+    // The review: with a 200 ms timeout, a bomb was answered after 3.2 s. Refused now, well
+    // within the timeout; 1 s is the margin of a loaded 2-core CI machine.
+    let app =
+        TestApp::try_spawn_with(Backend::Sqlite, |c| c.request_timeout = Duration::from_millis(200)).await.unwrap();
+    let bomb = json!({ "query": spread_bomb(10, 8, "...Nope") });
+    let started = Instant::now();
+    let (a, b) = tokio::join!(post(&app, None, &bomb), post(&app, None, &bomb));
+    assert!(started.elapsed() < Duration::from_secs(1), "answered after {:?}", started.elapsed());
+    assert_refused(&a, "maxNodes");
+    assert_refused(&b, "maxNodes");
+}
+
+on_both_databases!(
+    spreads_that_lead_nowhere_are_refused_before_async_graphql_walks_them,
+    an_aliased_audit_is_over_the_complexity_budget,
+    the_persisted_store_keeps_only_valid_documents
 );
 
 on_both_databases!(
@@ -395,8 +630,15 @@ async fn sockets_per_account_are_bounded() {
 
 async fn a_long_status_filter_is_bounded(backend: Backend) {
     // 40,000 statuses: more SQL variables than SQLite or PostgreSQL take in one statement,
-    // with a body limit raised so the list gets through to the filter.
-    let Some(app) = TestApp::try_spawn_with(backend, |c| c.max_body_bytes = 2 << 20).await else { return };
+    // with the body and node limits raised so the list gets through to the filter.
+    let Some(app) = TestApp::try_spawn_with(backend, |c| {
+        c.max_body_bytes = 2 << 20;
+        c.max_nodes = 100_000;
+    })
+    .await
+    else {
+        return;
+    };
     let (admin, _, _) = shop(&app, "100", json!({})).await;
     let statuses = vec![json!("PAYING"); 40_000];
     let query = "query($s: [PayoutStatus!]) { payouts(filter: {status: $s}) { edges { node { id } } } }";
@@ -745,4 +987,71 @@ async fn production_keeps_metrics_off_the_public_port_unless_behind_a_token() {
     assert_eq!(app.http.get(app.url("/metrics")).send().await.unwrap().status(), 401);
     let right = app.http.get(app.url("/metrics")).bearer_auth("m-secret").send().await.unwrap();
     assert_eq!(right.status(), 200);
+}
+
+/// This process's CPU time so far (user + system, from /proc/self/stat; the server runs in
+/// it). Clock ticks are 10 ms (USER_HZ = 100 on Linux).
+fn process_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    Duration::from_millis(ticks * 10)
+}
+
+/// The costliest documents within the limits found (each ≤ 32 KB, anonymous), by shape.
+pub fn worst_documents() -> Vec<(&'static str, Value)> {
+    let mut overlap = format!("{{ __typename }} fragment H on Query {{ {} }}", "__typename ".repeat(1900));
+    for i in 0..9 {
+        overlap.push_str(&format!(" fragment G{i} on Query {{ ...H }}"));
+    }
+    let places = "__typename @include(if: $v) ".repeat(10);
+    vec![
+        ("review's spread bomb (8^10 spreads)", json!({ "query": spread_bomb(10, 8, "...Nope") })),
+        ("spread bomb under the node limit (13^3)", json!({ "query": spread_bomb(3, 13, "...Nope") })),
+        ("inline-fragment bomb under it (12^3)", json!({ "query": spread_bomb(3, 12, "... on Query { ...Nope }") })),
+        ("unused fragments flattening a wide one", json!({ "query": overlap })),
+        (
+            "a variable of 990 items at 10 places",
+            json!({ "query": format!("query($v: Boolean!) {{ {places} }}"), "variables": { "v": vec![1; 990] } }),
+        ),
+        ("1900 directives", json!({ "query": format!("{{ __typename {} }}", "@skip(if: false) ".repeat(1900)) })),
+        (
+            "a list of 16,000 items (registered)",
+            json!({
+                "query": format!("{{ me(x: [{}]) {{ id }} }}", vec!["1"; 16_000].join(",")),
+                "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256(&format!("{{ me(x: [{}]) {{ id }} }}", vec!["1"; 16_000].join(","))) } }
+            }),
+        ),
+        ("a default list of 4000 statuses (valid)", json!({ "query": heavy_document(0, 4000) })),
+        ("2000 fields", json!({ "query": format!("{{ me {{ {} }} }}", "id ".repeat(1999)) })),
+    ]
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worst_documents_cost_little_cpu_per_byte() {
+    let app = TestApp::spawn(Backend::Sqlite).await;
+    const ROUNDS: u32 = 10;
+    for (name, body) in worst_documents() {
+        let bytes = body.to_string().len();
+        assert!(bytes <= 40 * 1024, "{name}: {bytes} bytes");
+        let started = process_cpu();
+        let mut outcome = String::new();
+        for _ in 0..ROUNDS {
+            let (status, answer) = post(&app, None, &body).await;
+            assert_eq!(status, 200, "{name}: {answer}");
+            outcome = answer["errors"][0]["extensions"]["limit"]
+                .as_str()
+                .map_or("not refused by the guard".into(), |l| format!("refused: {l}"));
+        }
+        let per_request = (process_cpu() - started) / ROUNDS;
+        let per_byte = per_request.as_secs_f64() * 1e6 / bytes as f64;
+        println!(
+            "cpu: {name} ({outcome}): {bytes} B, {per_request:?} a request, {per_byte:.2} µs a byte (debug build, client included)"
+        );
+        // Before the guard counted spreads, the review's bomb cost over a second even in a
+        // release build (never answered in a debug one). A debug build on a loaded machine
+        // is slow: 1 s is a margin, not the target (the target, 50 ms in release, is measured
+        // in README's Limits).
+        assert!(per_request < Duration::from_secs(1), "{name}: {per_request:?} of CPU a request");
+    }
 }
