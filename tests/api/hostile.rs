@@ -887,7 +887,13 @@ async fn binary_frames_follow_the_socket_rules(app: TestApp) {
     assert_eq!(close_code(&mut sub.socket).await, Some(4429));
     // Binary frames are otherwise the protocol's messages, as async-graphql reads them.
     let mut sub = app.subscribe("graphql-transport-ws", &admin, query, json!({})).await;
+    let registered = app.state.bus.subscribed();
     sub.socket.send(subscribe_frame("2", true)).await.unwrap();
+    let waited = Instant::now();
+    while app.state.bus.subscribed() == registered {
+        assert!(waited.elapsed() < Duration::from_secs(10), "the binary subscribe is registered within 10 s");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     app.sync_order("O-1", "s1", json!({})).await;
     app.pay(&admin, "O-1", "1.00", "WECHAT_SCAN").await;
     let mut ids = std::collections::HashSet::new();
