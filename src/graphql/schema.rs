@@ -11,6 +11,7 @@ use crate::{
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
+    reports::graphql::ReportsQuery,
     shops::graphql::{ShopMutation, ShopQuery},
     state::AppState,
 };
@@ -26,6 +27,7 @@ pub struct Query(
     ApprovalsQuery,
     CardsQuery,
     AuditQuery,
+    ReportsQuery,
 );
 
 #[derive(MergedObject, Default)]

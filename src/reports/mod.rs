@@ -5,3 +5,4 @@
 pub mod graphql;
 pub mod repo;
 pub mod rules;
+pub mod service;
