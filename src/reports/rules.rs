@@ -97,6 +97,15 @@ pub struct DayReport {
     pub limits: Option<(i64, i64)>,
 }
 
+/// What the report's queries found over its days.
+#[derive(Debug, Clone, Copy)]
+pub struct Found<'a> {
+    pub committed: &'a [CommittedRow],
+    pub requests: &'a [RequestRow],
+    pub quota_used: &'a [DayAmount],
+    pub refunds: &'a [DayAmount],
+}
+
 /// One line of the report: an account's day.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AccountDay {
@@ -113,15 +122,13 @@ pub struct AccountDay {
 pub fn account_days(
     from: NaiveDate,
     starts: &[DateTime<Utc>],
-    committed: &[CommittedRow],
-    requests: &[RequestRow],
-    quota_used: &[DayAmount],
-    refunds: &[DayAmount],
+    found: Found<'_>,
     changes: &[LimitsChange],
     current: &BTreeMap<String, (i64, i64)>,
 ) -> Vec<AccountDay> {
     let mut days: BTreeMap<(i32, &str), DayReport> = BTreeMap::new();
     let mut types: BTreeMap<(i32, &str, PayoutType), Total> = BTreeMap::new();
+    let Found { committed, requests, quota_used, refunds } = found;
     for r in committed {
         let d = days.entry((r.day, &r.account)).or_default();
         d.payouts += r.count;
@@ -161,7 +168,7 @@ pub fn account_days(
 /// The account's limits as the last change before `end` left them; `None` when no change of
 /// it was recorded before `end`.
 fn limits_at(changes: &[LimitsChange], account: &str, end: DateTime<Utc>) -> Option<Option<(i64, i64)>> {
-    changes.iter().filter(|c| c.account == account && c.at < end).last().map(|c| c.limits)
+    changes.iter().rev().find(|c| c.account == account && c.at < end).map(|c| c.limits)
 }
 
 /// The payouts of one (status, funding) pair the filter selects: how many, and their amount.
@@ -277,7 +284,13 @@ mod tests {
             set(starts[2] + chrono::TimeDelta::hours(1), None),
         ];
         let current = BTreeMap::from([("cs".to_owned(), (7, 9))]);
-        let days = account_days(date(2026, 11, 24), &starts, &rows, &requests, &used, &[], &changes, &current);
+        let days = account_days(
+            date(2026, 11, 24),
+            &starts,
+            Found { committed: &rows, requests: &requests, quota_used: &used, refunds: &[] },
+            &changes,
+            &current,
+        );
         assert_eq!(days.len(), 2, "day 1 has nothing to show");
         let first = &days[0].report;
         assert_eq!(days[0].day, date(2026, 11, 24));

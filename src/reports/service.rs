@@ -72,7 +72,13 @@ pub async fn account_days(
         .into_iter()
         .map(|q| (q.account_id, (q.per_payout_limit_fen.0, q.daily_limit_fen.0)))
         .collect();
-    let days = rules::account_days(from, &starts, &committed, &requests, &quota_used, &refunds, &changes, &current);
+    let days = rules::account_days(
+        from,
+        &starts,
+        rules::Found { committed: &committed, requests: &requests, quota_used: &quota_used, refunds: &refunds },
+        &changes,
+        &current,
+    );
     let accounts: BTreeMap<String, account::Model> =
         accounts::repo::find_many(cx.db, &scope, &ids).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
     Ok(days.into_iter().filter_map(|d| Some((accounts.get(&d.account)?.clone(), d))).collect())
