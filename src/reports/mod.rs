@@ -4,6 +4,7 @@
 //! write (payouts, their transitions, the kept day sums, the ledger, the quota history).
 pub mod export;
 pub mod graphql;
+pub mod live;
 pub mod repo;
 pub mod rules;
 pub mod service;

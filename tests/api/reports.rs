@@ -428,7 +428,65 @@ async fn a_large_export_streams_every_row_once_in_flat_memory(app: TestApp) {
     assert!(grown < 20_000_000, "RSS grew by {grown} bytes during the export");
 }
 
+const TOTALS: &str = "subscription { shopTotalsChanged { paidToday paidFromBalanceToday balance at
+  quotas { account { id } dailyLimit usedToday } } }";
+
+fn totals(message: Result<Value, Value>) -> Value {
+    let mut t = message.expect("totals")["shopTotalsChanged"].clone();
+    assert!(t["at"].as_str().is_some_and(|at| at.parse::<DateTime<Utc>>().is_ok()), "{t}");
+    t.as_object_mut().unwrap().remove("at");
+    t
+}
+
+async fn live_totals_follow_every_change(app: TestApp) {
+    app.sync_shop("s1", "100", json!({})).await;
+    app.sync_shop("s2", "100", json!({})).await;
+    let (admin, cs) = (app.admin("s1"), app.token(Role::Cs, Some("s1"), "cs-1"));
+    app.ok(&cs, "{ me { id } }", json!({})).await;
+    app.ok(&admin, SET_QUOTA, json!({ "a": "cs-1", "p": "30", "d": "50" })).await;
+    for sn in ["O-1", "O-2", "O-3"] {
+        app.sync_order(sn, "s1", json!({})).await;
+    }
+    app.sync_order("X-1", "s2", json!({})).await;
+    let mut live = app.subscribe("graphql-transport-ws", &admin, TOTALS, json!({})).await;
+    let quota = |used: &str| json!([{ "account": { "id": "cs-1" }, "dailyLimit": "50.00", "usedToday": used }]);
+    assert_eq!(
+        totals(live.next().await),
+        json!({ "paidToday": "0.00", "paidFromBalanceToday": "0.00", "balance": "100.00", "quotas": quota("0.00") }),
+        "sent at once"
+    );
+    // Another shop's payout moves nothing here; this shop's next one is the next message.
+    app.pay(&app.admin("s2"), "X-1", "9.00", "BALANCE").await;
+    app.pay(&cs, "O-1", "20.00", "BALANCE").await;
+    assert_eq!(
+        totals(live.next().await),
+        json!({ "paidToday": "20.00", "paidFromBalanceToday": "20.00", "balance": "80.00", "quotas": quota("20.00") })
+    );
+    app.pay(&cs, "O-2", "5.00", "WECHAT_SCAN").await;
+    assert_eq!(
+        totals(live.next().await),
+        json!({ "paidToday": "25.00", "paidFromBalanceToday": "20.00", "balance": "80.00", "quotas": quota("20.00") })
+    );
+    // A balance change without a transition: the platform's adjustment.
+    let adjust = "mutation { adjustShopBalance(shopId: \"s1\", amount: \"-30.00\", reference: \"fee-1\") { balance } }";
+    app.ok(&app.platform(), adjust, json!({})).await;
+    assert_eq!(
+        totals(live.next().await),
+        json!({ "paidToday": "25.00", "paidFromBalanceToday": "20.00", "balance": "50.00", "quotas": quota("20.00") })
+    );
+    // The scan payout's hour runs out: RECHARGE_FAILED leaves the sums.
+    app.advance(3601).await;
+    assert_eq!(
+        totals(live.next().await),
+        json!({ "paidToday": "20.00", "paidFromBalanceToday": "20.00", "balance": "50.00", "quotas": quota("20.00") })
+    );
+    // Only the admin.
+    let mut refused = app.subscribe("graphql-transport-ws", &cs, TOTALS, json!({})).await;
+    assert_eq!(refused.next().await.expect_err("refused")[0]["extensions"]["code"], "FORBIDDEN");
+}
+
 on_both_databases!(
+    live_totals_follow_every_change,
     each_accounts_day_in_shanghai,
     who_reads_whose_days,
     days_across_a_daylight_saving_change_in_new_york,
