@@ -103,6 +103,7 @@ impl App {
             bus,
             write_gate,
             limiter,
+            exports: crate::reports::export::limiter(),
             sockets: Default::default(),
             provisioned: Default::default(),
         });

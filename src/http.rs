@@ -47,6 +47,7 @@ use crate::{
     graphql::{loaders::Loader, service::GraphqlService},
     jobs,
     ratelimit::ClientCounts,
+    reports,
     state::AppState,
 };
 
@@ -108,6 +109,7 @@ pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<grap
             )),
         )
         .route("/graphql/ws", get(subscriptions))
+        .route("/exports/payouts.csv", get(export_payouts))
         .route("/graphiql/assets/{version}/{name}", get(graphiql_asset))
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz));
@@ -347,6 +349,15 @@ async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -
     }
     request = request.data(Loader::for_request(server.state.db.clone()));
     GraphQLResponse::from(server.graphql.execute(request).await).into_response()
+}
+
+/// `GET /exports/payouts.csv`: the history as a file (`reports::export`).
+async fn export_payouts(State(server): State<Server>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
+    let params = Query::<reports::export::ExportParams>::try_from_uri(&uri)
+        .map(|q| q.0)
+        .map_err(|e| AppError::bad_input("query", format!("the query parameters are not the history's filters: {e}")));
+    reports::export::payouts_csv(&server.state, authenticate(&server.state, header), params).await
 }
 
 async fn graphiql(State(server): State<Server>, headers: HeaderMap) -> Response {

@@ -25,6 +25,7 @@ pub mod orders;
 pub mod payouts;
 pub mod quotas;
 pub mod ratelimit;
+pub mod reports;
 pub mod shops;
 pub mod state;
 pub mod validate;

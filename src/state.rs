@@ -36,6 +36,8 @@ pub struct Inner {
     pub write_gate: Arc<WriteGate>,
     /// Per-account rate limits on mutations.
     pub limiter: RateLimiter,
+    /// Per-account rate limits on CSV exports.
+    pub exports: RateLimiter,
     /// Subscription sockets open per account.
     pub sockets: SocketCounts,
     /// Accounts known to match their tokens (no query per request).

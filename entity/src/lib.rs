@@ -14,6 +14,7 @@ pub mod payout;
 pub mod payout_transition;
 pub mod platform_compensation;
 pub mod quota;
+pub mod quota_change;
 pub mod scheduled_job;
 pub mod shop;
 pub mod vocab;

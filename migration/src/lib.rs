@@ -11,6 +11,7 @@ mod m20261127_000004_shop_order_index;
 mod m20261203_000001_shop_payout_count;
 mod m20261203_000002_commit_buckets;
 mod m20261204_000001_transition_actor_kind;
+mod m20261205_000001_quota_changes;
 
 pub struct Migrator;
 
@@ -26,6 +27,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000001_shop_payout_count::Migration),
             Box::new(m20261203_000002_commit_buckets::Migration),
             Box::new(m20261204_000001_transition_actor_kind::Migration),
+            Box::new(m20261205_000001_quota_changes::Migration),
         ]
     }
 }

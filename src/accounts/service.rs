@@ -37,8 +37,9 @@ pub async fn provision(cx: Ctx<'_>, known: &Provisioned, viewer: &Viewer) -> App
     cx.write(|| async {
         let tx = db::begin_write(cx.db).await?;
         repo::upsert(&tx, &scope, &viewer.sub, &viewer.name, viewer.role, cx.clock.now()).await?;
-        if viewer.role == Role::Admin {
-            quotas::repo::delete(&tx, &scope, &viewer.sub).await?;
+        if viewer.role == Role::Admin && quotas::repo::delete(&tx, &scope, &viewer.sub).await? {
+            // The report's quota history: the quota ended with the promotion.
+            quotas::repo::record_change(&tx, &scope, &viewer.sub, cx.clock.now(), None, "system").await?;
         }
         tx.commit().await?;
         Ok(())

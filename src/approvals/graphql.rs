@@ -40,7 +40,7 @@ impl ApprovalsQuery {
         let count = ctx.look_ahead().field("totalCount").exists();
         let (rows, total) = service::pending(state.ctx(), &scope, page, count).await?;
         prefetch(ctx, &rows).await?;
-        Ok(PayoutConnection::from_rows(rows, page.limit, total))
+        Ok(PayoutConnection::from_rows(rows, page.limit, total, (scope, service::pending_filter())))
     }
 }
 

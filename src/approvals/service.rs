@@ -27,6 +27,11 @@ use crate::{
     shops,
 };
 
+/// The pending list as a history filter (for its `summary`).
+pub fn pending_filter() -> repo::HistoryFilter {
+    repo::HistoryFilter { statuses: vec![PayoutStatus::PendingApproval], ..Default::default() }
+}
+
 /// Requests waiting for the admin, oldest first, and how many there are (counted only when
 /// `count`: a `COUNT(*)` nobody reads is not run).
 pub async fn pending(

@@ -133,7 +133,7 @@ fn events(
 #[derive(Default)]
 pub struct Subscription;
 
-#[Subscription]
+#[Subscription(name = "EventsSubscription")]
 impl Subscription {
     /// Status changes of the shop's payouts (optionally of one order or one payout).
     /// `afterEventId` replays what was missed, in order, then goes live. Merchant roles.

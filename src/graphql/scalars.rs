@@ -30,3 +30,29 @@ impl ScalarType for Cny {
         Value::String(self.to_string())
     }
 }
+
+/// A calendar day, `"2026-12-04"`: read in the shop's time zone by the field that takes it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Day(pub chrono::NaiveDate);
+
+/// A calendar day, "2026-12-04", in the shop's time zone.
+#[Scalar(name = "Date")]
+impl ScalarType for Day {
+    fn parse(value: Value) -> InputValueResult<Self> {
+        let parsed = match &value {
+            Value::String(s) => chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d").ok().filter(|_| s.len() == 10),
+            _ => None,
+        };
+        parsed.map(Day).ok_or_else(|| {
+            InputValueError::custom("expected a date like \"2026-12-04\"").with_extension("code", "BAD_USER_INPUT")
+        })
+    }
+
+    fn is_valid(value: &Value) -> bool {
+        matches!(value, Value::String(_))
+    }
+
+    fn to_value(&self) -> Value {
+        Value::String(self.0.format("%Y-%m-%d").to_string())
+    }
+}

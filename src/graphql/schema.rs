@@ -1,16 +1,17 @@
 //! The schema: the merged roots of every domain (`service` runs it, with the limits, the
 //! persisted-query store and error codes around it).
-use async_graphql::{MergedObject, Schema};
+use async_graphql::{MergedObject, MergedSubscription, Schema};
 
 use crate::{
     accounts::graphql::AccountsQuery,
     approvals::graphql::{ApprovalsMutation, ApprovalsQuery},
     audit::graphql::AuditQuery,
     cards::graphql::{CardsMutation, CardsQuery},
-    events::graphql::Subscription,
+    events::graphql::Subscription as EventsSubscription,
     orders::graphql::{OrdersMutation, OrdersQuery},
     payouts::graphql::roots::{PayoutsMutation, PayoutsQuery},
     quotas::graphql::{QuotasMutation, QuotasQuery},
+    reports::{graphql::ReportsQuery, live::ReportsSubscription},
     shops::graphql::{ShopMutation, ShopQuery},
     state::AppState,
 };
@@ -26,11 +27,16 @@ pub struct Query(
     ApprovalsQuery,
     CardsQuery,
     AuditQuery,
+    ReportsQuery,
 );
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
 pub struct Mutation(ShopMutation, OrdersMutation, PayoutsMutation, QuotasMutation, ApprovalsMutation, CardsMutation);
+
+#[derive(MergedSubscription, Default)]
+#[graphql(name = "Subscription")]
+pub struct Subscription(EventsSubscription, ReportsSubscription);
 
 pub type AppSchema = Schema<Query, Mutation, Subscription>;
 
@@ -46,7 +52,7 @@ pub const MAX_COMPLEXITY: usize = 2000;
 /// The schema, with the service's state when it will execute requests (`None` to print SDL).
 /// No extension: see `service` for why.
 pub fn build_schema(state: Option<AppState>, introspection: bool) -> AppSchema {
-    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription)
+    let mut builder = Schema::build(Query::default(), Mutation::default(), Subscription::default())
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY);
     if !introspection {

@@ -47,7 +47,9 @@ impl HistoryFilter {
     }
 }
 
-fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
+/// The shop's payouts the filter selects, unordered: the page, its count, its totals
+/// (`reports::repo::summary`) and the CSV export all start here, so they never disagree.
+pub fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
     let mut q = in_shop(scope);
     if let Some(sn) = &f.order_sn {
         q = q.filter(payout::Column::OrderSn.eq(sn.as_str()));

@@ -87,8 +87,9 @@ impl QuotasMutation {
     #[graphql(guard = "RoleGuard::admin().and(Throttle)")]
     async fn clear_quota(&self, ctx: &Context<'_>, account_id: ID) -> Result<Account> {
         let state = ctx.data::<AppState>()?;
-        let scope = viewer(ctx)?.shop_scope()?;
+        let admin = viewer(ctx)?;
+        let scope = admin.shop_scope()?;
         let account_id = validate::text("accountId", &account_id, 128)?;
-        Ok(Account(service::clear(state.ctx(), &scope, &account_id).await?))
+        Ok(Account(service::clear(state.ctx(), &scope, &admin.sub, &account_id).await?))
     }
 }

@@ -79,6 +79,7 @@ pub async fn set(
         if account.role == Role::Admin {
             return Err(AppError::bad_input("accountId", "an admin has no quota"));
         }
+        let now = cx.clock.now();
         repo::upsert(
             &tx,
             quota::Model {
@@ -87,10 +88,11 @@ pub async fn set(
                 per_payout_limit_fen: per_payout.into(),
                 daily_limit_fen: daily.into(),
                 set_by: admin.to_owned(),
-                updated_at: cx.clock.now(),
+                updated_at: now,
             },
         )
         .await?;
+        repo::record_change(&tx, scope, account_id, now, Some((per_payout.into(), daily.into())), admin).await?;
         tx.commit().await?;
         Ok(())
     })
@@ -108,11 +110,19 @@ pub async fn set(
     }
 }
 
-/// Removes an account's quota (a CS or STAFF account then cannot pay from the balance).
-pub async fn clear(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> AppResult<account::Model> {
-    let account = accounts::repo::find(cx.db, scope, account_id)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
-    repo::delete(cx.db, scope, account_id).await?;
-    Ok(account)
+/// Removes an account's quota (a CS or STAFF account then cannot pay from the balance), and
+/// records the change in the same transaction when there was one.
+pub async fn clear(cx: Ctx<'_>, scope: &ShopScope, admin: &str, account_id: &str) -> AppResult<account::Model> {
+    cx.write(|| async {
+        let tx = db::begin_write(cx.db).await?;
+        let account = accounts::repo::find(&tx, scope, account_id)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
+        if repo::delete(&tx, scope, account_id).await? {
+            repo::record_change(&tx, scope, account_id, cx.clock.now(), None, admin).await?;
+        }
+        tx.commit().await?;
+        Ok(account)
+    })
+    .await
 }

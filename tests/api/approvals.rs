@@ -42,6 +42,12 @@ async fn the_admin_sees_and_approves_at_once(app: TestApp) {
     assert_eq!(rest["edges"][0]["node"]["id"], c["id"]);
     assert_eq!(rest["pageInfo"]["hasNextPage"], false);
     assert_eq!(app.code(Some(&cs), PENDING, json!({})).await, "FORBIDDEN");
+    // The summary covers the whole pending list, not the page.
+    let summary = app.ok(&admin, "{ pendingApprovals(first: 1) { summary { count amount byStatus { status count } byFunding { funding } } } }", json!({})).await;
+    assert_eq!(
+        summary["pendingApprovals"]["summary"],
+        json!({ "count": 3, "amount": "31.00", "byStatus": [{ "status": "PENDING_APPROVAL", "count": 3 }], "byFunding": [] })
+    );
 
     // Approved at once: no 60 s rule, the request does not count against itself, no quota.
     let approved = app.ok(&admin, APPROVE, json!({ "id": a["id"] })).await["approvePayout"].clone();

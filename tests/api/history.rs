@@ -10,6 +10,49 @@ use crate::{helpers::TestApp, on_both_databases, payouts::shop};
 const HISTORY: &str = "query($f: PayoutFilter, $first: Int, $after: String) {
   payouts(filter: $f, first: $first, after: $after) { totalCount pageInfo { hasNextPage endCursor } edges { node { id } } } }";
 
+const SUMMARIZED: &str = "query($f: PayoutFilter) { payouts(filter: $f, first: 100) {
+  edges { node { id status funding amount } }
+  summary { count amount byStatus { status count amount } byFunding { funding count amount } } } }";
+
+fn fen(amount: &Value) -> i64 {
+    let (yuan, cents) = amount.as_str().unwrap().split_once('.').unwrap();
+    yuan.parse::<i64>().unwrap() * 100 + cents.parse::<i64>().unwrap()
+}
+
+type Groups = std::collections::BTreeMap<String, (i64, i64)>;
+
+/// The summary's groups under `list` (`byStatus` / `byFunding`) keyed by `key`.
+fn groups(summary: &Value, list: &str, key: &str) -> Groups {
+    summary[list]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| (g[key].as_str().unwrap().to_owned(), (g["count"].as_i64().unwrap(), fen(&g["amount"]))))
+        .collect()
+}
+
+/// The same groups added up from the page's own payouts.
+fn page_groups(nodes: &[Value], key: &str) -> Groups {
+    let mut sums = Groups::new();
+    for node in nodes.iter().filter(|n| !n[key].is_null()) {
+        let sum = sums.entry(node[key].as_str().unwrap().to_owned()).or_default();
+        *sum = (sum.0 + 1, sum.1 + fen(&node["amount"]));
+    }
+    sums
+}
+
+/// The summary of `filter` equals what its (whole, single) page adds up to; returns the count.
+async fn summary_matches_the_page(app: &TestApp, token: &str, filter: &Value) -> i64 {
+    let data = app.ok(token, SUMMARIZED, json!({ "f": filter })).await;
+    let nodes: Vec<Value> = data["payouts"]["edges"].as_array().unwrap().iter().map(|e| e["node"].clone()).collect();
+    let summary = &data["payouts"]["summary"];
+    assert_eq!(summary["count"], nodes.len(), "{filter}");
+    assert_eq!(fen(&summary["amount"]), nodes.iter().map(|n| fen(&n["amount"])).sum::<i64>(), "{filter}");
+    assert_eq!(groups(summary, "byStatus", "status"), page_groups(&nodes, "status"), "{filter}");
+    assert_eq!(groups(summary, "byFunding", "funding"), page_groups(&nodes, "funding"), "{filter}");
+    summary["count"].as_i64().unwrap()
+}
+
 fn ids(page: &Value) -> Vec<String> {
     page["payouts"]["edges"].as_array().unwrap().iter().map(|e| e["node"]["id"].as_str().unwrap().to_owned()).collect()
 }
@@ -60,7 +103,15 @@ async fn every_filter_alone_and_combined(app: TestApp) {
         let page = app.ok(&admin, HISTORY, json!({ "f": filter })).await;
         assert_eq!(ids(&page), expected.iter().map(|s| s.as_str()).collect::<Vec<_>>(), "{filter}");
         assert_eq!(page["payouts"]["totalCount"], expected.len(), "{filter}");
+        assert_eq!(summary_matches_the_page(&app, &admin, &filter).await, expected.len() as i64, "{filter}");
     }
+    // The statuses and fundings seen above, added up exactly.
+    let all = app.ok(&admin, SUMMARIZED, json!({})).await["payouts"]["summary"].clone();
+    assert_eq!(all["amount"], "21.00");
+    assert_eq!(
+        groups(&all, "byFunding", "funding"),
+        [("BALANCE".to_owned(), (4, 1600)), ("WECHAT_SCAN".to_owned(), (1, 200))].into_iter().collect::<Groups>()
+    );
     assert_eq!(app.code(Some(&admin), HISTORY, json!({ "first": 101 })).await, "BAD_USER_INPUT");
     assert_eq!(
         app.code(Some(&admin), HISTORY, json!({ "after": "b3JkZXI6NQ" })).await,
@@ -116,6 +167,8 @@ async fn another_shop_sees_none_of_it(app: TestApp) {
         {
             let page = app.ok(token, HISTORY, json!({ "f": filter })).await;
             assert_eq!(page["payouts"]["totalCount"], 0, "{filter}");
+            let summary = &app.ok(token, SUMMARIZED, json!({ "f": filter })).await["payouts"]["summary"];
+            assert_eq!(summary, &json!({ "count": 0, "amount": "0.00", "byStatus": [], "byFunding": [] }), "{filter}");
         }
     }
     assert_eq!(app.code(Some(&app.platform()), HISTORY, json!({})).await, "FORBIDDEN");

@@ -27,6 +27,7 @@ mod payouts;
 mod platform;
 mod process;
 mod quotas;
+mod reports;
 mod roles;
 mod schema;
 mod stored;

@@ -65,7 +65,7 @@ impl PayoutsQuery {
             true => repo::history_count(&state.db, &scope, &filter).await?,
         };
         prefetch(ctx, &rows).await?;
-        Ok(PayoutConnection::from_rows(rows, page.limit, total))
+        Ok(PayoutConnection::from_rows(rows, page.limit, total, (scope, filter)))
     }
 
     /// What the rules say about a payout on an order, and the earlier payments on it. Without
