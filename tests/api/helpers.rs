@@ -524,3 +524,72 @@ pub fn merge(base: &mut Value, extra: Value) {
         }
     }
 }
+
+/// The real binary as a child process on a fresh SQLite database, for what only a process of
+/// its own shows: the server's own CPU and memory, read from /proc. `SMALLPAY_BIN` picks the
+/// binary (a release build, to measure one: README "Limits"); this build's otherwise.
+pub struct ServerProcess {
+    pub base: String,
+    pub bin: String,
+    child: tokio::process::Child,
+    _db: TestDb,
+}
+
+impl ServerProcess {
+    pub async fn start(env: &[(&str, &str)]) -> ServerProcess {
+        use tokio::io::AsyncBufReadExt;
+        let (db, url) = TestDb::create(Backend::Sqlite).await.expect("a SQLite file");
+        let bin = std::env::var("SMALLPAY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_smallpay").to_owned());
+        let mut child = tokio::process::Command::new(&bin)
+            .args(["serve", "--no-demo"])
+            .env("DATABASE_URL", &url)
+            .env("SMALLPAY_BIND", "127.0.0.1:0")
+            .env("SMALLPAY_TEST_CLOCK", "1")
+            .env("SMALLPAY_GATEWAY", "simulated")
+            .env("RUST_LOG", "warn")
+            .envs(env.iter().copied())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
+        let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let base = loop {
+            let line = tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+                .await
+                .expect("listening in time")
+                .unwrap()
+                .expect("prints where it listens");
+            if let Some(addr) = line.strip_prefix("listening on ") {
+                break addr.to_owned();
+            }
+        };
+        // Keep reading stdout so the server never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        ServerProcess { base, bin, child, _db: db }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    fn proc_file(&self, name: &str) -> String {
+        let pid = self.child.id().expect("still running");
+        std::fs::read_to_string(format!("/proc/{pid}/{name}")).expect("/proc readable")
+    }
+
+    /// The server's CPU time so far, user + system (clock ticks of 10 ms: USER_HZ = 100).
+    pub fn cpu(&self) -> Duration {
+        let stat = self.proc_file("stat");
+        let fields: Vec<&str> = stat[stat.rfind(')').unwrap() + 2..].split(' ').collect();
+        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+        Duration::from_millis(ticks * 10)
+    }
+
+    /// The server's resident memory in KiB (`VmRSS`).
+    pub fn rss_kib(&self) -> u64 {
+        let status = self.proc_file("status");
+        let line = status.lines().find(|l| l.starts_with("VmRSS:")).expect("VmRSS");
+        line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+}
