@@ -78,8 +78,16 @@ pub async fn migrate(db: &DatabaseConnection) -> Result<(), DbErr> {
 
 /// Migrations are current when none is pending.
 pub async fn is_ready(db: &DatabaseConnection) -> bool {
-    db.ping().await.is_ok() && Migrator::get_pending_migrations(db).await.is_ok_and(|p| p.is_empty())
+    let check =
+        async { db.ping().await.is_ok() && Migrator::get_pending_migrations(db).await.is_ok_and(|p| p.is_empty()) };
+    // A balancer's health check gives up after a few seconds: answer before it does, rather
+    // than after the pool's acquire timeout (10 s) when the database is gone.
+    tokio::time::timeout(READY_TIMEOUT, check).await.unwrap_or(false)
 }
+
+/// How long `/readyz` waits for the database before it answers 503: a database that cannot
+/// answer a ping within it (gone, or the pool busy that long) is not ready to serve.
+pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// Begins a transaction for a read-then-write use case. On SQLite it takes the write lock
 /// first (`BEGIN IMMEDIATE`), so no other writer can change what it reads; on PostgreSQL the

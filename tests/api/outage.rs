@@ -14,8 +14,8 @@
 //!
 //! What it shows (one run on a 2-core machine): requests that were on a connection when the
 //! server died answer `UNAVAILABLE` at once (~60 ms); new ones wait for the pool's acquire
-//! timeout (10 s, `src/db.rs`) and answer `UNAVAILABLE`, as `/readyz` answers 503 and the
-//! test-clock advance 503; `/healthz` answers 200 at once. The subscription socket stays open
+//! timeout (10 s, `src/db.rs`) and answer `UNAVAILABLE`, and the test-clock advance 503;
+//! `/readyz` answers 503 within its own 1 s; `/healthz` answers 200 at once. The subscription socket stays open
 //! (no close, no error) and carries events again within a second of the server's return.
 //! smallpay serves again within ~150 ms of PostgreSQL accepting connections: the pool drops the
 //! dead connections and opens new ones.
@@ -494,7 +494,9 @@ async fn a_database_outage_on_postgres_degrades_cleanly_and_recovers() {
         answer.assert_clean();
         assert_eq!(answer.code().as_deref(), Some("UNAVAILABLE"), "{}: {}", answer.what, answer.body);
     }
-    assert!(ready.elapsed <= ANSWER_BOUND && ready.status == 503, "/readyz during the outage: {ready:?}");
+    // `/readyz` gives up after 1 s (`db::READY_TIMEOUT`), not the pool's 10 s: a balancer's
+    // check must hear 503 before its own timeout. 3 s is a loaded machine's margin.
+    assert!(ready.elapsed < Duration::from_secs(3) && ready.status == 503, "/readyz during the outage: {ready:?}");
     assert_no_internals("/readyz", &ready.body);
     assert!(health.status == 200 && health.elapsed < Duration::from_secs(2), "/healthz during the outage: {health:?}");
     assert!(advance.elapsed <= ANSWER_BOUND && advance.status == 503, "advance during the outage: {advance:?}");
