@@ -563,7 +563,7 @@ mod tests {
             "补差价 12.50 元，订单 DEMO-0001",
             "￥１２．５０",
             "order 2026112612345 refund",
-            // Decision (README): 13 digits without a `+` are a number like an order's, not a
+            // Decision (docs/rules.md): 13 digits without a `+` are a number like an order's, not a
             // mobile number with its country code; "+86…" and "86-139…" are phone numbers.
             "订单 8613800138000",
             "订单 261127-512345678901234",

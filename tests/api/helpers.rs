@@ -527,7 +527,7 @@ pub fn merge(base: &mut Value, extra: Value) {
 
 /// The real binary as a child process on a fresh SQLite database, for what only a process of
 /// its own shows: the server's own CPU and memory, read from /proc. `SMALLPAY_BIN` picks the
-/// binary (a release build, to measure one: README "Limits"); this build's otherwise.
+/// binary (a release build, to measure one: docs/operations.md, "Limits"); this build's otherwise.
 pub struct ServerProcess {
     pub base: String,
     pub bin: String,

@@ -1026,7 +1026,7 @@ pub fn worst_documents() -> Vec<(&'static str, Value)> {
 
 /// The server's own CPU for each of the worst documents, read from /proc of the server's
 /// process (the client's work is not counted). Printed; run against a release build with
-/// `SMALLPAY_BIN=target/release/smallpay` for README's Limits figures (target: 50 ms a
+/// `SMALLPAY_BIN=target/release/smallpay` for docs/operations.md's Limits figures (target: 50 ms a
 /// request). The assertion is a margin for a debug build on a loaded machine, not the target.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_worst_documents_cost_little_cpu_per_byte() {

@@ -11,6 +11,7 @@ mod auth;
 mod cards;
 mod crash;
 mod delivery;
+mod docs;
 mod events;
 mod expect;
 mod fuzz;
