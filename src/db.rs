@@ -228,8 +228,7 @@ where
 
 /// A few milliseconds of jitter, so that racing retries spread out.
 fn rand_jitter() -> u8 {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
-    u8::try_from(nanos % 10).unwrap_or(0)
+    rand::random_range(0..10)
 }
 
 #[cfg(test)]

@@ -134,16 +134,14 @@ impl From<DbErr> for AppError {
 /// server refusing work while it shuts down or starts up. Not retried here (a lost answer to a
 /// commit leaves its outcome unknown): `UNAVAILABLE`, and the client retries.
 pub fn is_unreachable(e: &DbErr) -> bool {
-    use sea_orm::{RuntimeErr, sqlx::Error};
-    let cause = match e {
-        DbErr::ConnectionAcquire(_) => return true,
-        DbErr::Conn(RuntimeErr::SqlxError(cause))
-        | DbErr::Exec(RuntimeErr::SqlxError(cause))
-        | DbErr::Query(RuntimeErr::SqlxError(cause)) => cause,
-        DbErr::Conn(_) => return true,
-        _ => return false,
+    use sea_orm::sqlx::Error;
+    if matches!(e, DbErr::ConnectionAcquire(_)) {
+        return true;
+    }
+    let Some(cause) = sqlx_cause(e) else {
+        return matches!(e, DbErr::Conn(_));
     };
-    match cause.as_ref() {
+    match cause {
         Error::Io(_) | Error::Tls(_) | Error::PoolTimedOut | Error::PoolClosed | Error::WorkerCrashed => true,
         // SQLSTATE class 08 (connection exception); 57P01/02/03: admin shutdown, crash
         // shutdown, cannot connect now.
@@ -154,19 +152,36 @@ pub fn is_unreachable(e: &DbErr) -> bool {
     }
 }
 
+/// The driver's error under SeaORM's, where there is one.
+fn sqlx_cause(e: &DbErr) -> Option<&sea_orm::sqlx::Error> {
+    use sea_orm::RuntimeErr;
+    match e {
+        DbErr::Conn(RuntimeErr::SqlxError(cause))
+        | DbErr::Exec(RuntimeErr::SqlxError(cause))
+        | DbErr::Query(RuntimeErr::SqlxError(cause)) => Some(cause.as_ref()),
+        _ => None,
+    }
+}
+
 /// True for errors worth retrying the whole transaction for: a unique key taken by a
-/// concurrent insert, a serialization failure or deadlock, or SQLite's busy lock.
+/// concurrent insert, a serialization failure or deadlock, or SQLite's busy or locked
+/// database — told by the database's own codes, never by an error's text.
 pub fn is_contention(e: &DbErr) -> bool {
-    let text = e.to_string();
-    [
-        "database is locked",
-        "could not serialize",
-        "deadlock detected",
-        "UNIQUE constraint failed",
-        "duplicate key value",
-    ]
-    .iter()
-    .any(|needle| text.contains(needle))
+    use sea_orm::{SqlErr, sqlx::Error};
+    if matches!(e.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) {
+        return true;
+    }
+    let Some(Error::Database(db)) = sqlx_cause(e) else {
+        return false;
+    };
+    if db.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>().is_some() {
+        // SQLite's extended result codes: the primary code is the low byte (SQLITE_BUSY 5,
+        // SQLITE_LOCKED 6, and their BUSY_SNAPSHOT, BUSY_TIMEOUT… variants).
+        db.code().and_then(|c| c.parse::<i32>().ok()).is_some_and(|code| matches!(code & 0xff, 5 | 6))
+    } else {
+        // PostgreSQL's SQLSTATEs: serialization_failure, deadlock_detected.
+        db.code().is_some_and(|c| matches!(c.as_ref(), "40001" | "40P01"))
+    }
 }
 
 #[cfg(test)]
@@ -195,5 +210,35 @@ mod tests {
         for internal in [query(sqlx::Error::RowNotFound), DbErr::Query(RuntimeErr::Internal("bad".into()))] {
             assert!(matches!(AppError::from(internal), AppError::Internal(_)));
         }
+    }
+
+    /// Contention is told by the database's codes: SQLite's unique constraint and busy lock
+    /// (two real connections to one file), not any failed statement.
+    #[tokio::test]
+    async fn contention_is_told_by_the_database_codes() {
+        use sea_orm::{ConnectionTrait, Database};
+        let dir = std::env::temp_dir().join(format!("smallpay-contention-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.join("c.db").display());
+        let (a, b) = (Database::connect(url.as_str()).await.unwrap(), Database::connect(url.as_str()).await.unwrap());
+        a.execute_unprepared("CREATE TABLE t (k INTEGER PRIMARY KEY, u TEXT UNIQUE)").await.unwrap();
+        a.execute_unprepared("INSERT INTO t (u) VALUES ('x')").await.unwrap();
+        let duplicate = a.execute_unprepared("INSERT INTO t (u) VALUES ('x')").await.unwrap_err();
+        assert!(is_contention(&duplicate), "{duplicate}");
+        let bad = a.execute_unprepared("INSERT INTO nowhere VALUES (1)").await.unwrap_err();
+        assert!(!is_contention(&bad), "{bad}");
+        let not_null = a
+            .execute_unprepared("CREATE TABLE n (v TEXT NOT NULL)")
+            .await
+            .and(a.execute_unprepared("INSERT INTO n VALUES (NULL)").await)
+            .unwrap_err();
+        assert!(!is_contention(&not_null), "{not_null}");
+        // b holds the write lock; a, told not to wait, is busy.
+        b.execute_unprepared("BEGIN IMMEDIATE").await.unwrap();
+        a.execute_unprepared("PRAGMA busy_timeout = 0").await.unwrap();
+        let busy = a.execute_unprepared("INSERT INTO t (u) VALUES ('y')").await.unwrap_err();
+        assert!(is_contention(&busy), "{busy}");
+        b.execute_unprepared("ROLLBACK").await.unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

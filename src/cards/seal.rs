@@ -25,7 +25,7 @@ impl Key {
 
     fn new(secret: &str) -> Key {
         let digest = Sha256::new().chain_update(b"smallpay seal key id\0").chain_update(secret.as_bytes()).finalize();
-        let id = digest.iter().take(4).map(|b| format!("{b:02x}")).collect();
+        let id = hex::encode(&digest[..4]);
         Key { id, cipher: Key::derive(secret, b"smallpay account seal v2\0") }
     }
 }

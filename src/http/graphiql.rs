@@ -85,7 +85,7 @@ pub fn assets_version() -> &'static str {
             hash.update(asset.body);
         }
         let digest = hash.finalize();
-        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+        hex::encode(&digest[..8])
     })
 }
 

@@ -78,7 +78,7 @@ impl NewPayout {
             self.funding.as_str(),
             self.approval_note.as_deref().unwrap_or(""),
         );
-        Sha256::digest(canonical.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+        hex::encode(Sha256::digest(canonical.as_bytes()))
     }
 }
 

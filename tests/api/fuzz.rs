@@ -153,7 +153,7 @@ async fn mutated_documents_variables_and_tokens_never_leak_or_crash() {
         let mut bodies = vec![json!({ "query": query, "variables": case.variables })];
         if case.token % 3 == 1 {
             // Registered with its hash, then run by the hash alone.
-            let hash: String = Sha256::digest(query.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+            let hash: String = hex::encode(Sha256::digest(query.as_bytes()));
             let persisted = json!({ "persistedQuery": { "version": 1, "sha256Hash": hash } });
             bodies[0]["extensions"] = persisted.clone();
             bodies.push(json!({ "variables": case.variables, "extensions": persisted }));

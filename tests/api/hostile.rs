@@ -38,7 +38,7 @@ pub fn spread_bomb(depth: usize, fan: usize, leaf: &str) -> String {
 
 fn sha256(text: &str) -> String {
     use sha2::{Digest, Sha256};
-    Sha256::digest(text.as_bytes()).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(text.as_bytes()))
 }
 
 /// A persisted-query request: the hash of `query`, with the document when `send_document`.
