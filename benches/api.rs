@@ -37,7 +37,7 @@ impl Server {
 
 async fn start(database_url: String) -> Server {
     let mut config = Config::defaults();
-    config.database_url = database_url;
+    config.database_url = database_url.into();
     config.bind = "127.0.0.1:0".parse().unwrap();
     config.test_clock = true;
     config.jwt_secret = Some("a-benchmark-secret-that-is-long-enough".into());

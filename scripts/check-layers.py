@@ -115,7 +115,7 @@ WIRING_MAY_IMPORT = {
 STATE = "src/state.rs"
 STATE_MAY_IMPORT = [
     "src/clock.rs",
-    "src/config.rs",
+    "src/config/mod.rs",
     "src/db.rs",
     "src/db/**",
     "src/error.rs",

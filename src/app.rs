@@ -28,6 +28,7 @@ use crate::{
     },
     clock::Clock,
     config::Config,
+    config::ExposeSecret as _,
     config::Gateway,
     db,
     events::{self, bus::Bus},
@@ -69,7 +70,7 @@ impl App {
         config.validate()?;
         let keys = JwtKeys::from_config(&config)?;
         keys.fetch_key_set().await?;
-        let mut db = db::connect(&config.database_url, config.sqlite_synchronous).await?;
+        let mut db = db::connect(config.database_url.expose_secret(), config.sqlite_synchronous).await?;
         db::migrate(&db).await?;
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
@@ -87,7 +88,7 @@ impl App {
         }
         // Values sealed before key ids were keyed from the HS256 secret: they still open.
         let legacy = config.verifies_with_shared_secret().then(|| config.jwt_secret_or_dev());
-        let sealer = Sealer::new(config.seal_key_or_dev(), &config.seal_old_keys, legacy);
+        let sealer = Sealer::new(config.seal_key_or_dev(), &config.seal_old_keys_exposed(), legacy);
         let notifier: Arc<dyn Notifier> = Arc::new(LogNotifier);
         let bus = Bus::new(config.subscriber_buffer);
         let limiter = RateLimiter::new(config.mutation_rate, config.mutation_burst);

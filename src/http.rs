@@ -41,7 +41,7 @@ use tracing::{Instrument, field::Empty};
 use crate::{
     accounts,
     auth::Viewer,
-    config::{Config, ForwardedHeader},
+    config::{Config, ExposeSecret as _, ForwardedHeader},
     db,
     error::AppError,
     graphql::{loaders::Loader, service::GraphqlService},
@@ -80,7 +80,7 @@ struct Server {
 #[derive(Clone)]
 struct Metrics {
     handle: PrometheusHandle,
-    token: Option<String>,
+    token: Option<crate::config::SecretString>,
 }
 
 impl Metrics {
@@ -695,7 +695,7 @@ async fn render_metrics(State(metrics): State<Metrics>, headers: HeaderMap) -> R
         let matches = given.is_some_and(|g| {
             use sha2::{Digest, Sha256};
             // Compared as digests: no early exit that leaks how much of the token matched.
-            Sha256::digest(g.as_bytes()) == Sha256::digest(expected.as_bytes())
+            Sha256::digest(g.as_bytes()) == Sha256::digest(expected.expose_secret().as_bytes())
         });
         if !matches {
             return StatusCode::UNAUTHORIZED.into_response();

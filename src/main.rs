@@ -2,11 +2,10 @@
 //! print the schema or audit the books.
 use std::{io::IsTerminal, process::ExitCode, sync::Arc};
 
-use clap::Parser;
 use smallpay::{
     app::App,
     auth::Role,
-    config::{Cli, Command, Config, DEV_JWT_SECRET, LogFormat, TokenArgs},
+    config::{self, Cli, Command, Config, DEV_JWT_SECRET, ExposeSecret as _, LogFormat, TokenArgs},
     demo, graphql,
     http::graphiql::DemoAccount,
 };
@@ -25,7 +24,23 @@ use tracing_subscriber::{
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match config::layers::load() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(Command::Settings { reference }) = cli.command {
+        if reference {
+            print!("{}", config::layers::reference_markdown());
+            return ExitCode::SUCCESS;
+        }
+        return match config::layers::show_toml(std::env::args_os()) {
+            Ok(text) => {
+                print!("{text}");
+                ExitCode::SUCCESS
+            }
+            Err(e) => e.exit(),
+        };
+    }
     init_logging(&cli.config);
     if matches!(cli.command, Some(Command::Audit)) {
         return audit(&cli.config).await;
@@ -75,7 +90,7 @@ async fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             config.validate().map_err(|e| e.to_string())?;
-            let db = smallpay::db::connect(&config.database_url, config.sqlite_synchronous)
+            let db = smallpay::db::connect(config.database_url.expose_secret(), config.sqlite_synchronous)
                 .await
                 .map_err(|e| e.to_string())?;
             smallpay::db::migrate(&db).await.map_err(|e| e.to_string())?;
@@ -89,7 +104,7 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { no_demo } => serve(config, no_demo).await,
-        Command::Audit => Err("`audit` runs on its own".to_owned()),
+        Command::Audit | Command::Settings { .. } => Err("`audit` and `settings` run on their own".to_owned()),
     }
 }
 
@@ -98,7 +113,7 @@ async fn run(cli: Cli) -> Result<(), String> {
 async fn audit(config: &Config) -> ExitCode {
     const CANNOT_RUN: u8 = 2;
     let report = async {
-        let db = smallpay::db::connect(&config.database_url, config.sqlite_synchronous)
+        let db = smallpay::db::connect(config.database_url.expose_secret(), config.sqlite_synchronous)
             .await
             .map_err(|e| format!("cannot connect: {e}"))?;
         if !smallpay::db::is_ready(&db).await {
@@ -155,7 +170,7 @@ async fn serve(config: Config, no_demo: bool) -> Result<(), String> {
 }
 
 fn warn_on_dev_secret(config: &Config) {
-    if config.verifies_with_shared_secret() && config.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+    if config.verifies_with_shared_secret() && config::exposed(&config.jwt_secret).is_none_or(|s| s == DEV_JWT_SECRET) {
         tracing::warn!(
             "SMALLPAY_JWT_SECRET is not set: using the DEVELOPMENT secret. Anyone can mint tokens. Never run production like this."
         );

@@ -42,7 +42,7 @@ pub struct Tokens(Arc<JwtKeys>);
 impl Tokens {
     pub fn new(secret: &str) -> Tokens {
         let mut config = Config::defaults();
-        config.jwt_secret = Some(secret.to_owned());
+        config.jwt_secret = Some(secret.into());
         Tokens(Arc::new(JwtKeys::from_config(&config).expect("JWT keys from the secret")))
     }
 

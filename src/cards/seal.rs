@@ -40,8 +40,8 @@ pub struct Sealer {
 impl Sealer {
     /// Seals with `current`; opens with it and with each of `old`. `legacy_secret` opens
     /// values sealed before keys had ids.
-    pub fn new(current: &str, old: &[String], legacy_secret: Option<&str>) -> Self {
-        let keys = std::iter::once(current).chain(old.iter().map(String::as_str)).map(Key::new).collect();
+    pub fn new(current: &str, old: &[&str], legacy_secret: Option<&str>) -> Self {
+        let keys = std::iter::once(current).chain(old.iter().copied()).map(Key::new).collect();
         let legacy = legacy_secret.map(|s| Key::derive(s, b"smallpay account seal v1\0"));
         Sealer { keys: std::sync::Arc::new(keys), legacy }
     }
@@ -104,7 +104,7 @@ mod tests {
     #[test]
     fn keys_rotate() {
         let before = Sealer::new("key-2025", &[], None).seal("13800138000").unwrap();
-        let rotated = Sealer::new("key-2026", &["key-2025".to_owned()], None);
+        let rotated = Sealer::new("key-2026", &["key-2025"], None);
         assert_eq!(rotated.open(&before).unwrap(), "13800138000");
         assert!(rotated.seal("13800138000").unwrap().starts_with(&format!("{}:", rotated.key_id())));
         assert!(Sealer::new("key-2026", &[], None).open(&before).is_err(), "a key no longer listed opens nothing");

@@ -4,7 +4,7 @@ use std::{sync::Arc, time::Duration};
 use sea_orm::{DbBackend, sqlx::postgres::PgListener};
 
 use super::{CHANNEL, repo};
-use crate::state::AppState;
+use crate::{config::ExposeSecret as _, state::AppState};
 
 /// How often the publisher looks for events when nothing wakes it: a commit in this process
 /// does (`WriteGate::committed`), and on PostgreSQL so does `NOTIFY` from other processes.
@@ -17,7 +17,7 @@ const BEHIND_HORIZON: Duration = Duration::from_millis(5);
 /// requests) and broadcasts them, until the process ends. It polls on a connection of its
 /// own, so its background reads stay out of the request statement counts.
 pub async fn run(state: AppState, mut cursor: repo::Cursor) {
-    let db = match crate::db::connect_small(&state.config.database_url).await {
+    let db = match crate::db::connect_small(state.config.database_url.expose_secret()).await {
         Ok(db) => db,
         Err(e) => {
             tracing::error!(error = %e, "event publisher cannot connect");
@@ -25,7 +25,7 @@ pub async fn run(state: AppState, mut cursor: repo::Cursor) {
         }
     };
     let mut listener = match db.get_database_backend() {
-        DbBackend::Postgres => listen(&state.config.database_url).await,
+        DbBackend::Postgres => listen(state.config.database_url.expose_secret()).await,
         _ => None,
     };
     let postgres = db.get_database_backend() == DbBackend::Postgres;
@@ -70,7 +70,7 @@ pub async fn run(state: AppState, mut cursor: repo::Cursor) {
             break;
         }
         if listener.is_none() && postgres {
-            listener = listen(&state.config.database_url).await;
+            listener = listen(state.config.database_url.expose_secret()).await;
         }
     }
 }

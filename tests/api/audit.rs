@@ -2,6 +2,7 @@
 //! each corruption planted directly in the database is reported with exactly its kind; a
 //! limit lowered later is not reported; an admin sees only its own shop; and the real binary
 //! exits 0 on clean books, 1 on a violation and 2 when it cannot run.
+use smallpay::config::ExposeSecret as _;
 use std::process::Stdio;
 
 use sea_orm::{ConnectionTrait, DbBackend, TransactionTrait};
@@ -541,7 +542,7 @@ async fn run_audit(args: &[&str]) -> (i32, String, String) {
 async fn audit_binary_exits_0_when_clean_1_on_a_violation_2_when_it_cannot_run_sqlite() {
     let app = TestApp::spawn(Backend::Sqlite).await;
     books(&app).await;
-    let url = app.config.database_url.clone();
+    let url = app.config.database_url.expose_secret().to_owned();
 
     let (code, out, err) = run_audit(&["--database-url", &url]).await;
     assert_eq!(code, 0, "{out}{err}");

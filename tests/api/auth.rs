@@ -25,7 +25,7 @@ fn sign(claims: &Value, alg: Algorithm, key: &EncodingKey) -> String {
 }
 
 fn secret(app: &TestApp) -> EncodingKey {
-    EncodingKey::from_secret(app.config.jwt_secret.as_deref().expect("test secret").as_bytes())
+    EncodingKey::from_secret(app.config.jwt_secret_or_dev().as_bytes())
 }
 
 /// A token made of raw JSON texts, signed with the test secret: a member may appear twice,

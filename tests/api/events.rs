@@ -2,6 +2,7 @@
 //! should, none of another shop's or another applicant's; `afterEventId` resumes without loss
 //! or duplicates; refused and expired tokens; a subscriber that falls behind; and (PostgreSQL)
 //! an event caused through another server process.
+use smallpay::config::ExposeSecret as _;
 use std::{process::Stdio, time::Duration};
 
 use futures_util::StreamExt;
@@ -266,9 +267,9 @@ async fn an_event_crosses_server_processes_postgres() {
 
     let mut other = tokio::process::Command::new(env!("CARGO_BIN_EXE_smallpay"))
         .args(["serve", "--no-demo"])
-        .env("DATABASE_URL", &app.config.database_url)
+        .env("DATABASE_URL", app.config.database_url.expose_secret())
         .env("SMALLPAY_BIND", "127.0.0.1:0")
-        .env("SMALLPAY_JWT_SECRET", app.config.jwt_secret.clone().unwrap())
+        .env("SMALLPAY_JWT_SECRET", app.config.jwt_secret_or_dev())
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .kill_on_drop(true)

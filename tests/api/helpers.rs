@@ -185,7 +185,7 @@ impl TestApp {
     pub async fn try_spawn_with(backend: Backend, adjust: impl FnOnce(&mut Config)) -> Option<TestApp> {
         let (db, url) = TestDb::create(backend).await?;
         let mut config = test_config();
-        config.database_url = url;
+        config.database_url = url.into();
         adjust(&mut config);
         let mut app = TestApp::start(config).await;
         app._db = Some(db);

@@ -423,7 +423,7 @@ async fn a_database_outage_on_postgres_degrades_cleanly_and_recovers() {
     admin_db.execute_unprepared("CREATE DATABASE smallpay_outage").await.expect("create database");
     admin_db.close().await.ok();
     let mut config = test_config();
-    config.database_url = pg.url("smallpay_outage");
+    config.database_url = pg.url("smallpay_outage").into();
     let app = TestApp::start(config).await;
     let client = Client {
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),

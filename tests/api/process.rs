@@ -198,3 +198,99 @@ async fn text_logs_to_a_pipe_have_no_colour_escapes_and_name_the_request() {
     assert!(finished.contains("request finished") && finished.contains("demo-shop/admin"), "{finished}");
     assert!(finished.contains("duration_ms="), "{finished}");
 }
+
+/// A TOML file of settings under the environment under the flags: `smallpay settings` says where
+/// each value came from and never shows a secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn settings_come_from_a_file_under_the_environment_and_the_flags() {
+    let file = std::env::temp_dir().join(format!("smallpay-settings-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "max_body_bytes = 5000\nmax_query_bytes = 1000\nmax_fields = 7\njwt_secret = \"a-file-secret-that-is-long-enough-to-use\"\n",
+    )
+    .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_smallpay"))
+        .args(["settings", "--max-fields", "9"])
+        .env("SMALLPAY_CONFIG", &file)
+        .env("SMALLPAY_MAX_QUERY_BYTES", "2000")
+        .env_remove("SMALLPAY_MAX_BODY_BYTES")
+        .env_remove("SMALLPAY_MAX_ROOT_FIELDS")
+        .env_remove("SMALLPAY_JWT_SECRET")
+        .output()
+        .await
+        .unwrap();
+    std::fs::remove_file(&file).ok();
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    for line in [
+        "max_body_bytes = \"5000\"  # from the config file",
+        "max_query_bytes = \"2000\"  # from the environment",
+        "max_fields = \"9\"  # from the command line",
+        "jwt_secret = \"(set; not shown)\"  # from the config file",
+        "max_root_fields = \"32\"  # from the default",
+    ] {
+        assert!(text.lines().any(|l| l == line), "no `{line}` in\n{text}");
+    }
+    assert!(!text.contains("a-file-secret"), "{text}");
+}
+
+/// `serve --config FILE`: the server runs on the file's database, address and key.
+async fn the_server_runs_on_its_config_file(backend: Backend) {
+    let Some((_db, url)) = TestDb::create(backend).await else {
+        return;
+    };
+    let file = std::env::temp_dir().join(format!("smallpay-serve-{}-{backend:?}.toml", std::process::id()));
+    let settings =
+        format!("database_url = {url:?}\nbind = \"127.0.0.1:0\"\njwt_secret = {SECRET:?}\ngateway = \"manual\"\n");
+    std::fs::write(&file, settings).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smallpay"))
+        .args(["serve", "--no-demo", "--config"])
+        .arg(&file)
+        .env_remove("DATABASE_URL")
+        .env_remove("SMALLPAY_BIND")
+        .env_remove("SMALLPAY_JWT_SECRET")
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("smallpay starts");
+    let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
+    let base = loop {
+        let line = tokio::time::timeout(Duration::from_secs(30), stdout.next_line()).await.expect("in time").unwrap();
+        if let Some(addr) = line.expect("prints where it listens").strip_prefix("listening on ") {
+            break addr.to_owned();
+        }
+    };
+    std::fs::remove_file(&file).ok();
+    let mut config = test_config();
+    config.jwt_secret = Some(SECRET.into());
+    let keys = JwtKeys::from_config(&config).unwrap();
+    let platform = keys.sign(&keys.claims(Role::Platform, None, "p", None, Duration::from_secs(600))).unwrap();
+    let http = reqwest::Client::new();
+    let shop = "mutation { syncShop(input: {id: \"s9\", name: \"S\", openingBalance: \"50\", zeroEntry: false, depositPaid: true, hasUnpaidBills: false}) { id balance } }";
+    let answer = gql(&http, &base, &platform, shop, json!({})).await;
+    assert_eq!(answer["data"]["syncShop"]["balance"], "50.00", "signed with the file's key: {answer}");
+    use sea_orm::ConnectionTrait as _;
+    let backend_db = smallpay::db::connect(&url, smallpay::config::SqliteSynchronous::Full).await.unwrap();
+    let rows = backend_db
+        .query_one_raw(sea_orm::Statement::from_string(
+            backend_db.get_database_backend(),
+            "SELECT COUNT(*) AS n FROM shops".to_owned(),
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(rows.try_get::<i64>("", "n").unwrap(), 1, "the file's database holds the shop");
+    child.kill().await.ok();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_on_its_config_file_sqlite() {
+    the_server_runs_on_its_config_file(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_server_runs_on_its_config_file_postgres() {
+    the_server_runs_on_its_config_file(Backend::Postgres).await;
+}

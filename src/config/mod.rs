@@ -1,9 +1,12 @@
 //! Typed configuration: every variable of operations.md, each also a flag. Loaded once,
 //! validated, and passed down — never read from the environment anywhere else.
-use std::{net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use chrono_tz::Tz;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+pub use secrecy::{ExposeSecret, SecretString};
+
+pub mod layers;
 
 /// The development HS256 secret: refused in production.
 pub const DEV_JWT_SECRET: &str = "smallpay-development-secret-do-not-use-in-production";
@@ -38,6 +41,13 @@ pub enum Command {
     /// Check the books as a whole, read-only, and print a report: exit 0 when clean, 1 on any
     /// violation, 2 when the audit could not run (database unreachable or not migrated).
     Audit,
+    /// Print the settings in force as TOML, each with where it came from (default, config file,
+    /// environment, command line); a secret's value is never shown.
+    Settings {
+        /// Print every setting instead, as the Markdown table of docs/operations.md.
+        #[arg(long)]
+        reference: bool,
+    },
 }
 
 #[derive(Debug, Clone, Args)]
@@ -86,16 +96,23 @@ pub enum SqliteSynchronous {
 
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// `sqlite://…` (embedded default) or `postgres://…`.
-    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smallpay.db?mode=rwc", global = true)]
-    pub database_url: String,
-    /// Listen address; port 0 picks a free one.
+    /// A TOML file of settings, under the environment and the flags: its keys are the flags'
+    /// names with `_` for `-` (`database_url = "postgres://…"`, `max_body_bytes = 262144`).
+    #[arg(long = "config", env = "SMALLPAY_CONFIG", global = true)]
+    pub config_file: Option<PathBuf>,
+    /// `sqlite://…` (embedded default: WAL, busy timeout, foreign keys on) or `postgres://…`;
+    /// a secret, as it may hold a password.
+    #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smallpay.db?mode=rwc", value_parser = secret, hide_env_values = true, global = true)]
+    pub database_url: SecretString,
+    /// Listen address; port 0 picks a free one (`listening on http://HOST:PORT` is printed).
     #[arg(long, env = "SMALLPAY_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
-    /// HS256 key (the development secret when unset, with a warning).
-    #[arg(long, env = "SMALLPAY_JWT_SECRET", hide_env_values = true, global = true)]
-    pub jwt_secret: Option<String>,
-    /// PEM public key: switches verification to RS256 or ES256.
+    /// HS256 key, at least 32 bytes (the development secret when unset, with a warning;
+    /// refused in production).
+    #[arg(long, env = "SMALLPAY_JWT_SECRET", value_parser = secret, hide_env_values = true, global = true)]
+    pub jwt_secret: Option<SecretString>,
+    /// PEM public key, its text or a file path: switches verification to RS256 (RSA ≥ 2048
+    /// bits), ES256 (EC P-256) or ES384 (EC P-384); any other key refuses to start.
     #[arg(long, env = "SMALLPAY_JWT_PUBLIC_KEY", hide_env_values = true, global = true)]
     pub jwt_public_key: Option<String>,
     /// An identity provider's key set (JWKS), `https://…`: tokens are verified with the key
@@ -124,6 +141,8 @@ pub struct Config {
     /// Required `aud`.
     #[arg(long, env = "SMALLPAY_JWT_AUDIENCE", default_value = "smallpay-api", global = true)]
     pub jwt_audience: String,
+    /// `production` refuses the development secret, seal key and the test clock, loads no
+    /// demo, and turns GraphiQL, introspection and field suggestions off unless asked.
     #[arg(long = "env", env = "SMALLPAY_ENV", value_enum, default_value = "development", global = true)]
     pub environment: Environment,
     /// Serve GraphiQL (default: on in development, off in production).
@@ -142,6 +161,8 @@ pub struct Config {
     /// The default shop time zone: the day boundary for caps and quotas.
     #[arg(long, env = "SMALLPAY_TIMEZONE", default_value = "Asia/Shanghai", global = true)]
     pub timezone: Tz,
+    /// The payment channel: `simulated` reports each transfer right after its commit; with
+    /// `manual` results arrive only through `reportTransferResult`.
     #[arg(long, env = "SMALLPAY_GATEWAY", value_enum, default_value = "simulated", global = true)]
     pub gateway: Gateway,
     /// SQLite only: `full` (default: durable on power loss) or `normal` (faster, may lose the
@@ -165,7 +186,8 @@ pub struct Config {
     /// value at every place it is used), once every fragment spread is expanded.
     #[arg(long, env = "SMALLPAY_MAX_NODES", default_value = "20000", global = true)]
     pub max_nodes: u64,
-    /// `1`: a clock that moves only by `POST /_test/clock/advance` (never in production).
+    /// `1`: a clock that moves only by `POST /_test/clock/advance?seconds=N` (never in
+    /// production).
     #[arg(long, env = "SMALLPAY_TEST_CLOCK", global = true, value_parser = parse_flag, default_value = "0")]
     pub test_clock: bool,
     /// With the test clock: the instant it starts at (RFC 3339; default: the current second).
@@ -173,11 +195,11 @@ pub struct Config {
     pub test_clock_start: Option<chrono::DateTime<chrono::Utc>>,
     /// The key that seals buyers' account numbers at rest (≥ 32 bytes; required in
     /// production). Never derived from the JWT keys.
-    #[arg(long, env = "SMALLPAY_SEAL_KEY", hide_env_values = true, global = true)]
-    pub seal_key: Option<String>,
+    #[arg(long, env = "SMALLPAY_SEAL_KEY", value_parser = secret, hide_env_values = true, global = true)]
+    pub seal_key: Option<SecretString>,
     /// Earlier seal keys, comma-separated: they still open what they sealed (key rotation).
-    #[arg(long, env = "SMALLPAY_SEAL_OLD_KEYS", hide_env_values = true, value_delimiter = ',', global = true)]
-    pub seal_old_keys: Vec<String>,
+    #[arg(long, env = "SMALLPAY_SEAL_OLD_KEYS", value_parser = secret, hide_env_values = true, value_delimiter = ',', global = true)]
+    pub seal_old_keys: Vec<SecretString>,
     /// Development only: listen on a non-loopback address anyway (development mode publishes
     /// its secrets and prints tokens).
     #[arg(long, env = "SMALLPAY_DEV_PUBLIC_BIND", global = true, value_parser = parse_flag, default_value = "0")]
@@ -218,8 +240,8 @@ pub struct Config {
     #[arg(long, env = "SMALLPAY_SHUTDOWN_GRACE", default_value = "20s", value_parser = parse_duration, global = true)]
     pub shutdown_grace: Duration,
     /// When set, `/metrics` answers only `Authorization: Bearer <this token>`.
-    #[arg(long, env = "SMALLPAY_METRICS_TOKEN", hide_env_values = true, global = true)]
-    pub metrics_token: Option<String>,
+    #[arg(long, env = "SMALLPAY_METRICS_TOKEN", value_parser = secret, hide_env_values = true, global = true)]
+    pub metrics_token: Option<SecretString>,
     /// A listener of its own for `/metrics` (e.g. `127.0.0.1:9090`, port 0 picks one): then
     /// the public port does not serve it. In production without it or a token, `/metrics` is
     /// off.
@@ -228,7 +250,7 @@ pub struct Config {
     /// Subscription sockets one account may hold open at once (more are refused, 4429).
     #[arg(long, env = "SMALLPAY_MAX_SOCKETS_PER_ACCOUNT", default_value = "10", global = true)]
     pub max_sockets_per_account: usize,
-    /// Tracing filter.
+    /// Tracing filter (`info`, `smallpay=debug,info`, …).
     #[arg(long, env = "RUST_LOG", default_value = "info", global = true)]
     pub log: String,
     /// Log lines as `text` (colours only when stderr is a terminal) or `json` (one object per
@@ -351,22 +373,22 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.validate_jwks()?;
         if self.is_production() {
-            if self.verifies_with_shared_secret() && self.jwt_secret.as_deref().is_none_or(|s| s == DEV_JWT_SECRET) {
+            if self.verifies_with_shared_secret() && exposed(&self.jwt_secret).is_none_or(|s| s == DEV_JWT_SECRET) {
                 return Err(ConfigError::DevSecretInProduction);
             }
             if self.test_clock {
                 return Err(ConfigError::TestClockInProduction);
             }
-            if self.seal_key.as_deref().is_none_or(|k| k == DEV_SEAL_KEY) {
+            if exposed(&self.seal_key).is_none_or(|k| k == DEV_SEAL_KEY) {
                 return Err(ConfigError::NoSealKeyInProduction);
             }
         } else if !self.bind.ip().is_loopback() && !self.dev_public_bind {
             return Err(ConfigError::PublicBindInDevelopment);
         }
-        if self.seal_key.as_deref().is_some_and(|k| k.len() < 32) {
+        if exposed(&self.seal_key).is_some_and(|k| k.len() < 32) {
             return Err(ConfigError::ShortSealKey);
         }
-        if self.jwt_secret.as_deref().is_some_and(|s| s.len() < 32) {
+        if exposed(&self.jwt_secret).is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::ShortSecret);
         }
         Ok(())
@@ -410,12 +432,27 @@ impl Config {
 
     /// The seal key, or the development one (never in production: `validate` refuses that).
     pub fn seal_key_or_dev(&self) -> &str {
-        self.seal_key.as_deref().unwrap_or(DEV_SEAL_KEY)
+        exposed(&self.seal_key).unwrap_or(DEV_SEAL_KEY)
+    }
+
+    /// The earlier seal keys' text.
+    pub fn seal_old_keys_exposed(&self) -> Vec<&str> {
+        self.seal_old_keys.iter().map(|k| k.expose_secret()).collect()
     }
 
     pub fn jwt_secret_or_dev(&self) -> &str {
-        self.jwt_secret.as_deref().unwrap_or(DEV_JWT_SECRET)
+        exposed(&self.jwt_secret).unwrap_or(DEV_JWT_SECRET)
     }
+}
+
+/// A secret's text, where one is set.
+pub fn exposed(secret: &Option<SecretString>) -> Option<&str> {
+    secret.as_ref().map(|s| s.expose_secret())
+}
+
+/// A secret setting: kept as a [`SecretString`], which `Debug` prints as `[REDACTED]`.
+fn secret(s: &str) -> Result<SecretString, String> {
+    Ok(SecretString::from(s))
 }
 
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -439,120 +476,4 @@ pub fn parse_flag(s: &str) -> Result<bool, String> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn production_refuses_the_development_secret_and_the_test_clock() {
-        let mut config = Config::defaults();
-        config.environment = Environment::Production;
-        assert!(matches!(config.validate(), Err(ConfigError::DevSecretInProduction)));
-        config.jwt_secret = Some("x".repeat(40));
-        assert!(matches!(config.validate(), Err(ConfigError::NoSealKeyInProduction)));
-        config.seal_key = Some(DEV_SEAL_KEY.to_owned());
-        assert!(matches!(config.validate(), Err(ConfigError::NoSealKeyInProduction)), "not the public one");
-        config.seal_key = Some("s".repeat(31));
-        assert!(matches!(config.validate(), Err(ConfigError::ShortSealKey)));
-        config.seal_key = Some("s".repeat(40));
-        assert!(config.validate().is_ok());
-        config.test_clock = true;
-        assert!(matches!(config.validate(), Err(ConfigError::TestClockInProduction)));
-    }
-
-    #[test]
-    fn development_binds_loopback_only_unless_told() {
-        let mut config = Config::defaults();
-        assert!(config.validate().is_ok(), "127.0.0.1 by default");
-        config.bind = "0.0.0.0:8080".parse().unwrap();
-        assert!(matches!(config.validate(), Err(ConfigError::PublicBindInDevelopment)));
-        config.bind = "[::1]:8080".parse().unwrap();
-        assert!(config.validate().is_ok());
-        config.bind = "192.0.2.10:8080".parse().unwrap();
-        config.dev_public_bind = true;
-        assert!(config.validate().is_ok(), "the operator said so");
-        config.dev_public_bind = false;
-        config.environment = Environment::Production;
-        config.jwt_secret = Some("x".repeat(40));
-        config.seal_key = Some("s".repeat(40));
-        assert!(config.validate().is_ok(), "production binds where it is told");
-    }
-
-    #[test]
-    fn production_turns_graphiql_and_introspection_off_unless_asked() {
-        let mut config = Config::defaults();
-        assert!(config.graphiql_enabled() && config.introspection_enabled());
-        config.environment = Environment::Production;
-        assert!(!config.graphiql_enabled() && !config.introspection_enabled());
-        config.introspection = Some(true);
-        assert!(config.introspection_enabled());
-        assert_eq!(config.persisted_query_registration(), Registration::Authenticated);
-        config.environment = Environment::Development;
-        assert_eq!(config.persisted_query_registration(), Registration::Anyone);
-        config.persisted_query_registration = Some(Registration::Authenticated);
-        assert_eq!(config.persisted_query_registration(), Registration::Authenticated);
-    }
-
-    #[test]
-    fn a_jwks_url_stands_alone_and_is_https_in_production() {
-        let mut config = Config::defaults();
-        config.jwt_jwks_url = Some("https://idp.example/.well-known/jwks.json".into());
-        assert!(config.validate().is_ok());
-        assert!(!config.verifies_with_shared_secret());
-        config.jwt_secret = Some("x".repeat(40));
-        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
-        config.jwt_secret = None;
-        config.jwt_public_key = Some("-----BEGIN PUBLIC KEY-----".into());
-        assert!(matches!(config.validate(), Err(ConfigError::JwksWithOtherKey)));
-        config.jwt_public_key = None;
-        for bad in ["ftp://idp.example/jwks", "file:///etc/jwks.json", "not a url"] {
-            config.jwt_jwks_url = Some(bad.into());
-            assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "{bad}");
-        }
-        config.jwt_jwks_url = Some("http://idp.internal/jwks".into());
-        assert!(config.validate().is_ok(), "development: http is allowed");
-        config.environment = Environment::Production;
-        config.seal_key = Some("s".repeat(40));
-        assert!(matches!(config.validate(), Err(ConfigError::BadJwksUrl(_))), "production: https only");
-        for fine in ["http://127.0.0.1:8081/jwks", "http://localhost/jwks", "http://[::1]/jwks", "https://idp.example/"]
-        {
-            config.jwt_jwks_url = Some(fine.into());
-            assert!(config.validate().is_ok(), "{fine}: no secret needed in production");
-        }
-        config.jwt_jwks_min_interval = Duration::from_millis(10);
-        assert!(matches!(config.validate(), Err(ConfigError::ShortJwksInterval)));
-    }
-
-    #[test]
-    fn proxies_parse_as_cidrs_or_addresses() {
-        assert_eq!(parse_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
-        assert_eq!(parse_net(" 192.0.2.7 ").unwrap().to_string(), "192.0.2.7/32");
-        assert_eq!(parse_net("::1").unwrap().to_string(), "::1/128");
-        assert!(parse_net("10.0.0.0/33").is_err());
-        assert!(parse_net("proxy.internal").is_err());
-        let config = Cli::parse_from(["smallpay", "--trusted-proxies", "10.0.0.0/8,::1"]).config;
-        assert_eq!(config.trusted_proxies.len(), 2);
-        assert!(Config::defaults().trusted_proxies.is_empty(), "none by default");
-    }
-
-    #[test]
-    fn metrics_leave_the_public_port_in_production_unless_behind_a_token() {
-        let mut config = Config::defaults();
-        assert!(config.metrics_on_public_port(), "development: open, as before");
-        config.environment = Environment::Production;
-        assert!(!config.metrics_on_public_port());
-        config.metrics_token = Some("t".into());
-        assert!(config.metrics_on_public_port());
-        config.metrics_bind = Some("127.0.0.1:9090".parse().unwrap());
-        assert!(!config.metrics_on_public_port(), "a listener of its own");
-        assert_eq!(Config::defaults().connections_per_client(), 256);
-    }
-
-    #[test]
-    fn durations_and_flags_parse() {
-        assert_eq!(parse_duration("7d").unwrap(), Duration::from_secs(7 * 86400));
-        assert!(parse_duration("soon").is_err());
-        assert!(parse_flag("1").unwrap());
-        assert!(!parse_flag("off").unwrap());
-        assert!(parse_flag("maybe").is_err());
-    }
-}
+mod tests;
