@@ -105,6 +105,9 @@ async fn account_numbers_never_reach_a_log_line(backend: Backend) {
         assert!(!logs.contains(secret), "{secret} in a log line");
         assert!(!answers.contains(secret), "{secret} in an answer");
     }
+    // The configured secrets neither: the JWT secret, and the database URL (it may hold a password).
+    assert!(!logs.contains(SECRET), "the JWT secret in a log line");
+    assert!(!logs.contains(url.as_str()), "the database URL in a log line");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
