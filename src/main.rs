@@ -42,6 +42,9 @@ async fn main() -> ExitCode {
         };
     }
     init_logging(&cli.config);
+    if let Some(Command::Healthcheck { ready }) = cli.command {
+        return healthcheck(&cli.config, ready).await;
+    }
     if matches!(cli.command, Some(Command::Audit)) {
         return audit(&cli.config).await;
     }
@@ -49,6 +52,30 @@ async fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("smallpay: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `smallpay healthcheck`: one HTTP/1.0 request to the configured address, 200 or not.
+async fn healthcheck(config: &Config, ready: bool) -> ExitCode {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut addr = config.bind;
+    if addr.ip().is_unspecified() {
+        addr.set_ip(if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+    }
+    let path = if ready { "/readyz" } else { "/healthz" };
+    let probe = async {
+        let mut stream = tokio::net::TcpStream::connect(addr).await?;
+        stream.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes()).await?;
+        let mut status = [0u8; 12];
+        stream.read_exact(&mut status).await?;
+        Ok::<bool, std::io::Error>(status.ends_with(b" 200"))
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), probe).await {
+        Ok(Ok(true)) => ExitCode::SUCCESS,
+        outcome => {
+            eprintln!("smallpay healthcheck: http://{addr}{path}: {outcome:?}");
             ExitCode::FAILURE
         }
     }
@@ -104,7 +131,9 @@ async fn run(cli: Cli) -> Result<(), String> {
             Ok(())
         }
         Command::Serve { no_demo } => serve(config, no_demo).await,
-        Command::Audit | Command::Settings { .. } => Err("`audit` and `settings` run on their own".to_owned()),
+        Command::Audit | Command::Settings { .. } | Command::Healthcheck { .. } => {
+            Err("`audit`, `settings` and `healthcheck` run on their own".to_owned())
+        }
     }
 }
 

@@ -41,6 +41,14 @@ pub enum Command {
     /// Check the books as a whole, read-only, and print a report: exit 0 when clean, 1 on any
     /// violation, 2 when the audit could not run (database unreachable or not migrated).
     Audit,
+    /// Ask the server this configuration names (`bind`; an unspecified address is asked on
+    /// loopback) for `/healthz` — or `/readyz` with `--ready` — and exit 0 when it answers 200
+    /// within 2 s, 1 otherwise: the container image's health check (it has no curl).
+    Healthcheck {
+        /// Ask `/readyz` (the database too) instead of `/healthz`.
+        #[arg(long)]
+        ready: bool,
+    },
     /// Print the settings in force as TOML, each with where it came from (default, config file,
     /// environment, command line); a secret's value is never shown.
     Settings {
