@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Loads 1,000,000 payouts into a scratch PostgreSQL database and prints EXPLAIN ANALYZE for
-# every history filter, as `payouts(filter)` issues it (the page query and its count).
+# every history filter, as `payouts(filter)` issues it (the page query and its count), and the
+# backward page (`last`/`before`) and its probe.
 # Usage: scripts/explain-history.sh [admin-url]  (default postgres://postgres@127.0.0.1:5432/postgres)
 # Output is Markdown; docs/history-explain.md holds a recorded run.
 set -euo pipefail
@@ -35,9 +36,9 @@ SQL
 
 cols='id, shop_id, order_sn, goods_id, status, amount_fen, created_at'
 run() {
-  local name=$1 where=$2
+  local name=$1 where=$2 order=${3:-DESC}
   printf '\n### %s\n\n```\n' "$name"
-  psql -qAt "$url" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) SELECT $cols FROM payouts WHERE shop_id = 's-1'$where ORDER BY id DESC LIMIT 21"
+  psql -qAt "$url" -c "EXPLAIN (ANALYZE, COSTS OFF, TIMING ON) SELECT $cols FROM payouts WHERE shop_id = 's-1'$where ORDER BY id $order LIMIT 21"
   printf -- '-- totalCount\n'
   psql -qAt "$url" -c "EXPLAIN (ANALYZE, COSTS OFF) SELECT COUNT(*) FROM payouts WHERE shop_id = 's-1'$where"
   printf '```\n'
@@ -57,4 +58,11 @@ run "status" " AND status IN ('FAILED', 'PENDING_APPROVAL')"
 run "type" " AND type = 'OTHER'"
 run "goodsId + status + applicantId" " AND goods_id = 'G-101' AND status IN ('SUCCEEDED') AND applicant_id = 'a-2'"
 run "after a cursor (page 50)" " AND id < 500000"
+# Backward pages (`last`/`before`) read the same index the other way, then reverse the rows.
+run "backward: the last page (last: 20)" "" ASC
+run "backward: before a cursor" " AND id > 500000" ASC
+run "backward: status, before a cursor" " AND status IN ('FAILED', 'PENDING_APPROVAL') AND id > 500000" ASC
+printf '\n### the other side'"'"'s flag: one LIMIT 1 probe (hasPreviousPage after a cursor)\n\n```\n'
+psql -qAt "$url" -c "EXPLAIN (ANALYZE, COSTS OFF) SELECT id FROM payouts WHERE shop_id = 's-1' AND id >= 500000 LIMIT 1"
+printf '```\n'
 psql -q "$admin" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null

@@ -20,6 +20,7 @@ pub mod gateway;
 pub mod graphql;
 pub mod http;
 pub mod jobs;
+pub mod keyset;
 pub mod ledger;
 pub mod orders;
 pub mod payouts;

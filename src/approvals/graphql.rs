@@ -8,9 +8,9 @@ use crate::{
         guards::{Throttle, viewer},
     },
     graphql::enums::FundingMethod,
-    graphql::pagination::PageRequest,
+    graphql::pagination::{self, PageArgs},
     payouts::graphql::{
-        connection::{CURSOR_KIND, PayoutConnection},
+        connection::{CURSOR_KIND, PayoutConnection, payout_connection},
         payout::{Payout, prefetch},
         payout_id,
     },
@@ -23,24 +23,26 @@ pub struct ApprovalsQuery;
 
 #[Object]
 impl ApprovalsQuery {
-    /// Requests waiting for the admin, oldest first, cursor-paged (first ≤ 100). ADMIN.
-    #[graphql(
-        guard = "RoleGuard::admin()",
-        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
-    )]
+    /// Requests waiting for the admin, oldest first, cursor-paged both ways: `first`/`after`
+    /// forward, `last`/`before` backward (each ≤ 100; 20 without either). ADMIN.
+    #[graphql(guard = "RoleGuard::admin()", complexity = "pagination::cost(first, last, child_complexity)")]
     async fn pending_approvals(
         &self,
         ctx: &Context<'_>,
-        #[graphql(default = 20)] first: Option<i32>,
+        first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<PayoutConnection> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
+        let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+        let request = args.parse(CURSOR_KIND)?;
+        let probe = pagination::wants_far_side(ctx, request);
         let count = ctx.look_ahead().field("totalCount").exists();
-        let (rows, total) = service::pending(state.ctx(), &scope, page, count).await?;
-        prefetch(ctx, &rows).await?;
-        Ok(PayoutConnection::from_rows(rows, page.limit, total, (scope, service::pending_filter())))
+        let (page, total) = service::pending(state.ctx(), &scope, request, probe, count).await?;
+        prefetch(ctx, &page.rows).await?;
+        Ok(payout_connection(page, total, (scope, service::pending_filter())))
     }
 }
 

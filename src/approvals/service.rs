@@ -1,9 +1,7 @@
 //! Deciding approval requests, one transaction each, under the shop lock like a creation.
 use chrono::{DateTime, Utc};
 use entity::payout;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DatabaseTransaction, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, PaginatorTrait, QueryFilter, QuerySelect};
 
 use crate::{
     auth::{ShopScope, Viewer},
@@ -17,7 +15,7 @@ use crate::{
     },
     error::{AppError, AppResult},
     gateway::Payments,
-    graphql::pagination::PageRequest,
+    keyset::{Keyset, ListOrder, Page, PageRequest},
     orders,
     payouts::{
         delivery, funds,
@@ -32,21 +30,19 @@ pub fn pending_filter() -> repo::HistoryFilter {
     repo::HistoryFilter { statuses: vec![PayoutStatus::PendingApproval], ..Default::default() }
 }
 
-/// Requests waiting for the admin, oldest first, and how many there are (counted only when
-/// `count`: a `COUNT(*)` nobody reads is not run).
+/// Requests waiting for the admin, oldest first (by id), either way, and how many there are
+/// (counted only when `count`: a `COUNT(*)` nobody reads is not run).
 pub async fn pending(
     cx: Ctx<'_>,
     scope: &ShopScope,
     page: PageRequest,
+    probe: bool,
     count: bool,
-) -> AppResult<(Vec<payout::Model>, u64)> {
+) -> AppResult<(Page<payout::Model>, u64)> {
     let query = repo::in_shop(scope).filter(payout::Column::Status.eq(PayoutStatus::PendingApproval));
     let total = if count { query.clone().count(cx.db).await? } else { 0 };
-    let mut rows = query.order_by_asc(payout::Column::Id);
-    if let Some(after) = page.after {
-        rows = rows.filter(payout::Column::Id.gt(after));
-    }
-    Ok((rows.limit(page.limit + 1).all(cx.db).await?, total))
+    let page = Keyset::new(payout::Column::Id, ListOrder::Ascending).page(cx.db, query, page, probe).await?;
+    Ok((page, total))
 }
 
 /// The request, locked, if it is in the admin's shop.

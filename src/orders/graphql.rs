@@ -18,14 +18,14 @@ use crate::{
     graphql::enums::PayoutType,
     graphql::{
         loaders::{self, CompensationsByOrder, PayoutsByOrder, RequestLoader},
-        pagination::{PageInfo, PageRequest, encode_cursor, split_page},
+        pagination::{self, CursorKind, ListConnection, PageArgs},
     },
     payouts::graphql::payout::Payout,
     state::AppState,
     validate,
 };
 
-const CURSOR_KIND: &str = "order";
+const CURSOR_KIND: CursorKind = CursorKind::Order;
 
 /// An order of the shop, as the marketplace synced it.
 pub struct Order(pub order::Model);
@@ -138,22 +138,12 @@ impl PlatformCompensation {
     }
 }
 
-/// One order of a page.
-#[derive(SimpleObject)]
-pub struct OrderEdge {
-    /// This order's place in the list: pass it as `after` to get the orders after it.
-    pub cursor: String,
-    /// The order.
-    pub node: Order,
-}
+/// A page of the shop's orders, newest synced first.
+pub type OrderConnection = ListConnection<Order, OrderListFields>;
 
-/// A page of the shop's orders.
+/// `OrderConnection`'s fields beside `edges` and `pageInfo`.
 #[derive(SimpleObject)]
-pub struct OrderConnection {
-    /// The orders of this page, newest synced first.
-    pub edges: Vec<OrderEdge>,
-    /// Whether more orders follow, and the cursor to fetch them.
-    pub page_info: PageInfo,
+pub struct OrderListFields {
     /// Orders matching the filter, over all pages.
     pub total_count: i32,
 }
@@ -253,37 +243,32 @@ impl OrdersQuery {
         Ok(repo::find_in_shop(&state.db, &scope, &sn).await?.map(Order))
     }
 
-    /// The shop's orders, newest synced first, cursor-paged (first ≤ 100). Merchant roles.
-    #[graphql(
-        guard = "RoleGuard::merchant()",
-        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
-    )]
+    /// The shop's orders, newest synced first, cursor-paged both ways: `first`/`after`
+    /// forward, `last`/`before` backward (each ≤ 100; 20 without either). Merchant roles.
+    #[graphql(guard = "RoleGuard::merchant()", complexity = "pagination::cost(first, last, child_complexity)")]
     async fn orders(
         &self,
         ctx: &Context<'_>,
         filter: Option<OrderFilter>,
-        #[graphql(default = 20)] first: Option<i32>,
+        first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<OrderConnection> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let filter = filter.unwrap_or_default().validate()?;
-        let request = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
-        let rows = repo::page(&state.db, &scope, &filter, request).await?;
+        let request =
+            PageArgs { first, after: after.as_deref(), last, before: before.as_deref() }.parse(CURSOR_KIND)?;
+        let page = repo::page(&state.db, &scope, &filter, request, pagination::wants_far_side(ctx, request)).await?;
         // COUNT(*) only when someone reads it.
         let total = if ctx.look_ahead().field("totalCount").exists() {
             repo::count(&state.db, &scope, &filter).await?
         } else {
             0
         };
-        let (rows, has_next_page) = split_page(rows, request.limit);
-        let edges: Vec<OrderEdge> =
-            rows.into_iter().map(|o| OrderEdge { cursor: encode_cursor(CURSOR_KIND, o.id), node: Order(o) }).collect();
-        Ok(OrderConnection {
-            page_info: PageInfo { has_next_page, end_cursor: edges.last().map(|e| e.cursor.clone()) },
-            edges,
-            total_count: i32::try_from(total).unwrap_or(i32::MAX),
-        })
+        let fields = OrderListFields { total_count: i32::try_from(total).unwrap_or(i32::MAX) };
+        Ok(pagination::connection(page, CURSOR_KIND, |o| o.id, Order, fields))
     }
 }
 

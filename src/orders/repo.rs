@@ -4,7 +4,11 @@ use sea_orm::{
     ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
 };
 
-use crate::{auth::ShopScope, error::AppResult, graphql::pagination::PageRequest};
+use crate::{
+    auth::ShopScope,
+    error::AppResult,
+    keyset::{Keyset, ListOrder, Page, PageRequest},
+};
 
 /// Every order query a merchant can make starts here.
 pub fn in_shop(scope: &ShopScope) -> Select<order::Entity> {
@@ -40,18 +44,15 @@ pub async fn find_in_shop(
     Ok(in_shop(scope).filter(order::Column::OrderSn.eq(order_sn)).one(db).await?)
 }
 
-/// Newest first; `limit + 1` rows so the caller can tell whether more follow.
+/// A page of the shop's orders, newest synced first (by id), either way.
 pub async fn page(
     db: &impl ConnectionTrait,
     scope: &ShopScope,
     filter: &OrderFilter,
     page: PageRequest,
-) -> AppResult<Vec<order::Model>> {
-    let mut q = filtered(scope, filter);
-    if let Some(after) = page.after {
-        q = q.filter(order::Column::Id.lt(after));
-    }
-    Ok(q.order_by_desc(order::Column::Id).limit(page.limit + 1).all(db).await?)
+    probe: bool,
+) -> AppResult<Page<order::Model>> {
+    Keyset::new(order::Column::Id, ListOrder::Descending).page(db, filtered(scope, filter), page, probe).await
 }
 
 pub async fn count(db: &impl ConnectionTrait, scope: &ShopScope, filter: &OrderFilter) -> AppResult<u64> {

@@ -13,6 +13,7 @@ use crate::{
         vocab::{PayoutStatus, RefundStatus},
     },
     error::AppResult,
+    keyset::{Keyset, ListOrder, Page, PageRequest},
 };
 
 pub fn in_shop(scope: &ShopScope) -> Select<payout::Entity> {
@@ -75,18 +76,21 @@ pub fn history(scope: &ShopScope, f: &HistoryFilter) -> Select<payout::Entity> {
     q
 }
 
-/// A page of the shop's history, newest first: `limit + 1` rows below the cursor.
+/// The history's order: newest first, by id.
+pub fn history_keyset() -> Keyset<payout::Column> {
+    Keyset::new(payout::Column::Id, ListOrder::Descending)
+}
+
+/// A page of the shop's history, newest first, either way (see [`crate::keyset`]); `probe`
+/// also tells whether the history goes on past the cursor on the other side.
 pub async fn history_page(
     db: &impl ConnectionTrait,
     scope: &ShopScope,
     filter: &HistoryFilter,
-    page: crate::graphql::pagination::PageRequest,
-) -> AppResult<Vec<payout::Model>> {
-    let mut q = history(scope, filter);
-    if let Some(after) = page.after {
-        q = q.filter(payout::Column::Id.lt(after));
-    }
-    Ok(q.order_by_desc(payout::Column::Id).limit(page.limit + 1).all(db).await?)
+    page: PageRequest,
+    probe: bool,
+) -> AppResult<Page<payout::Model>> {
+    history_keyset().page(db, history(scope, filter), page, probe).await
 }
 
 pub async fn history_count(db: &impl ConnectionTrait, scope: &ShopScope, filter: &HistoryFilter) -> AppResult<u64> {

@@ -27,7 +27,8 @@ use crate::{
     auth::{ShopScope, Viewer},
     domain::{money::Cny, vocab},
     error::{AppError, AppResult},
-    graphql::{enums, pagination::PageRequest},
+    graphql::enums,
+    keyset::PageRequest,
     payouts::{
         graphql::inputs::PayoutFilter,
         repo::{HistoryFilter, history_page},
@@ -187,19 +188,17 @@ fn csv_chunks(
         yield take(out)?;
         let mut after = None;
         loop {
-            let page = PageRequest { limit: PAGE, after };
-            let rows = history_page(&state.db, &scope, &filter, page).await.map_err(|e| {
+            let page = history_page(&state.db, &scope, &filter, PageRequest::forward(PAGE, after), false).await.map_err(|e| {
                 tracing::warn!(error = ?e, "a payout export stopped: reading a page failed");
                 std::io::Error::other("reading the history failed")
             })?;
-            let more = rows.len() as u64 > PAGE;
             let mut out = csv::Writer::from_writer(Vec::with_capacity(64 * 1024));
-            for p in rows.iter().take(PAGE as usize) {
+            for p in &page.rows {
                 write(&mut out, row(p, zone))?;
                 after = Some(p.id);
             }
             yield take(out)?;
-            if !more {
+            if !page.has_next_page {
                 break;
             }
         }

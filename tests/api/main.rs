@@ -24,6 +24,7 @@ mod model;
 mod orders;
 mod outage;
 mod outbox;
+mod paging;
 mod payouts;
 mod platform;
 mod process;

@@ -3,7 +3,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::{
-    connection::{CURSOR_KIND, PayoutConnection},
+    connection::{CURSOR_KIND, PayoutConnection, payout_connection},
     inputs::{CreatePayoutInput, PayoutFilter},
     payout::{Payout, RechargeInfo, prefetch},
     preview::PayoutPreview,
@@ -14,7 +14,10 @@ use crate::{
         guards::{Throttle, viewer},
     },
     domain::money::Cny,
-    graphql::{enums::TransferFailureKind, pagination::PageRequest},
+    graphql::{
+        enums::TransferFailureKind,
+        pagination::{self, PageArgs},
+    },
     payouts::{
         lifecycle::{self, TransferResult},
         recharge, repo, service,
@@ -40,32 +43,34 @@ impl PayoutsQuery {
         Ok(repo::find(&state.db, &scope, id).await?.map(Payout))
     }
 
-    /// The shop's payout records, newest first, filtered and cursor-paged (first ≤ 100).
+    /// The shop's payout records, newest first, filtered and cursor-paged both ways:
+    /// `first`/`after` forward, `last`/`before` backward (each ≤ 100; 20 without either).
     /// Merchant roles.
-    #[graphql(
-        guard = "RoleGuard::merchant()",
-        complexity = "5 + first.unwrap_or(20).clamp(0, 100) as usize * child_complexity"
-    )]
+    #[graphql(guard = "RoleGuard::merchant()", complexity = "pagination::cost(first, last, child_complexity)")]
     async fn payouts(
         &self,
         ctx: &Context<'_>,
         filter: Option<PayoutFilter>,
-        #[graphql(default = 20)] first: Option<i32>,
+        first: Option<i32>,
         after: Option<String>,
+        last: Option<i32>,
+        before: Option<String>,
     ) -> Result<PayoutConnection> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let filter = filter.unwrap_or_default().validate()?;
-        let page = PageRequest::parse(CURSOR_KIND, first, after.as_deref())?;
-        let rows = repo::history_page(&state.db, &scope, &filter, page).await?;
+        let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
+        let request = args.parse(CURSOR_KIND)?;
+        let page =
+            repo::history_page(&state.db, &scope, &filter, request, pagination::wants_far_side(ctx, request)).await?;
         // Counted only when someone reads it; without a filter, the shop's own count.
         let total = match ctx.look_ahead().field("totalCount").exists() {
             false => 0,
             true if filter.is_empty() => shops::repo::payout_count(&state.db, &scope).await?,
             true => repo::history_count(&state.db, &scope, &filter).await?,
         };
-        prefetch(ctx, &rows).await?;
-        Ok(PayoutConnection::from_rows(rows, page.limit, total, (scope, filter)))
+        prefetch(ctx, &page.rows).await?;
+        Ok(payout_connection(page, total, (scope, filter)))
     }
 
     /// What the rules say about a payout on an order, and the earlier payments on it. Without
