@@ -170,7 +170,8 @@ pub async fn get(endpoint: Endpoint<'_>, headers: HeaderMap, uri: Uri) -> Respon
         if let (Media::Html, Some(page)) = (media, endpoint.graphiql) {
             return Ok(page(&headers));
         }
-        let limit = endpoint.state.config.max_body_bytes;
+        // As long as a query's text may be: a larger document goes by POST (or by its hash).
+        let limit = endpoint.state.config.max_query_bytes;
         if uri.query().is_some_and(|q| q.len() > limit) {
             return Err(refused_http(
                 StatusCode::URI_TOO_LONG,
