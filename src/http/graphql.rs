@@ -179,7 +179,7 @@ pub async fn get(endpoint: Endpoint<'_>, headers: HeaderMap, uri: Uri) -> Respon
                 &format!("the URL's query string is longer than {limit} bytes: send the request with POST"),
             ));
         }
-        let request = request_from_url(&uri)?;
+        let request = request_from_url(&uri).map_err(IntoResponse::into_response)?;
         let (request, anonymous) = with_viewer(endpoint.state, &headers, request, media).await?;
         match endpoint.graphql.execute_query_only(request).await {
             Ok(response) => Ok(answer(media, response, anonymous)),
@@ -210,12 +210,12 @@ struct UrlParams {
 
 /// The GraphQL request a `GET`'s URL carries: 400 when a parameter is not what it should be,
 /// or when there is neither a query nor a persisted query's hash.
-fn request_from_url(uri: &Uri) -> Result<async_graphql::Request, Response> {
-    let bad = |message: &str| refused_http(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message);
+fn request_from_url(uri: &Uri) -> Result<async_graphql::Request, Refusal> {
+    let bad = |message: &str| Refusal(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message.to_owned());
     let params: UrlParams = axum::extract::Query::try_from_uri(uri).map(|q| q.0).map_err(|_| {
         bad("the URL's parameters are not a GraphQL request (query, operationName, variables, extensions)")
     })?;
-    let json_object = |name: &str, text: Option<String>| -> Result<serde_json::Value, Response> {
+    let json_object = |name: &str, text: Option<String>| -> Result<serde_json::Value, Refusal> {
         let Some(text) = text.filter(|t| !t.is_empty()) else { return Ok(serde_json::Value::Null) };
         match serde_json::from_str::<serde_json::Value>(&text) {
             Ok(value @ (serde_json::Value::Object(_) | serde_json::Value::Null)) => Ok(value),
@@ -234,15 +234,24 @@ fn request_from_url(uri: &Uri) -> Result<async_graphql::Request, Response> {
 }
 
 /// A request with an empty `query` and no persisted query's hash: 400.
-fn require_a_document(request: async_graphql::Request) -> Result<async_graphql::Request, Response> {
+fn require_a_document(request: async_graphql::Request) -> Result<async_graphql::Request, Refusal> {
     if request.query.trim().is_empty() && !request.extensions.contains_key("persistedQuery") {
-        return Err(refused_http(
+        return Err(Refusal(
             StatusCode::BAD_REQUEST,
             "GRAPHQL_VALIDATION_FAILED",
-            "the request has no query (and no persisted query's hash)",
+            "the request has no query (and no persisted query's hash)".to_owned(),
         ));
     }
     Ok(request)
+}
+
+/// A request refused before GraphQL starts: its status, code and message.
+struct Refusal(StatusCode, &'static str, String);
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        refused_http(self.0, self.1, &self.2)
+    }
 }
 
 /// Verifies the bearer token, if any. A present but invalid token refuses the request.
@@ -408,7 +417,7 @@ async fn read_request(headers: &HeaderMap, body: Body, limit: usize) -> Result<a
             "the body is not a GraphQL request (JSON with `query`)",
         )
     })?;
-    require_a_document(request)
+    require_a_document(request).map_err(IntoResponse::into_response)
 }
 
 #[cfg(test)]
