@@ -5,10 +5,10 @@
 //!   406 when `Accept` allows none of them.
 //! - **Status codes**: with `application/graphql-response+json`, a request that fails before
 //!   execution (a document that does not parse or validate, variables that do not coerce, a
-//!   limit crossed, an invalid token) is answered 4xx (5xx for the server's own faults), with
-//!   no `data` entry; with `application/json`, 200 as before. Either way a request error has
-//!   no `data` entry. Whatever is refused before GraphQL starts has its own status: 400 (no
-//!   query, not a GraphQL request), 413 (body), 414 (URL), 415 (`Content-Type`).
+//!   limit crossed, an invalid token) is answered 4xx (5xx for the server's own faults); with
+//!   `application/json`, 200 as before. Either way a request error has no `data` entry.
+//!   Whatever is refused before GraphQL starts has its own status: 400 (no query, not a
+//!   GraphQL request), 413 (body), 414 (URL), 415 (`Content-Type`).
 //! - **`GET`** runs queries only (a mutation or subscription, sent or by its persisted hash:
 //!   405 with `Allow: POST`), with `variables` and `extensions` as URL-encoded JSON; it never
 //!   registers a persisted document (registration is by `POST`).
