@@ -106,7 +106,8 @@ WIRING_MAY_IMPORT = {
     # The test clock's endpoint runs the jobs it made due.
     "src/http.rs": ["src/graphql/schema.rs", "src/graphql/service.rs", "src/http/**", "src/jobs/runner.rs"],
     "src/graphql/service.rs": ["src/graphql/schema.rs"],  # runs the schema
-    "src/http/**": ["src/http.rs", "src/http/**", "src/graphql/schema.rs"],
+    # `http/graphql.rs` runs `/graphql`'s requests through the service, as `http.rs` did.
+    "src/http/**": ["src/http.rs", "src/http/**", "src/graphql/schema.rs", "src/graphql/service.rs"],
     "src/graphql/mod.rs": ["src/graphql/schema.rs"],  # re-exports the schema builder
     # src/demo.rs, src/graphql/schema.rs, src/jobs/runner.rs, src/events/publisher.rs: none.
 }

@@ -1,8 +1,9 @@
-//! HTTP: GraphQL over POST, GraphiQL, subscriptions over WebSocket, health, readiness,
+//! HTTP: GraphQL over POST and GET (`graphql`), GraphiQL, subscriptions over WebSocket, health, readiness,
 //! metrics and the test clock. Every request runs in a log span with its request id (also the
 //! `x-request-id` response header), its account and its operation's name, and ends with one
 //! line that gives its status and duration.
 pub mod graphiql;
+pub mod graphql;
 
 use std::{
     net::{IpAddr, SocketAddr},
@@ -14,10 +15,10 @@ use std::{
 };
 
 use async_graphql::{
-    Data, Executor as _, Response as GqlResponse,
+    Data,
     http::{ALL_WEBSOCKET_PROTOCOLS, ClientMessage},
 };
-use async_graphql_axum::{GraphQLProtocol, GraphQLResponse, GraphQLWebSocket};
+use async_graphql_axum::{GraphQLProtocol, GraphQLWebSocket};
 use axum::{
     Extension, Json, Router,
     body::Body,
@@ -25,10 +26,7 @@ use axum::{
         ConnectInfo, Query, Request, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
     },
-    http::{
-        HeaderMap, HeaderName, HeaderValue, StatusCode,
-        header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE},
-    },
+    http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header::AUTHORIZATION},
     middleware::{self, Next},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -40,7 +38,6 @@ use tracing::{Instrument, field::Empty};
 
 use crate::{
     accounts,
-    auth::Viewer,
     config::{Config, ExposeSecret as _, ForwardedHeader},
     db,
     error::AppError,
@@ -50,6 +47,7 @@ use crate::{
     reports,
     state::AppState,
 };
+use graphql::{authenticate, refused_http};
 
 /// The server pings every subscription socket this often (WebSocket ping frames); a socket
 /// that answered none of the last two pings is closed.
@@ -103,7 +101,7 @@ pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<grap
     let mut router = Router::new()
         .route(
             "/graphql",
-            get(graphiql).post(graphql).layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            get(graphql_get).post(graphql_post).layer(tower_http::timeout::TimeoutLayer::with_status_code(
                 StatusCode::REQUEST_TIMEOUT,
                 state.config.request_timeout,
             )),
@@ -271,86 +269,6 @@ async fn record_metrics(request: Request, next: Next) -> Response {
     response
 }
 
-/// Verifies the bearer token, if any. A present but invalid token refuses the request.
-fn authenticate(state: &AppState, header: Option<&str>) -> Result<Option<Viewer>, AppError> {
-    let Some(value) = header else {
-        return Ok(None);
-    };
-    let token = crate::auth::bearer_token(value)
-        .ok_or_else(|| AppError::Unauthenticated("the Authorization header must be `Bearer <jwt>`".into()))?;
-    state.keys.verify(token).map(Some)
-}
-
-fn refusal(error: &AppError) -> GqlResponse {
-    GqlResponse::from_errors(vec![error.to_graphql().into_server_error(Default::default())])
-}
-
-/// A client error answered before GraphQL starts: an HTTP status and a GraphQL-shaped body.
-fn refused_http(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = serde_json::json!({ "errors": [{ "message": message, "extensions": { "code": code } }] });
-    (status, Json(body)).into_response()
-}
-
-/// Reads one GraphQL request from a JSON body of at most `limit` bytes: 413 beyond it (before
-/// anything is parsed), 415 for multipart (the API takes no uploads), 400 for a batch or a
-/// body that is not a GraphQL request.
-async fn read_request(headers: &HeaderMap, body: Body, limit: usize) -> Result<async_graphql::Request, Response> {
-    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
-    if content_type.starts_with("multipart/") {
-        return Err(refused_http(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "BAD_USER_INPUT",
-            "uploads are not accepted: send application/json",
-        ));
-    }
-    let declared = headers.get(CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
-    let too_large = || {
-        refused_http(StatusCode::PAYLOAD_TOO_LARGE, "BAD_USER_INPUT", &format!("the body is larger than {limit} bytes"))
-    };
-    if declared.is_some_and(|n| n > limit) {
-        return Err(too_large());
-    }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| too_large())?;
-    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(refused_http(
-            StatusCode::BAD_REQUEST,
-            "GRAPHQL_VALIDATION_FAILED",
-            "batched requests are not accepted: send one request",
-        ));
-    }
-    serde_json::from_slice(&bytes).map_err(|_| {
-        refused_http(
-            StatusCode::BAD_REQUEST,
-            "GRAPHQL_VALIDATION_FAILED",
-            "the body is not a GraphQL request (JSON with `query`)",
-        )
-    })
-}
-
-async fn graphql(State(server): State<Server>, headers: HeaderMap, body: Body) -> Response {
-    let mut request = match read_request(&headers, body, server.state.config.max_body_bytes).await {
-        Ok(request) => request,
-        Err(refused) => return refused,
-    };
-    let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
-    match authenticate(&server.state, header) {
-        Ok(Some(viewer)) => {
-            tracing::Span::current().record("account", viewer.account_key().as_str());
-            if let Err(e) = accounts::service::provision(server.state.ctx(), &server.state.provisioned, &viewer).await {
-                return GraphQLResponse::from(refusal(&e)).into_response();
-            }
-            request = request.data(viewer);
-        }
-        Ok(None) => {}
-        Err(e) => {
-            metrics::counter!("auth_refused_total").increment(1);
-            return GraphQLResponse::from(refusal(&e)).into_response();
-        }
-    }
-    request = request.data(Loader::for_request(server.state.db.clone()));
-    GraphQLResponse::from(server.graphql.execute(request).await).into_response()
-}
-
 /// `GET /exports/payouts.csv`: the history as a file (`reports::export`).
 async fn export_payouts(State(server): State<Server>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
     let header = headers.get(AUTHORIZATION).and_then(|h| h.to_str().ok());
@@ -360,16 +278,34 @@ async fn export_payouts(State(server): State<Server>, headers: HeaderMap, uri: a
     reports::export::payouts_csv(&server.state, authenticate(&server.state, header), params).await
 }
 
-async fn graphiql(State(server): State<Server>, headers: HeaderMap) -> Response {
-    if !server.state.config.graphiql_enabled() {
-        return StatusCode::NOT_FOUND.into_response();
+impl Server {
+    /// What `/graphql` needs; GraphiQL's page when it is on (never a token in production,
+    /// whoever asked for the page).
+    fn endpoint<'a>(&'a self, page: &'a (dyn Fn(&HeaderMap) -> Response + Sync)) -> graphql::Endpoint<'a> {
+        graphql::Endpoint {
+            state: &self.state,
+            graphql: &self.graphql,
+            graphiql: self.state.config.graphiql_enabled().then_some(page),
+        }
     }
-    // Never a token in production, whoever asked for the page.
-    let accounts = match &server.demo_tokens {
-        Some(mint) if !server.state.config.is_production() => mint(),
-        _ => Vec::new(),
-    };
-    graphiql::page(&headers, accounts)
+
+    fn graphiql_page(&self, headers: &HeaderMap) -> Response {
+        let accounts = match &self.demo_tokens {
+            Some(mint) if !self.state.config.is_production() => mint(),
+            _ => Vec::new(),
+        };
+        graphiql::page(headers, accounts)
+    }
+}
+
+async fn graphql_get(State(server): State<Server>, headers: HeaderMap, uri: axum::http::Uri) -> Response {
+    let page = |headers: &HeaderMap| server.graphiql_page(headers);
+    graphql::get(server.endpoint(&page), headers, uri).await
+}
+
+async fn graphql_post(State(server): State<Server>, headers: HeaderMap, body: Body) -> Response {
+    let page = |headers: &HeaderMap| server.graphiql_page(headers);
+    graphql::post(server.endpoint(&page), headers, body).await
 }
 
 async fn graphiql_asset(State(server): State<Server>, path: axum::extract::Path<(String, String)>) -> Response {

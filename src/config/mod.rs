@@ -180,7 +180,8 @@ pub struct Config {
     /// The largest request body accepted on `POST /graphql`, in bytes (413 beyond).
     #[arg(long, env = "SMALLPAY_MAX_BODY_BYTES", default_value = "262144", global = true)]
     pub max_body_bytes: usize,
-    /// The longest GraphQL query text, in bytes.
+    /// The longest GraphQL query text, in bytes; also the most bytes of a `GET /graphql`'s URL
+    /// parameters (414 beyond).
     #[arg(long, env = "SMALLPAY_MAX_QUERY_BYTES", default_value = "32768", global = true)]
     pub max_query_bytes: usize,
     /// The most fields a document may select once its fragments are expanded.

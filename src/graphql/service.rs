@@ -1,4 +1,5 @@
-//! The GraphQL service both transports run (`POST /graphql` and every WebSocket subscription):
+//! The GraphQL service the transports run (`POST /graphql`, `GET /graphql` for queries only,
+//! and every WebSocket subscription):
 //! the schema, with the service's own steps around it — the document limits, the
 //! persisted-query store, the operation's name in the log span, and a code on every error.
 //!
@@ -15,6 +16,7 @@ use async_graphql::{
         StreamExt as _,
         stream::{self, BoxStream},
     },
+    parser::types::{DocumentOperations, OperationType},
 };
 
 use crate::graphql::{
@@ -60,20 +62,23 @@ impl GraphqlService {
     /// What the extensions did before execution, in their order: a sent document measured
     /// (before anything else walks it), the persisted query resolved, a document known only by
     /// its hash measured, the operation named. A sent document with its hash comes back as a
-    /// [`PendingDocument`], to store once it has validated, when this request may register one.
+    /// [`PendingDocument`], to store once it has validated, when this request may register one
+    /// (never one that came by GET: `registers` false).
     fn prepare(
         &self,
         mut request: Request,
         session: Option<&Data>,
+        registers: bool,
     ) -> ServerResult<(Request, Option<PendingDocument>)> {
         let sent_a_document = !request.query.is_empty();
         limits::check_sent(&mut request, &self.limits)?;
         let mut registration = None;
         if let Some(cache) = &self.persisted {
-            let may_register = match self.registration {
-                Registration::Anyone => true,
-                Registration::Authenticated => [Some(&request.data), session].into_iter().flatten().any(has_viewer),
-            };
+            let may_register = registers
+                && match self.registration {
+                    Registration::Anyone => true,
+                    Registration::Authenticated => [Some(&request.data), session].into_iter().flatten().any(has_viewer),
+                };
             (request, registration) = persisted::resolve(cache, request, may_register)?;
         }
         if !sent_a_document {
@@ -92,6 +97,44 @@ impl GraphqlService {
             registration.store_in(cache);
         }
     }
+
+    /// A request that came by GET: a query runs as [`Executor::execute`] runs it, except that
+    /// no document is registered in the persisted-query store; a mutation or a subscription,
+    /// sent or known by its persisted hash, does not run: `Err(NotAQuery)`. The limits and
+    /// the persisted-query checks come first, as for every request.
+    pub async fn execute_query_only(&self, request: Request) -> Result<Response, NotAQuery> {
+        let response = match self.prepare(request, None, false) {
+            Ok((mut request, _)) => {
+                if !selects_a_query(&mut request) {
+                    return Err(NotAQuery);
+                }
+                self.schema.execute(request).await
+            }
+            Err(error) => Response::from_errors(vec![error]),
+        };
+        Ok(errors::with_codes(response))
+    }
+}
+
+/// The operation a GET asked for is a mutation or a subscription (GET runs queries only).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotAQuery;
+
+/// Whether the operation `request` selects is a query. A document that does not parse, or
+/// whose operation cannot be told (no name among several, an unknown name), counts as one:
+/// execution then answers with the error, and runs nothing.
+fn selects_a_query(request: &mut Request) -> bool {
+    let name = request.operation_name.clone();
+    let Ok(doc) = request.parsed_query() else { return true };
+    let operation = match (&doc.operations, name) {
+        (DocumentOperations::Single(operation), _) => Some(operation),
+        (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
+        (DocumentOperations::Multiple(operations), None) => {
+            // No name: async-graphql runs the only operation, or none of several.
+            return operations.values().all(|op| op.node.ty == OperationType::Query);
+        }
+    };
+    operation.is_none_or(|op| op.node.ty == OperationType::Query)
 }
 
 /// The request (or its socket) carries a verified token.
@@ -101,7 +144,7 @@ fn has_viewer(data: &Data) -> bool {
 
 impl Executor for GraphqlService {
     async fn execute(&self, request: Request) -> Response {
-        let response = match self.prepare(request, None) {
+        let response = match self.prepare(request, None, true) {
             Ok((request, registration)) => {
                 let response = self.schema.execute(request).await;
                 self.register(registration, &response);
@@ -113,7 +156,7 @@ impl Executor for GraphqlService {
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
-        match self.prepare(request, session_data.as_deref()) {
+        match self.prepare(request, session_data.as_deref(), true) {
             Ok((request, mut registration)) => {
                 let service = self.clone();
                 Executor::execute_stream(&self.schema, request, session_data)

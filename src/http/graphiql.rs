@@ -1,4 +1,5 @@
-//! GraphiQL, served by the binary: the page (`GET /graphql`), and GraphiQL's JavaScript and CSS
+//! GraphiQL, served by the binary: the page (a browser's `GET /graphql`, whose `Accept` prefers
+//! `text/html`: `graphql::negotiate`), and GraphiQL's JavaScript and CSS
 //! with their peers (vendored from the npm registry into `assets/graphiql/` by
 //! `scripts/vendor-graphiql.sh`, embedded here) under `/graphiql/assets/<content hash>/…`,
 //! cacheable for a year. The page's Content-Security-Policy lets it load and connect to its

@@ -152,15 +152,18 @@ async fn a_persisted_query_cannot_get_past_the_limits() {
     let long = format!("{{ __typename }} #{}", "x".repeat(40_000));
     let refused = persisted(&app, &admin, &sha256(&long), Some(&long)).await;
     assert_eq!(refused["errors"][0]["extensions"]["limit"], "maxQueryBytes", "{refused}");
-    // A hash with no persistedQuery support asked: an empty query stays a validation error.
-    let empty = app.gql(Some(&admin), "", json!({})).await;
+    // Neither a document nor a hash: 400, a validation error.
+    let empty =
+        app.http.post(app.url("/graphql")).bearer_auth(&admin).json(&json!({ "query": "" })).send().await.unwrap();
+    assert_eq!(empty.status(), 400);
+    let empty: Value = empty.json().await.unwrap();
     assert_eq!(crate::helpers::first_code(&empty), "GRAPHQL_VALIDATION_FAILED", "{empty}");
 }
 
 #[tokio::test]
 async fn graphiql_loads_only_its_own_assets_and_carries_no_token_in_production() {
     let dev = TestApp::spawn(Backend::Sqlite).await;
-    let page = dev.http.get(dev.url("/graphql")).send().await.unwrap();
+    let page = dev.http.get(dev.url("/graphql")).header("accept", "text/html").send().await.unwrap();
     let csp = page.headers()["content-security-policy"].to_str().unwrap().to_owned();
     assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self';"), "{csp}");
     assert_eq!(page.headers()["cache-control"], "no-store");
@@ -186,7 +189,8 @@ async fn graphiql_loads_only_its_own_assets_and_carries_no_token_in_production()
     })
     .await
     .unwrap();
-    let html = prod.http.get(prod.url("/graphql")).send().await.unwrap().text().await.unwrap();
+    let html =
+        prod.http.get(prod.url("/graphql")).header("accept", "text/html").send().await.unwrap().text().await.unwrap();
     assert!(html.contains(r#""accounts":[]"#) && !html.contains("Bearer"), "{html}");
     let off = TestApp::try_spawn_with(Backend::Sqlite, |c| {
         c.environment = smallpay::config::Environment::Production;

@@ -15,6 +15,7 @@ mod docs;
 mod events;
 mod expect;
 mod fuzz;
+mod graphql_http;
 mod history;
 mod hostile;
 mod http;

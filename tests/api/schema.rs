@@ -100,10 +100,13 @@ fn the_schema_offers_the_client_contract() {
     assert!(problems.is_empty(), "schema vs contract:\n  {}", problems.join("\n  "));
 }
 
+/// What a browser sends when it opens a page.
+const BROWSER: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
 #[tokio::test]
 async fn production_turns_off_introspection_graphiql_and_the_test_clock() {
     let dev = TestApp::spawn(Backend::Sqlite).await;
-    let page = dev.http.get(dev.url("/graphql")).send().await.unwrap();
+    let page = dev.http.get(dev.url("/graphql")).header("accept", BROWSER).send().await.unwrap();
     assert!(page.status().is_success());
     let html = page.text().await.unwrap();
     assert!(html.contains("graphiql") && html.contains("/graphql/ws"), "GraphiQL wired to the socket");
@@ -116,7 +119,9 @@ async fn production_turns_off_introspection_graphiql_and_the_test_clock() {
     })
     .await
     .unwrap();
-    assert_eq!(prod.http.get(prod.url("/graphql")).send().await.unwrap().status(), 404);
+    // No page for a browser: its GET is a GraphQL request without a query.
+    let page = prod.http.get(prod.url("/graphql")).header("accept", BROWSER).send().await.unwrap();
+    assert_eq!((page.status().as_u16(), page.headers()["content-type"].to_str().unwrap()), (400, "application/json"));
     let intro = prod.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(intro["data"]["__schema"], json!(null), "introspection is off: {intro}");
     let advance = prod.http.post(prod.url("/_test/clock/advance?seconds=1")).send().await.unwrap();
@@ -130,7 +135,8 @@ async fn production_turns_off_introspection_graphiql_and_the_test_clock() {
     })
     .await
     .unwrap();
-    assert!(asked.http.get(asked.url("/graphql")).send().await.unwrap().status().is_success());
+    let page = asked.http.get(asked.url("/graphql")).header("accept", BROWSER).send().await.unwrap();
+    assert!(page.status().is_success() && page.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
     let intro = asked.gql(None, "{ __schema { queryType { name } } }", json!({})).await;
     assert_eq!(intro["data"]["__schema"]["queryType"]["name"], "Query");
 }
