@@ -214,8 +214,16 @@ async fn request_span(State(server): State<Server>, mut request: Request, next: 
         path = %path,
         client = client.map(|c| tracing::field::display(c.0)),
         account = Empty,
+        shop = Empty,
         operation = Empty,
+        code = Empty,
+        trace_id = Empty,
+        otel.name = format!("{} {path}", request.method()),
+        otel.kind = "server",
     );
+    if let Some(trace) = crate::telemetry::continue_trace(&span, request.headers()) {
+        span.record("trace_id", trace.as_str());
+    }
     let started = Instant::now();
     let mut response = next.run(request).instrument(span.clone()).await;
     // Whole microseconds in milliseconds: printed as e.g. 2.634.

@@ -29,4 +29,5 @@ pub mod ratelimit;
 pub mod reports;
 pub mod shops;
 pub mod state;
+pub mod telemetry;
 pub mod validate;

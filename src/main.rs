@@ -8,6 +8,7 @@ use smallpay::{
     config::{self, Cli, Command, Config, DEV_JWT_SECRET, ExposeSecret as _, LogFormat, TokenArgs},
     demo, graphql,
     http::graphiql::DemoAccount,
+    telemetry,
 };
 use tokio::net::TcpListener;
 
@@ -41,14 +42,25 @@ async fn main() -> ExitCode {
             Err(e) => e.exit(),
         };
     }
-    init_logging(&cli.config);
+    let traces = match init_logging(&cli.config) {
+        Ok(traces) => traces,
+        Err(message) => {
+            eprintln!("smallpay: {message}");
+            return ExitCode::FAILURE;
+        }
+    };
     if let Some(Command::Healthcheck { ready }) = cli.command {
         return healthcheck(&cli.config, ready).await;
     }
     if matches!(cli.command, Some(Command::Audit)) {
         return audit(&cli.config).await;
     }
-    match run(cli).await {
+    let outcome = run(cli).await;
+    if let Some(traces) = traces {
+        // The SDK's thread sends what is still batched; not on a runtime worker.
+        let _ = tokio::task::spawn_blocking(move || traces.shutdown()).await;
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
             eprintln!("smallpay: {message}");
@@ -62,7 +74,11 @@ async fn healthcheck(config: &Config, ready: bool) -> ExitCode {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let mut addr = config.bind;
     if addr.ip().is_unspecified() {
-        addr.set_ip(if addr.is_ipv4() { std::net::Ipv4Addr::LOCALHOST.into() } else { std::net::Ipv6Addr::LOCALHOST.into() });
+        addr.set_ip(if addr.is_ipv4() {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        });
     }
     let path = if ready { "/readyz" } else { "/healthz" };
     let probe = async {
@@ -83,14 +99,27 @@ async fn healthcheck(config: &Config, ready: bool) -> ExitCode {
 
 /// Log lines go to stderr: text (coloured only on a terminal) or one JSON object per line.
 /// `RUST_LOG` filters them, under [`socket_frames_cap`] whatever it says.
-fn init_logging(config: &Config) {
-    let filter = EnvFilter::try_new(&config.log).unwrap_or_else(|_| EnvFilter::new("info"));
+///
+/// With `OTEL_EXPORTER_OTLP_ENDPOINT` set, spans also go out as traces ([`telemetry`]), each
+/// layer with its own filter: `RUST_LOG` chooses log lines, not spans, and SeaORM's statement
+/// spans reach the traces only.
+fn init_logging(config: &Config) -> Result<Option<telemetry::Traces>, String> {
+    let mut directives = config.log.clone();
+    if !directives.contains("sea_orm") {
+        directives.push_str(",sea_orm::database=warn");
+    }
+    let filter = EnvFilter::try_new(&directives).unwrap_or_else(|_| EnvFilter::new("info,sea_orm::database=warn"));
     let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let lines = match config.log_format {
         LogFormat::Text => lines.with_ansi(std::io::stderr().is_terminal()).boxed(),
         LogFormat::Json => lines.json().flatten_event(true).with_current_span(true).with_span_list(false).boxed(),
     };
-    tracing_subscriber::registry().with(socket_frames_cap()).with(filter).with(lines).init();
+    let (traces, exporter) = match telemetry::layer()? {
+        Some((layer, traces)) => (Some(layer), Some(traces)),
+        None => (None, None),
+    };
+    tracing_subscriber::registry().with(socket_frames_cap()).with(lines.with_filter(filter)).with(traces).init();
+    Ok(exporter)
 }
 
 /// WebSocket libraries log every frame's content at trace level — a `connection_init` with its

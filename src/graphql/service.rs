@@ -112,7 +112,9 @@ impl GraphqlService {
             }
             Err(error) => Response::from_errors(vec![error]),
         };
-        Ok(errors::with_codes(response))
+        let response = errors::with_codes(response);
+        logging::record_result(&response);
+        Ok(response)
     }
 }
 
@@ -152,7 +154,9 @@ impl Executor for GraphqlService {
             }
             Err(error) => Response::from_errors(vec![error]),
         };
-        errors::with_codes(response)
+        let response = errors::with_codes(response);
+        logging::record_result(&response);
+        response
     }
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {

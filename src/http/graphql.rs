@@ -279,7 +279,7 @@ async fn with_viewer(
     };
     let anonymous = match authenticate(state, header) {
         Ok(Some(viewer)) => {
-            tracing::Span::current().record("account", viewer.account_key().as_str());
+            crate::graphql::logging::record_viewer(&viewer);
             if let Err(e) = accounts::service::provision(state.ctx(), &state.provisioned, &viewer).await {
                 return Err(refused(&e));
             }

@@ -17,6 +17,7 @@
 //! guarantee. A retry after an account submission reads the sealed number back.
 use chrono::TimeDelta;
 use entity::{payout, scheduled_job};
+use tracing::Instrument as _;
 
 use super::{
     lifecycle::{self, TransferResult},
@@ -70,10 +71,22 @@ pub async fn schedule_leased(
 /// Failures are logged; when the lease runs out a runner asks the channel again.
 pub async fn first_attempt(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
     let Some(key) = p.transfer_key.as_deref() else { return };
-    let answer = payments.channel.transfer(key, &transfer(p, None)).await;
+    let answer =
+        payments.channel.transfer(key, &transfer(p, None)).instrument(channel_span("transfer", payments, p.id)).await;
     if let Err(e) = record(cx, job, &p.shop_id, key, answer).await {
         tracing::warn!(payout = p.id, job = job.id, error = ?e, "delivery deferred to the job runner");
     }
+}
+
+/// A payment-channel call's span (a child of the request's or the job's): its trace span.
+fn channel_span(call: &'static str, payments: Payments<'_>, payout: i64) -> tracing::Span {
+    tracing::info_span!(
+        "payment_channel",
+        otel.name = format!("payment_channel.{call}"),
+        otel.kind = "client",
+        channel = payments.channel.name(),
+        payout,
+    )
 }
 
 /// Runs one `DELIVER` job: lease, ask the channel, record. `false` when another runner had it.
@@ -93,10 +106,15 @@ pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model
             return Ok(true);
         }
     };
-    let asked = if job.attempts > 0 { Some(payments.channel.status(&key).await) } else { None };
+    let asked = if job.attempts > 0 {
+        Some(payments.channel.status(&key).instrument(channel_span("status", payments, p.id)).await)
+    } else {
+        None
+    };
     let answer = match asked {
         Some(ChannelAnswer::NotFound) | None => {
-            payments.channel.transfer(&key, &transfer_of(cx, payments, &p).await?).await
+            let transfer = transfer_of(cx, payments, &p).await?;
+            payments.channel.transfer(&key, &transfer).instrument(channel_span("transfer", payments, p.id)).await
         }
         Some(answer) => answer,
     };
@@ -176,11 +194,12 @@ async fn settle_if_current(
 pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -> AppResult<()> {
     let Some(p) = repo::find_by_id(cx.db, payout_id).await? else { return Ok(()) };
     let (PayoutStatus::Paying, Some(key)) = (p.status, p.transfer_key.clone()) else { return Ok(()) };
-    let result = match payments.channel.cancel(&key, payout_id).await {
-        ChannelAnswer::Cancelled | ChannelAnswer::NotFound => return Ok(()),
-        ChannelAnswer::Delivered => TransferResult::Succeeded,
-        ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
-        ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
-    };
+    let result =
+        match payments.channel.cancel(&key, payout_id).instrument(channel_span("cancel", payments, payout_id)).await {
+            ChannelAnswer::Cancelled | ChannelAnswer::NotFound => return Ok(()),
+            ChannelAnswer::Delivered => TransferResult::Succeeded,
+            ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
+            ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
+        };
     settle_if_current(cx, &p.shop_id, payout_id, &key, &result, None).await
 }

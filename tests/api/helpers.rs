@@ -532,6 +532,8 @@ pub struct ServerProcess {
     pub base: String,
     pub bin: String,
     child: tokio::process::Child,
+    /// Where its stderr (the log) goes.
+    log: std::path::PathBuf,
     _db: TestDb,
 }
 
@@ -540,6 +542,9 @@ impl ServerProcess {
         use tokio::io::AsyncBufReadExt;
         let (db, url) = TestDb::create(Backend::Sqlite).await.expect("a SQLite file");
         let bin = std::env::var("SMALLPAY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_smallpay").to_owned());
+        let database = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default();
+        let log = std::path::PathBuf::from(format!("{database}.log"));
+        let log_file = std::fs::File::create(&log).expect("a log file beside the database");
         let mut child = tokio::process::Command::new(&bin)
             .args(["serve", "--no-demo"])
             .env("DATABASE_URL", &url)
@@ -549,7 +554,7 @@ impl ServerProcess {
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(log_file)
             .kill_on_drop(true)
             .spawn()
             .unwrap_or_else(|e| panic!("{bin} starts: {e}"));
@@ -566,7 +571,12 @@ impl ServerProcess {
         };
         // Keep reading stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        ServerProcess { base, bin, child, _db: db }
+        ServerProcess { base, bin, child, log, _db: db }
+    }
+
+    /// What it has logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -23,6 +23,7 @@ mod jwks;
 mod lifecycle;
 mod model;
 mod orders;
+mod otlp;
 mod outage;
 mod outbox;
 mod paging;
