@@ -11,7 +11,10 @@
 //! of broken rules) and applies every deadline itself: recharge windows, approval expiry,
 //! card expiry, the 7-day close and the refund 3 business days later in the shop's zone.
 //! After each round it compares the shop's balance, today's sums, each quota's usage and
-//! each payout's status, funding, refund status, card and history with the server's.
+//! each payout's status, funding, refund status, card and history with the server's. After
+//! the last round and at the end it also computes, from its own record, every account's
+//! `accountDailyReport` over the case's days, the `summary` of six history filters and their
+//! CSV export's rows, and compares them (docs/testing.md, "Reports").
 //!
 //! Cases run in **batches** on one server: the clock is the server's, so the cases of a batch
 //! share its moves (between rounds, and 30 days at the end, after which everything has
@@ -19,7 +22,9 @@
 //! its seed, its size and its starting instant, printed on failure and appended to
 //! `tests/api/model-regressions.txt`, whose batches run first on every run.
 //!
-//! `cargo test`: one batch of 24 cases. `SMALLPAY_MODEL_CASES=10000` (and
+//! An eighth of the cases start on a daylight-saving change day (`DST_STARTS`).
+//!
+//! `cargo test`: 24 cases. `SMALLPAY_MODEL_CASES=10000` (and
 //! `SMALLPAY_MODEL_SEED`) for the long run `.ci/run` makes.
 use std::{
     cell::RefCell,
