@@ -445,7 +445,6 @@ async fn a_large_export_streams_every_row_once_in_flat_memory(backend: Backend) 
     let (peak, lines) = csv_lines(export("?orderSn=O-2").await.unwrap(), || server.rss_kib(), &mut read).await;
     let exported = started.elapsed();
     assert_eq!(lines, size, "O-2's payouts");
-    drop(read);
     assert_eq!(rows, size + warm, "every payout once");
     let peak = peak.max(server.rss_kib());
     let grown = (peak.saturating_sub(before)) * 1024;
