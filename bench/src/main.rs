@@ -46,8 +46,8 @@ struct Cli {
     /// `full` (the BENCHMARKS.md table) or `tiny` (every scenario, a few requests: CI).
     #[arg(long, value_enum, default_value = "full")]
     size: Size,
-    /// Comma-separated subset of: create, create-shops, preview, history, filters, me, fanout,
-    /// baselines (default: all).
+    /// Comma-separated subset of: create, create-shops, preview, history, filters, report,
+    /// summary, export, me, fanout, baselines (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
     /// How long each scenario runs (default 10s; tiny 1s).
@@ -152,13 +152,31 @@ impl Plan {
     }
 }
 
-const ALL: &[&str] = &["create", "create-shops", "preview", "history", "filters", "me", "fanout", "baselines"];
+const ALL: &[&str] = &[
+    "create",
+    "create-shops",
+    "preview",
+    "history",
+    "filters",
+    "report",
+    "summary",
+    "export",
+    "me",
+    "fanout",
+    "baselines",
+];
+/// The scenarios that read the bulk-loaded history shop.
+const ON_HISTORY: &[&str] = &["history", "filters", "report", "summary", "export"];
 
 pub const CREATE: &str = "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { id status } }";
 const PREVIEW: &str = "query($o: String!) { payoutPreview(orderSn: $o, amount: \"5.00\") { allowed blockers balanceAllowed balanceBlockers remainingAttempts perPayoutLimit remainingQuotaToday duplicates { source payoutId amount status at } } }";
 /// The history page: 50 payouts with order, applicant and history.
 const PAGE: &str = "query($f: PayoutFilter) { payouts(first: 50, filter: $f) { totalCount pageInfo { hasNextPage endCursor } edges { cursor node { id orderSn amount status type funding createdAt deductedAt applicant { id name role } order { orderSn goodsName buyerId } history { from to at actor note } } } } }";
 const ME: &str = "{ me { id name role } }";
+/// Every account's days of the history shop (ADMIN).
+const REPORT: &str = "query($from: Date!, $to: Date!) { accountDailyReport(from: $from, to: $to) { account { id } day payouts amount fromBalance byScan byType { type count amount } requested approved rejected expired quotaPerPayout quotaDaily quotaUsed refunded } }";
+/// The history page with the filter's totals.
+const SUMMARY: &str = "query($f: PayoutFilter) { payouts(first: 50, filter: $f) { totalCount summary { count amount byStatus { status count amount } byFunding { funding count amount } } pageInfo { hasNextPage endCursor } edges { cursor node { id orderSn amount status type funding createdAt deductedAt } } } }";
 
 pub fn create_input(sn: &str) -> Value {
     json!({ "orderSn": sn, "type": "SHIPPING_FEE", "amount": "1.00", "reason": "运费补偿",
@@ -377,7 +395,7 @@ async fn run_owned(
     server::migrate(binary, db.url()).await;
     // The history goes straight into the database before the server starts (its event
     // publisher would otherwise replay every transition as new).
-    let history = if ["history", "filters"].iter().any(|s| selected.contains(*s)) {
+    let history = if ON_HISTORY.iter().any(|s| selected.contains(*s)) {
         let t = Instant::now();
         let h = fill::bulk_history(db.url(), plan.hist_payouts).await;
         eprintln!("   {} payouts with their transitions loaded in {:.1} s", h.payouts, t.elapsed().as_secs_f64());
@@ -598,7 +616,35 @@ async fn run_target(
                 ));
             }
         }
-    } else if on("history") || on("filters") {
+        if on("report") {
+            // The last 31 days of the shop's zone (Asia/Shanghai, no daylight saving).
+            let to = (chrono::Utc::now() + chrono::TimeDelta::hours(8)).date_naive();
+            let from = to - chrono::TimeDelta::days(30);
+            let admin = admin.clone();
+            let vars = json!({ "from": from.to_string(), "to": to.to_string() });
+            reads.push((
+                format!(
+                    "`accountDailyReport` over 31 days as ADMIN ({} accounts, {} payouts)",
+                    fill::hist_accounts().len(),
+                    h.payouts
+                ),
+                16,
+                Arc::new(move |_| (admin.clone(), body(REPORT, vars.clone()))),
+            ));
+        }
+        if on("summary") {
+            let week =
+                json!({ "deductedFrom": h.deducted_from.to_rfc3339(), "deductedTo": h.deducted_to.to_rfc3339() });
+            for (name, filter) in [("none", json!(null)), ("deducted in one week", week)] {
+                let admin = admin.clone();
+                reads.push((
+                    format!("history page of 50 + `summary`, filter {name} ({} payouts)", h.payouts),
+                    16,
+                    Arc::new(move |_| (admin.clone(), body(SUMMARY, json!({ "f": filter })))),
+                ));
+            }
+        }
+    } else if ON_HISTORY.iter().any(|s| on(s)) {
         eprintln!("   history scenarios skipped: they need a database the bench loads itself (not --url)");
     }
     if on("me") {
@@ -619,6 +665,15 @@ async fn run_target(
         let mut row = Row::new(name, &label, conns, &o);
         row.base = Some(Base::Bare(conns, bucket(o.mean_body())));
         report.push(row, &o);
+        if !check(report, &mut target) {
+            return;
+        }
+    }
+
+    if on("export")
+        && let Some(h) = &history
+    {
+        export(&base, plan, tokens, h.payouts, &label, report).await;
         if !check(report, &mut target) {
             return;
         }
@@ -725,6 +780,59 @@ async fn fan_out(
             .collect();
         row.notes.push_str(&format!("; p50 / p99 by instance (1 ran the mutations): {}", each.join(", ")));
     }
+    report.push(row, &o);
+}
+
+/// `GET /exports/payouts.csv` of the whole history shop, one file after another for the
+/// scenario's time (at least one), each checked to hold every payout once (by its row count);
+/// the row's throughput is in rows per second, its notes give files and megabytes per second.
+/// Each file is asked for by an admin token of its own: the export's rate limit (5 an account,
+/// then one per 12 s) is not what is measured.
+async fn export(base: &str, plan: &Plan, tokens: &Tokens, payouts: usize, label: &str, report: &mut Report) {
+    let client = load::client();
+    let url = format!("{base}/exports/payouts.csv");
+    let mut o = load::Outcome::default();
+    let started = Instant::now();
+    let mut rows_total = 0u64;
+    while o.requests == 0 || started.elapsed() < plan.duration {
+        let token = tokens.token(smallpay::auth::Role::Admin, Some(HIST), &format!("bench-export-{}", o.requests));
+        let t = Instant::now();
+        let answer = client.get(&url).bearer_auth(&*token).send().await;
+        let file = match answer {
+            Ok(r) if r.status().is_success() => r.bytes().await.map_err(|e| format!("read: {e}")),
+            Ok(r) => Err(format!("HTTP {}: {}", r.status(), r.text().await.unwrap_or_default())),
+            Err(e) => Err(format!("send: {e}")),
+        };
+        o.lat.push(load::micros(t.elapsed()));
+        o.requests += 1;
+        match file {
+            Ok(file) => {
+                // Rows: the lines but the header (no cell of this file holds a line break).
+                let rows = file.iter().filter(|b| **b == b'\n').count().saturating_sub(1);
+                o.bytes += file.len() as u64;
+                rows_total += rows as u64;
+                if rows != payouts {
+                    o.error(format!("a file of {rows} rows; the history holds {payouts}"));
+                }
+            }
+            Err(e) => o.error(e),
+        }
+    }
+    o.wall = started.elapsed();
+    o.lat.sort_unstable();
+    let mut row = Row::new(format!("`GET /exports/payouts.csv`, whole history ({payouts} payouts)"), label, 1, &o);
+    let seconds = o.wall.as_secs_f64().max(1e-9);
+    // The throughput column in rows; the files in the notes.
+    row.per_second = rows_total as f64 / seconds;
+    row.notes = join(
+        &row.notes,
+        &format!(
+            "throughput in rows/s; requests = files ({:.1} MB each, {:.1} MB/s, {:.2} files/s)",
+            o.bytes as f64 / 1e6 / o.requests.max(1) as f64,
+            o.bytes as f64 / 1e6 / seconds,
+            o.requests as f64 / seconds
+        ),
+    );
     report.push(row, &o);
 }
 

@@ -525,32 +525,53 @@ pub fn merge(base: &mut Value, extra: Value) {
     }
 }
 
-/// The real binary as a child process on a fresh SQLite database, for what only a process of
-/// its own shows: the server's own CPU and memory, read from /proc. `SMALLPAY_BIN` picks the
-/// binary (a release build, to measure one: docs/operations.md, "Limits"); this build's otherwise.
+/// The real binary as a child process on a fresh database (SQLite, or PostgreSQL with
+/// `TEST_POSTGRES_URL`), for what only a process of its own shows: the server's own CPU and
+/// memory, read from /proc. `SMALLPAY_BIN` picks the binary (a release build, to measure one:
+/// docs/operations.md, "Limits"); this build's otherwise. Tokens from `token` (the test
+/// configuration's secret).
 pub struct ServerProcess {
     pub base: String,
     pub bin: String,
+    /// The database's URL, for a test that loads data directly.
+    pub database_url: String,
+    keys: JwtKeys,
     child: tokio::process::Child,
     /// Where its stderr (the log) goes.
     log: std::path::PathBuf,
     _db: TestDb,
 }
 
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.log);
+    }
+}
+
 impl ServerProcess {
+    /// On a fresh SQLite file.
     pub async fn start(env: &[(&str, &str)]) -> ServerProcess {
+        ServerProcess::try_start(Backend::Sqlite, env).await.expect("SQLite is always available")
+    }
+
+    /// On a fresh database of `backend` (`None`: PostgreSQL not configured).
+    pub async fn try_start(backend: Backend, env: &[(&str, &str)]) -> Option<ServerProcess> {
         use tokio::io::AsyncBufReadExt;
-        let (db, url) = TestDb::create(Backend::Sqlite).await.expect("a SQLite file");
+        let (db, url) = TestDb::create(backend).await?;
+        let config = test_config();
+        let keys = JwtKeys::from_config(&config).expect("the test keys");
         let bin = std::env::var("SMALLPAY_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_smallpay").to_owned());
-        let database = url.trim_start_matches("sqlite://").split('?').next().unwrap_or_default();
-        let log = std::path::PathBuf::from(format!("{database}.log"));
-        let log_file = std::fs::File::create(&log).expect("a log file beside the database");
+        static LOGS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = LOGS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let log = std::env::temp_dir().join(format!("smallpay-server-{}-{n}.log", std::process::id()));
+        let log_file = std::fs::File::create(&log).expect("a log file");
         let mut child = tokio::process::Command::new(&bin)
             .args(["serve", "--no-demo"])
             .env("DATABASE_URL", &url)
             .env("SMALLPAY_BIND", "127.0.0.1:0")
             .env("SMALLPAY_TEST_CLOCK", "1")
             .env("SMALLPAY_GATEWAY", "simulated")
+            .env("SMALLPAY_JWT_SECRET", config.jwt_secret_or_dev())
             .env("RUST_LOG", "warn")
             .envs(env.iter().copied())
             .stdout(std::process::Stdio::piped())
@@ -571,12 +592,18 @@ impl ServerProcess {
         };
         // Keep reading stdout so the server never blocks on a full pipe.
         tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        ServerProcess { base, bin, child, log, _db: db }
+        Some(ServerProcess { base, bin, database_url: url, keys, child, log, _db: db })
     }
 
-    /// What it has logged so far.
+    /// What it has logged so far (its stderr).
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// A valid token for `role` (merchant roles in `shop`).
+    pub fn token(&self, role: Role, shop: Option<&str>, sub: &str) -> String {
+        let claims = self.keys.claims(role, shop, sub, Some(&format!("{sub} name")), Duration::from_secs(3600));
+        self.keys.sign(&claims).expect("sign")
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -11,7 +11,10 @@
 //! of broken rules) and applies every deadline itself: recharge windows, approval expiry,
 //! card expiry, the 7-day close and the refund 3 business days later in the shop's zone.
 //! After each round it compares the shop's balance, today's sums, each quota's usage and
-//! each payout's status, funding, refund status, card and history with the server's.
+//! each payout's status, funding, refund status, card and history with the server's. After
+//! the last round and at the end it also computes, from its own record, every account's
+//! `accountDailyReport` over the case's days, the `summary` of six history filters and their
+//! CSV export's rows, and compares them (docs/testing.md, "Reports").
 //!
 //! Cases run in **batches** on one server: the clock is the server's, so the cases of a batch
 //! share its moves (between rounds, and 30 days at the end, after which everything has
@@ -19,7 +22,9 @@
 //! its seed, its size and its starting instant, printed on failure and appended to
 //! `tests/api/model-regressions.txt`, whose batches run first on every run.
 //!
-//! `cargo test`: one batch of 24 cases. `SMALLPAY_MODEL_CASES=10000` (and
+//! An eighth of the cases start on a daylight-saving change day (`DST_STARTS`).
+//!
+//! `cargo test`: 24 cases. `SMALLPAY_MODEL_CASES=10000` (and
 //! `SMALLPAY_MODEL_SEED`) for the long run `.ci/run` makes.
 use std::{
     cell::RefCell,
@@ -54,6 +59,8 @@ const MOVES: &[i64] =
     &[61, 1_800, 3_601, 5 * 3_600, 86_400, 2 * 86_400, 3 * 86_400 + 7, 4 * 86_400, 5 * 86_400, 7 * 86_400];
 /// Amounts in fen: below the minimum, at it, around the maximums and caps.
 const AMOUNTS: &[i64] = &[50, 100, 101, 999, 1_000, 1_500, 2_500, 3_000, 3_001, 5_000, 8_000];
+/// PayoutType, in the enum's order.
+const TYPES: &[&str] = &["SHIPPING_FEE", "PRICE_DIFFERENCE", "OTHER"];
 const ZONES: &[Tz] = &[chrono_tz::Asia::Shanghai, chrono_tz::America::New_York, chrono_tz::Europe::Berlin];
 
 // ---------------------------------------------------------------------------------------
@@ -137,8 +144,13 @@ fn pick<T: Copy>(rng: &mut StdRng, from: &[T]) -> T {
 }
 
 impl Spec {
-    fn generate(rng: &mut StdRng, start: DateTime<Utc>) -> Spec {
-        let zone = pick(rng, ZONES);
+    /// A case's shop; `dst`: a batch that starts on that zone's daylight-saving change day,
+    /// where most shops are in it.
+    fn generate(rng: &mut StdRng, start: DateTime<Utc>, dst: Option<Tz>) -> Spec {
+        let zone = match dst {
+            None => pick(rng, ZONES),
+            Some(dst) => pick(rng, &[dst, dst, dst, ZONES[0], ZONES[1], ZONES[2]]),
+        };
         let orders = (0..ORDERS)
             .map(|_| {
                 let hours = TimeDelta::hours(rng.random_range(1..=96));
@@ -273,10 +285,25 @@ struct Payout {
     uses_quota: bool,
     /// When it first entered PENDING_RECHARGE or PAYING.
     committed: Option<DateTime<Utc>>,
+    /// When the money left the shop (the balance debited, or the recharge received).
+    deducted: Option<DateTime<Utc>>,
+    /// Its type (`TYPES`), which no rule reads: varied for the reports' split by type.
+    kind: &'static str,
+    /// An approval request: how it ended (`None` while it waits).
+    request: Option<Option<Decision>>,
+    closed: Option<DateTime<Utc>>,
     /// The newest account card: its status and when it expires.
     card: Option<(CardStatus, DateTime<Utc>)>,
     refund_due: Option<DateTime<Utc>>,
     refunded: bool,
+}
+
+/// How an approval request ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Decision {
+    Approved,
+    Rejected,
+    Expired,
 }
 
 /// What the model expects of a decision: allowed, or refused with a code and every broken
@@ -476,10 +503,14 @@ impl Case {
                 continue;
             }
             match p.status {
-                Status::PendingApproval => p.status = Status::Rejected,
+                Status::PendingApproval => {
+                    p.status = Status::Rejected;
+                    p.request = Some(Some(Decision::Expired));
+                }
                 Status::PendingRecharge => p.status = Status::RechargeFailed,
                 Status::Paying | Status::Failed => {
                     p.status = Status::Closed;
+                    p.closed = Some(due);
                     if let Some((CardStatus::Open, at)) = p.card {
                         p.card = Some((CardStatus::Expired, at));
                     }
@@ -630,13 +661,15 @@ impl Case {
         let platform = app.platform();
         match op {
             Op::Create { actor, order, amount, funding } => {
+                // The type follows from the case's history (no draw: the seeds' cases stay).
+                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
                 let r = app
                     .create_payout(
                         &self.tokens[&actor],
                         &self.order_sn(order),
                         &yuan(amount),
                         funding.choice(),
-                        json!({}),
+                        json!({ "type": kind }),
                     )
                     .await;
                 if actor == Actor::Admin && funding == Funding::Request {
@@ -666,6 +699,10 @@ impl Case {
                     funding: decided,
                     uses_quota: funding == Funding::Balance,
                     committed: (status != Status::PendingApproval).then_some(self.now),
+                    deducted: (funding == Funding::Balance).then_some(self.now),
+                    kind,
+                    request: (funding == Funding::Request).then_some(None),
+                    closed: None,
                     card: None,
                     refund_due: None,
                     refunded: false,
@@ -720,6 +757,10 @@ impl Case {
                 let p = &mut self.payouts[i];
                 p.funding = Some(funding);
                 p.committed = Some(now);
+                p.request = Some(Some(Decision::Approved));
+                if funding == Funding::Balance {
+                    p.deducted = Some(now);
+                }
                 p.status = if funding == Funding::Balance { Status::Paying } else { Status::PendingRecharge };
                 if funding == Funding::Balance {
                     self.balance -= p.amount;
@@ -731,9 +772,9 @@ impl Case {
                 let Some(i) = self.payout_index(payout, |p| p.status == Status::PendingApproval) else { return };
                 let q = "mutation($id: ID!) { rejectPayout(payoutId: $id, reason: \"not this time\") { status } }";
                 let r = app.gql(Some(&admin), q, json!({ "id": self.payouts[i].id })).await;
-                self.transition(label, &r, i, Status::PendingApproval, Status::Rejected);
-                if self.payouts[i].status == Status::Rejected {
+                if self.transition(label, &r, i, Status::PendingApproval, Status::Rejected) {
                     self.payouts[i].funding = None;
+                    self.payouts[i].request = Some(Some(Decision::Rejected));
                 }
             }
             Op::Confirm { payout } => {
@@ -742,7 +783,9 @@ impl Case {
                     "mutation($id: ID!, $t: String!) { confirmRecharge(payoutId: $id, channelTxnId: $t) { status } }";
                 let txn = format!("{}-txn-{}", self.shop, self.log.len());
                 let r = app.gql(Some(&platform), q, json!({ "id": self.payouts[i].id, "t": txn })).await;
-                self.transition(label, &r, i, Status::PendingRecharge, Status::Paying);
+                if self.transition(label, &r, i, Status::PendingRecharge, Status::Paying) {
+                    self.payouts[i].deducted = Some(self.now);
+                }
             }
             Op::Report { payout, ok, buyer_account } => {
                 let Some(i) = self.payout_index(payout, |p| p.status == Status::Paying) else { return };
@@ -857,17 +900,357 @@ impl Case {
 }
 
 // ---------------------------------------------------------------------------------------
+// Reports: each account's days, the filters' totals and the file, from the model's record
+
+/// PayoutStatus and FundingMethod in their enums' order (the order of the summary's lists).
+const STATUSES: &[Status] = &[
+    Status::PendingApproval,
+    Status::PendingRecharge,
+    Status::RechargeFailed,
+    Status::Rejected,
+    Status::Paying,
+    Status::Succeeded,
+    Status::Failed,
+    Status::Closed,
+];
+const FUNDINGS: &[Funding] = &[Funding::Balance, Funding::Wechat, Funding::Alipay];
+
+const REPORT: &str = "query($from: Date!, $to: Date!) { accountDailyReport(from: $from, to: $to) {
+  account { id } day payouts amount fromBalance byScan byType { type count amount }
+  requested approved rejected expired quotaPerPayout quotaDaily quotaUsed refunded } }";
+const SUMMARY: &str =
+    "totalCount summary { count amount byStatus { status count amount } byFunding { funding count amount } }";
+
+/// One account's day as the model counts it (amounts in fen).
+#[derive(Default)]
+struct Day {
+    payouts: i64,
+    amount: i64,
+    from_balance: i64,
+    by_scan: i64,
+    by_type: [(i64, i64); 3],
+    requested: i64,
+    approved: i64,
+    rejected: i64,
+    expired: i64,
+    quota_used: i64,
+    refunded: i64,
+}
+
+/// A history filter (PayoutFilter): what it selects in the model, and its two spellings.
+#[derive(Debug, Default)]
+struct Filter {
+    status: Option<Vec<Status>>,
+    applicant: Option<Actor>,
+    kind: Option<&'static str>,
+    deducted: Option<(DateTime<Utc>, DateTime<Utc>)>,
+    order: Option<usize>,
+}
+
+impl Filter {
+    fn selects(&self, p: &Payout) -> bool {
+        self.status.as_ref().is_none_or(|s| s.contains(&p.status))
+            && self.applicant.is_none_or(|a| a == p.applicant)
+            && self.kind.is_none_or(|k| k == p.kind)
+            && self.deducted.is_none_or(|(from, to)| p.deducted.is_some_and(|d| from <= d && d < to))
+            && self.order.is_none_or(|o| o == p.order)
+    }
+
+    /// The query parameters of the export (and, as JSON, the GraphQL filter): times in the
+    /// shop's zone, so its offsets (across a DST change too) are read back.
+    fn params(&self, c: &Case) -> Vec<(&'static str, String)> {
+        let mut params = Vec::new();
+        if let Some(s) = &self.status {
+            params.push(("status", s.iter().map(|s| s.name()).collect::<Vec<_>>().join(",")));
+        }
+        if let Some(a) = self.applicant {
+            params.push(("applicantId", a.sub().to_owned()));
+        }
+        if let Some(k) = self.kind {
+            params.push(("type", k.to_owned()));
+        }
+        if let Some((from, to)) = self.deducted {
+            params.push(("deductedFrom", from.with_timezone(&c.spec.zone).to_rfc3339()));
+            params.push(("deductedTo", to.with_timezone(&c.spec.zone).to_rfc3339()));
+        }
+        if let Some(o) = self.order {
+            params.push(("orderSn", c.order_sn(o)));
+        }
+        params
+    }
+
+    fn graphql(&self, c: &Case) -> Value {
+        let mut filter = serde_json::Map::new();
+        for (k, v) in self.params(c) {
+            let v = if k == "status" { json!(v.split(',').collect::<Vec<_>>()) } else { json!(v) };
+            filter.insert(k.to_owned(), v);
+        }
+        Value::Object(filter)
+    }
+}
+
+fn local(t: Option<DateTime<Utc>>, zone: Tz) -> String {
+    t.map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S").to_string()).unwrap_or_default()
+}
+
+impl Case {
+    fn day_of(&self, t: DateTime<Utc>) -> NaiveDate {
+        t.with_timezone(&self.spec.zone).date_naive()
+    }
+
+    /// rules.md "Reports", each account's day: every account's days with activity, by day
+    /// then account, as the API spells them.
+    fn expected_days(&self) -> Vec<(Actor, Value)> {
+        let mut days: BTreeMap<(NaiveDate, &'static str), (Actor, Day)> = BTreeMap::new();
+        let zone = self.spec.zone;
+        fn day<'a>(
+            days: &'a mut BTreeMap<(NaiveDate, &'static str), (Actor, Day)>,
+            zone: Tz,
+            at: DateTime<Utc>,
+            actor: Actor,
+        ) -> &'a mut Day {
+            let date = at.with_timezone(&zone).date_naive();
+            &mut days.entry((date, actor.sub())).or_insert_with(|| (actor, Day::default())).1
+        }
+        for p in &self.payouts {
+            // Counted on the commit day, as the limits count it: not a failed recharge.
+            if let Some(at) = p.committed.filter(|_| p.status != Status::RechargeFailed) {
+                let d = day(&mut days, zone, at, p.applicant);
+                d.payouts += 1;
+                d.amount += p.amount;
+                match p.funding {
+                    Some(Funding::Balance) => d.from_balance += p.amount,
+                    Some(Funding::Wechat | Funding::Alipay) => d.by_scan += p.amount,
+                    _ => {}
+                }
+                let t = TYPES.iter().position(|k| *k == p.kind).unwrap_or(0);
+                d.by_type[t].0 += 1;
+                d.by_type[t].1 += p.amount;
+                if p.uses_quota {
+                    d.quota_used += p.amount;
+                }
+            }
+            if let Some(decision) = p.request {
+                let d = day(&mut days, zone, p.created, p.applicant);
+                d.requested += 1;
+                match decision {
+                    Some(Decision::Approved) => d.approved += 1,
+                    Some(Decision::Rejected) => d.rejected += 1,
+                    Some(Decision::Expired) => d.expired += 1,
+                    None => {}
+                }
+            }
+            if let Some(at) = p.refund_due.filter(|_| p.refunded) {
+                day(&mut days, zone, at, p.applicant).refunded += p.amount;
+            }
+        }
+        days.into_iter()
+            .map(|((date, sub), (actor, d))| {
+                let quota = self.quota(actor);
+                let by_type: Vec<Value> = TYPES
+                    .iter()
+                    .zip(d.by_type)
+                    .filter(|(_, (n, _))| *n > 0)
+                    .map(|(k, (n, a))| json!({ "type": k, "count": n, "amount": yuan(a) }))
+                    .collect();
+                let line = json!({
+                    "account": { "id": sub }, "day": date.to_string(), "payouts": d.payouts, "amount": yuan(d.amount),
+                    "fromBalance": yuan(d.from_balance), "byScan": yuan(d.by_scan), "byType": by_type,
+                    "requested": d.requested, "approved": d.approved, "rejected": d.rejected, "expired": d.expired,
+                    "quotaPerPayout": quota.map(|q| yuan(q.per)), "quotaDaily": quota.map(|q| yuan(q.daily)),
+                    "quotaUsed": yuan(d.quota_used), "refunded": yuan(d.refunded),
+                });
+                (actor, line)
+            })
+            .collect()
+    }
+
+    /// Six filters drawn from the case (a draw of its own: the seed's cases stay as they are).
+    fn filters(&self, start: DateTime<Utc>, salt: u64) -> Vec<Filter> {
+        let mut rng = StdRng::seed_from_u64(self.seed ^ ((self.n as u64) << 32) ^ salt);
+        let present: Vec<Status> = self.payouts.iter().map(|p| p.status).collect();
+        let mut status = vec![pick(&mut rng, STATUSES)];
+        if let Some(s) = present.choose(&mut rng) {
+            status.push(*s);
+        }
+        let span = (self.now - start).num_seconds().max(2);
+        let from = start + TimeDelta::seconds(rng.random_range(0..span / 2));
+        let to = from + TimeDelta::seconds(rng.random_range(1..span));
+        let actors = [Actor::Admin, Actor::CsAdmin, Actor::Cs];
+        vec![
+            Filter::default(),
+            Filter { status: Some(status), ..Filter::default() },
+            Filter { applicant: Some(pick(&mut rng, &actors)), ..Filter::default() },
+            Filter { kind: Some(pick(&mut rng, TYPES)), ..Filter::default() },
+            Filter { deducted: Some((from, to)), ..Filter::default() },
+            Filter {
+                order: Some(rng.random_range(0..ORDERS)),
+                applicant: Some(pick(&mut rng, &actors)),
+                ..Filter::default()
+            },
+        ]
+    }
+
+    fn expected_summary(&self, f: &Filter) -> Value {
+        let selected: Vec<&Payout> = self.payouts.iter().filter(|p| f.selects(p)).collect();
+        let total = |of: &dyn Fn(&Payout) -> bool| {
+            let ps: Vec<&&Payout> = selected.iter().filter(|p| of(p)).collect();
+            (ps.len(), yuan(ps.iter().map(|p| p.amount).sum()))
+        };
+        let (count, amount) = total(&|_| true);
+        let by_status: Vec<Value> = STATUSES
+            .iter()
+            .map(|s| (s, total(&|p| p.status == *s)))
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(s, (n, a))| json!({ "status": s.name(), "count": n, "amount": a }))
+            .collect();
+        let by_funding: Vec<Value> = FUNDINGS
+            .iter()
+            .map(|f| (f, total(&|p| p.funding == Some(*f))))
+            .filter(|(_, (n, _))| *n > 0)
+            .map(|(f, (n, a))| json!({ "funding": f.choice(), "count": n, "amount": a }))
+            .collect();
+        json!({ "count": count, "amount": amount, "byStatus": by_status, "byFunding": by_funding })
+    }
+
+    /// The report over the case's days as ADMIN (`last`: also as a non-admin account, its own
+    /// days), the summary of six filters and the export of one of them (`last`: two), compared
+    /// with the model's record and with each other.
+    async fn check_reports(&self, app: &TestApp, when: &str, start: DateTime<Utc>, last: bool) {
+        let at = |what: &str| format!("{when}, {what}");
+        let (from, to) =
+            (self.day_of(start).pred_opt().unwrap_or_default(), self.day_of(self.now).succ_opt().unwrap_or_default());
+        let days = self.expected_days();
+        let own = if self.n.is_multiple_of(2) { Actor::Cs } else { Actor::CsAdmin };
+        for actor in if last { vec![Actor::Admin, own] } else { vec![Actor::Admin] } {
+            let r = app
+                .gql(Some(&self.tokens[&actor]), REPORT, json!({ "from": from.to_string(), "to": to.to_string() }))
+                .await;
+            let want: Vec<&Value> =
+                days.iter().filter(|(a, _)| actor == Actor::Admin || *a == actor).map(|(_, d)| d).collect();
+            let got: Vec<&Value> = r["data"]["accountDailyReport"].as_array().into_iter().flatten().collect();
+            if got != want {
+                self.fail(at(&format!(
+                    "{actor:?}'s accountDailyReport {from}..{to}:\n  server {}\n  model  {}",
+                    json!(got),
+                    json!(want)
+                )));
+            }
+        }
+        let filters = self.filters(start, u64::from(last));
+        let mut doc = String::from("query(");
+        let mut fields = String::new();
+        let mut vars = serde_json::Map::new();
+        for (i, f) in filters.iter().enumerate() {
+            let _ = write!(doc, "$f{i}: PayoutFilter, ");
+            let _ = write!(fields, "f{i}: payouts(filter: $f{i}, first: 1) {{ {SUMMARY} }} ");
+            vars.insert(format!("f{i}"), f.graphql(self));
+        }
+        let _ = write!(doc, ") {{ {fields} }}");
+        let r = app.gql(Some(&self.tokens[&Actor::Admin]), &doc, Value::Object(vars)).await;
+        // The files: one of a filter, and at the end the whole history's too (within the
+        // export's rate limit, 5 an account, then one per 12 s).
+        let exported = [1 + (self.n + usize::from(last)) % 5, 0];
+        let actors = [Actor::Admin, Actor::CsAdmin, Actor::Cs];
+        for (i, f) in filters.iter().enumerate() {
+            let want = self.expected_summary(f);
+            let got = &r["data"][format!("f{i}")];
+            if got["summary"] != want || got["totalCount"] != want["count"] {
+                self.fail(at(&format!("summary of {f:?}:\n  server {got}\n  model  {want}")));
+            }
+            if exported[..if last { 2 } else { 1 }].contains(&i) {
+                self.check_export(app, &at(&format!("export of {f:?}")), actors[i % 3], f, &want).await;
+            }
+        }
+    }
+
+    /// The file of a filter: one row per selected payout, newest first, as the model has it,
+    /// and as many rows and yuan as the summary says.
+    async fn check_export(&self, app: &TestApp, what: &str, actor: Actor, f: &Filter, summary: &Value) {
+        let url = reqwest::Url::parse_with_params(&app.url("/exports/payouts.csv"), f.params(self)).expect("a URL");
+        let response = app.http.get(url).bearer_auth(&self.tokens[&actor]).send().await.expect("export sent");
+        let status = response.status();
+        let bytes = response.bytes().await.expect("the file");
+        if status != 200 {
+            self.fail(format!("{what}: {status} {}", String::from_utf8_lossy(&bytes)));
+        }
+        let text = bytes.strip_prefix("\u{feff}".as_bytes()).unwrap_or_else(|| self.fail(format!("{what}: no BOM")));
+        let mut rows = csv::ReaderBuilder::new().has_headers(false).from_reader(text).into_records();
+        let header = rows.next().and_then(Result::ok).unwrap_or_default();
+        let columns = [
+            "payout_id",
+            "order_sn",
+            "type",
+            "amount",
+            "status",
+            "funding",
+            "applicant",
+            "created_at",
+            "deducted_at",
+            "closed_at",
+            "refunded_at",
+        ];
+        let index: Vec<usize> = columns
+            .iter()
+            .map(|c| {
+                header.iter().position(|h| h.split(' ').next() == Some(c)).unwrap_or_else(|| {
+                    self.fail(format!("{what}: no column {c} in {header:?}"));
+                })
+            })
+            .collect();
+        let got: Vec<Vec<String>> = rows
+            .map(|r| {
+                let r = r.unwrap_or_else(|e| self.fail(format!("{what}: {e}")));
+                index.iter().map(|i| r.get(*i).unwrap_or_default().to_owned()).collect()
+            })
+            .collect();
+        let zone = self.spec.zone;
+        let want: Vec<Vec<String>> = self
+            .payouts
+            .iter()
+            .rev()
+            .filter(|p| f.selects(p))
+            .map(|p| {
+                vec![
+                    p.id.clone(),
+                    self.order_sn(p.order),
+                    p.kind.to_owned(),
+                    yuan(p.amount),
+                    p.status.name().to_owned(),
+                    p.funding.map(Funding::choice).unwrap_or_default().to_owned(),
+                    p.applicant.sub().to_owned(),
+                    local(Some(p.created), zone),
+                    local(p.deducted, zone),
+                    local(p.closed, zone),
+                    local(p.refund_due.filter(|_| p.refunded), zone),
+                ]
+            })
+            .collect();
+        if got != want {
+            self.fail(format!("{what}: the file's rows ({columns:?})\n  server {got:?}\n  model  {want:?}"));
+        }
+        let fen: i64 = got.iter().filter_map(|r| r[3].replace('.', "").parse::<i64>().ok()).sum();
+        if json!(got.len()) != summary["count"] || json!(yuan(fen)) != summary["amount"] {
+            self.fail(format!("{what}: {} rows of {} yuan, the summary {summary}", got.len(), yuan(fen)));
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
 // Batches
 
 /// One batch: `cases` cases from `seed` on `app`, starting at the clock as it stands (moved
-/// first by a seeded offset of up to a week, so batches start at every hour and weekday).
-async fn run_batch(app: &TestApp, seed: u64, cases: usize, tally: &mut BTreeMap<String, usize>) {
+/// first by a seeded offset of up to a week, so batches start at every hour and weekday; not
+/// moved for a batch on a daylight-saving change day of `dst`'s zone).
+async fn run_batch(app: &TestApp, seed: u64, cases: usize, tally: &mut BTreeMap<String, usize>, dst: Option<Tz>) {
     let mut rng = StdRng::seed_from_u64(seed);
-    app.advance(rng.random_range(0..7 * 86_400)).await;
+    if dst.is_none() {
+        app.advance(rng.random_range(0..7 * 86_400)).await;
+    }
     let start = app.state.clock.now();
     let mut batch: Vec<Case> = (0..cases)
         .map(|n| {
-            let spec = Spec::generate(&mut rng, start);
+            let spec = Spec::generate(&mut rng, start, dst);
             let rounds = (0..ROUNDS).map(|_| generate_round(&mut rng)).collect();
             let shop = format!("m{seed}-{n}");
             Case {
@@ -901,6 +1284,12 @@ async fn run_batch(app: &TestApp, seed: u64, cases: usize, tally: &mut BTreeMap<
         }
         let when = format!("after round {round} and the clock's move by {by} s");
         futures_util::stream::iter(batch.iter()).for_each_concurrent(CONCURRENCY, |c| c.check(app, &when)).await;
+        // The reports, once with payouts still on their way and once when all is settled.
+        if round + 1 >= ROUNDS {
+            futures_util::stream::iter(batch.iter())
+                .for_each_concurrent(CONCURRENCY, |c| c.check_reports(app, &when, start, round == ROUNDS))
+                .await;
+        }
     }
     // Ledger: each shop's entries add up to its balance, and no payout is debited or
     // refunded twice.
@@ -931,17 +1320,26 @@ fn regressions_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/model-regressions.txt")
 }
 
-/// The batches that failed before (`seed=… cases=… start=…` lines).
-fn regressions() -> Vec<(u64, usize, DateTime<Utc>)> {
+/// The batches that failed before (`seed=… cases=… start=… [dst=<zone>]` lines).
+fn regressions() -> Vec<(u64, usize, DateTime<Utc>, Option<Tz>)> {
     let text = std::fs::read_to_string(regressions_file()).unwrap_or_default();
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k));
-            Some((field("seed=")?.parse().ok()?, field("cases=")?.parse().ok()?, field("start=")?.parse().ok()?))
+            let dst = field("dst=").and_then(|z| z.parse::<Tz>().ok());
+            Some((field("seed=")?.parse().ok()?, field("cases=")?.parse().ok()?, field("start=")?.parse().ok()?, dst))
         })
         .collect()
 }
+
+/// Batches that start on a daylight-saving change day at 23:45, most of their shops in its
+/// zone (the others in the other two), one after the other on a server of their own: Berlin's
+/// 23-hour 2026-03-29, a quarter hour before its early end (the first moves cross it), and
+/// New York's 25-hour 2026-11-01, when a day taken as 24 hours from midnight would already
+/// have ended.
+const DST_STARTS: &[(&str, Tz)] =
+    &[("2026-03-29T21:45:00Z", chrono_tz::Europe::Berlin), ("2026-11-02T04:45:00Z", chrono_tz::America::New_York)];
 
 fn run_model(backend: Backend) {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
@@ -958,36 +1356,61 @@ fn run_model(backend: Backend) {
             }
         }))
     };
-    for (seed, cases, start) in regressions() {
-        let Some(app) = spawn(Some(start)) else { return };
-        eprintln!("model: regression seed={seed} cases={cases} start={}", start.to_rfc3339());
-        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new()));
-    }
-    let Some(app) = spawn(start) else { return };
-    eprintln!("model: {cases} cases from SMALLPAY_MODEL_SEED={seed} in batches of up to {BATCH}");
-    let started = std::time::Instant::now();
-    let mut tally = BTreeMap::new();
-    for (b, first) in (0..cases).step_by(BATCH).enumerate() {
-        let batch_seed = seed.wrapping_add(b as u64);
-        let size = BATCH.min(cases - first);
+    // One batch, printed and appended to the regressions when it fails.
+    let batch = |app: &TestApp, seed: u64, size: usize, tally: &mut BTreeMap<String, usize>, dst: Option<Tz>| {
         let at = app.state.clock.now();
-        let run =
-            std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_batch(&app, batch_seed, size, &mut tally))));
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_batch(app, seed, size, tally, dst))));
         if let Err(panic) = run {
-            let line = format!("seed={batch_seed} cases={size} start={}", at.to_rfc3339());
+            let dst_field = dst.map(|z| format!(" dst={}", z.name())).unwrap_or_default();
+            let line = format!("seed={seed} cases={size} start={}{dst_field}", at.to_rfc3339());
             eprintln!("model: a batch failed; replay it with {line} (appended to {})", regressions_file().display());
-            eprintln!(
-                "  or: SMALLPAY_MODEL_SEED={batch_seed} SMALLPAY_MODEL_CASES={size} SMALLPAY_MODEL_START={}",
-                at.to_rfc3339()
-            );
+            if dst.is_none() {
+                eprintln!(
+                    "  or: SMALLPAY_MODEL_SEED={seed} SMALLPAY_MODEL_CASES={size} SMALLPAY_MODEL_START={}",
+                    at.to_rfc3339()
+                );
+            }
             use std::io::Write as _;
             if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(regressions_file()) {
                 let _ = writeln!(f, "{line} backend={backend:?}");
             }
             std::panic::resume_unwind(panic);
         }
+    };
+    for (seed, cases, start, dst) in regressions() {
+        let Some(app) = spawn(Some(start)) else { return };
+        eprintln!("model: regression seed={seed} cases={cases} start={}", start.to_rfc3339());
+        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new(), dst));
+    }
+    // An eighth of the cases (up to a batch) from each of the daylight-saving starts.
+    let dst_cases = (cases / 8).min(BATCH);
+    let main_cases = cases - dst_cases * DST_STARTS.len();
+    eprintln!(
+        "model: {cases} cases from SMALLPAY_MODEL_SEED={seed} in batches of up to {BATCH} \
+         ({dst_cases} from each of {} starts on daylight-saving change days)",
+        DST_STARTS.len()
+    );
+    let started = std::time::Instant::now();
+    let mut tally = BTreeMap::new();
+    if dst_cases > 0 {
+        let Some(app) = spawn(DST_STARTS[0].0.parse().ok()) else { return };
+        for (i, (instant, zone)) in DST_STARTS.iter().enumerate() {
+            // The batch before has settled everything: the clock moves on to the next start.
+            let at: DateTime<Utc> = instant.parse().expect("an RFC 3339 instant");
+            rt.block_on(app.advance((at - app.state.clock.now()).num_seconds()));
+            batch(&app, seed.wrapping_add(1_000_000 + i as u64), dst_cases, &mut tally, Some(*zone));
+        }
+    }
+    let Some(app) = spawn(start) else { return };
+    for (b, first) in (0..main_cases).step_by(BATCH).enumerate() {
+        let size = BATCH.min(main_cases - first);
+        batch(&app, seed.wrapping_add(b as u64), size, &mut tally, None);
         if cases > BATCH {
-            eprintln!("model: {} of {cases} cases passed ({:.0} s)", first + size, started.elapsed().as_secs_f64());
+            eprintln!(
+                "model: {} of {cases} cases passed ({:.0} s)",
+                first + size + dst_cases * DST_STARTS.len(),
+                started.elapsed().as_secs_f64()
+            );
         }
     }
     eprintln!("model: {cases} cases passed in {:.1} s; the model's verdicts:", started.elapsed().as_secs_f64());

@@ -8,12 +8,11 @@ use std::time::Duration;
 
 use axum::{Router, body::Bytes, extract::State, routing::post};
 use serde_json::{Value, json};
-use smallpay::auth::{JwtKeys, Role};
+use smallpay::auth::Role;
 use tokio::sync::mpsc;
 
-use crate::helpers::{ServerProcess, test_config};
+use crate::helpers::{Backend, ServerProcess};
 
-const SECRET: &str = "a-test-secret-that-is-long-enough-to-use";
 const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const PARENT: &str = "00f067aa0ba902b7";
 
@@ -58,25 +57,24 @@ fn id(span: &Value, field: &str) -> String {
     span[field].as_str().unwrap_or_default().to_ascii_lowercase()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_payout_creation_is_traced_from_the_clients_traceparent_to_the_statements_and_the_channel() {
+async fn a_payout_creation_is_traced_from_the_clients_traceparent_to_the_statements_and_the_channel(backend: Backend) {
     let (collector, mut spans) = receiver().await;
-    let server = ServerProcess::start(&[
-        ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
-        ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
-        ("OTEL_BSP_SCHEDULE_DELAY", "50"),
-        ("OTEL_SERVICE_NAME", "smallpay-under-test"),
-        ("SMALLPAY_JWT_SECRET", SECRET),
-        ("SMALLPAY_LOG_FORMAT", "json"),
-        ("RUST_LOG", "info"),
-    ])
-    .await;
-    let mut config = test_config();
-    config.jwt_secret = Some(SECRET.into());
-    let keys = JwtKeys::from_config(&config).unwrap();
-    let token = |role, shop: Option<&str>, sub: &str| {
-        keys.sign(&keys.claims(role, shop, sub, None, Duration::from_secs(600))).unwrap()
+    let Some(server) = ServerProcess::try_start(
+        backend,
+        &[
+            ("OTEL_EXPORTER_OTLP_ENDPOINT", collector.as_str()),
+            ("OTEL_EXPORTER_OTLP_PROTOCOL", "http/json"),
+            ("OTEL_BSP_SCHEDULE_DELAY", "50"),
+            ("OTEL_SERVICE_NAME", "smallpay-under-test"),
+            ("SMALLPAY_LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+        ],
+    )
+    .await
+    else {
+        return;
     };
+    let token = |role, shop: Option<&str>, sub: &str| server.token(role, shop, sub);
     let http = reqwest::Client::new();
     let gql = |token: String, query: &'static str, traceparent: Option<String>| {
         let mut request = http.post(server.url("/graphql")).bearer_auth(token).json(&json!({ "query": query }));
@@ -147,7 +145,8 @@ async fn a_payout_creation_is_traced_from_the_clients_traceparent_to_the_stateme
         assert_eq!(up, request_id, "{} hangs under the request: {span}", span["name"]);
     }
     let statement = of_trace.iter().find(|s| s["name"].as_str().is_some_and(|n| n.starts_with("sea_orm."))).unwrap();
-    assert_eq!(attribute(statement, "db.system").as_deref(), Some("sqlite"), "{statement}");
+    let system = if backend == Backend::Sqlite { "sqlite" } else { "postgresql" };
+    assert_eq!(attribute(statement, "db.system").as_deref(), Some(system), "{statement}");
     let channel = of_trace.iter().find(|s| s["name"] == "payment_channel.transfer").unwrap();
     assert_eq!(attribute(channel, "channel").as_deref(), Some("simulated"), "{channel}");
     let statements = of_trace.iter().filter(|s| s["name"].as_str().is_some_and(|n| n.starts_with("sea_orm."))).count();
@@ -165,4 +164,14 @@ async fn a_payout_creation_is_traced_from_the_clients_traceparent_to_the_stateme
         .find(|l| l["span"]["operation"] == "CompensateShipping")
         .unwrap_or_else(|| panic!("no log line of the request: {log}"));
     assert_eq!(line["span"]["trace_id"], TRACE, "{line}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_creation_is_traced_sqlite() {
+    a_payout_creation_is_traced_from_the_clients_traceparent_to_the_statements_and_the_channel(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payout_creation_is_traced_postgres() {
+    a_payout_creation_is_traced_from_the_clients_traceparent_to_the_statements_and_the_channel(Backend::Postgres).await;
 }
