@@ -1,5 +1,5 @@
-//! Per-account rate limits on mutations: a token bucket per account (`burst` tokens, refilled
-//! at `per_second`). Held per instance: with several instances behind a balancer an account
+//! Per-account rate limits on mutations: governor's keyed limiter (GCRA, the token bucket's
+//! exact equivalent: `burst` at once, refilled at `per_second`). Held per instance: with several instances behind a balancer an account
 //! gets at most (instances × the limit); the limit is a guard against floods, not a rule.
 //!
 //! The mutation limit is keyed by the token's account, never by an address: behind a balancer
@@ -9,40 +9,51 @@
 use std::{
     collections::HashMap,
     net::IpAddr,
+    num::NonZeroU32,
     sync::{Arc, Mutex},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
-pub struct RateLimiter {
-    per_second: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<String, (f64, Instant)>>,
+use governor::{
+    Quota,
+    clock::{Clock, DefaultClock},
+    middleware::NoOpMiddleware,
+    state::keyed::DefaultKeyedStateStore,
+};
+
+/// A keyed GCRA limiter (governor's): `burst` requests at once per key, then one every
+/// `1 / per_second`. The clock is governor's monotonic one (a fake one in tests).
+pub struct RateLimiter<C: Clock + Clone = DefaultClock> {
+    keys: governor::RateLimiter<String, DefaultKeyedStateStore<String>, C, NoOpMiddleware<C::Instant>>,
+    clock: C,
 }
+
+/// Keys held before the idle ones (indistinguishable from a fresh key) are forgotten.
+const MAX_KEYS: usize = 100_000;
 
 impl RateLimiter {
     pub fn new(per_second: f64, burst: u32) -> Self {
-        RateLimiter { per_second: per_second.max(0.001), burst: f64::from(burst.max(1)), buckets: Mutex::default() }
+        RateLimiter::with_clock(per_second, burst, DefaultClock::default())
+    }
+}
+
+impl<C: Clock + Clone> RateLimiter<C> {
+    pub fn with_clock(per_second: f64, burst: u32, clock: C) -> Self {
+        let period = Duration::from_secs_f64(1.0 / per_second.max(0.001)).max(Duration::from_nanos(1));
+        let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
+        let quota = Quota::with_period(period).unwrap_or_else(|| Quota::per_second(NonZeroU32::MAX)).allow_burst(burst);
+        let keys = governor::RateLimiter::new(quota, DefaultKeyedStateStore::default(), clock.clone());
+        RateLimiter { keys, clock }
     }
 
-    /// Takes one token for `key`: `Err(wait)` when the bucket is empty, with how long until a
-    /// token is back.
-    pub fn take(&self, key: &str, now: Instant) -> Result<(), Duration> {
-        let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        if buckets.len() > 100_000 {
-            // Forget the idle (full) buckets rather than grow without bound.
-            let (burst, rate) = (self.burst, self.per_second);
-            buckets.retain(|_, (tokens, at)| *tokens + now.duration_since(*at).as_secs_f64() * rate < burst);
+    /// Takes one request for `key`: `Err(wait)` when it has none left, with how long until it
+    /// has one again.
+    pub fn take(&self, key: &str) -> Result<(), Duration> {
+        if self.keys.len() > MAX_KEYS {
+            self.keys.retain_recent();
+            self.keys.shrink_to_fit();
         }
-        let (tokens, at) = buckets.entry(key.to_owned()).or_insert((self.burst, now));
-        let refilled = (*tokens + now.duration_since(*at).as_secs_f64() * self.per_second).min(self.burst);
-        *at = now;
-        if refilled >= 1.0 {
-            *tokens = refilled - 1.0;
-            Ok(())
-        } else {
-            *tokens = refilled;
-            Err(Duration::from_secs_f64((1.0 - refilled) / self.per_second))
-        }
+        self.keys.check_key(&key.to_owned()).map_err(|not_until| not_until.wait_time_from(self.clock.now()))
     }
 }
 
@@ -135,16 +146,35 @@ mod tests {
 
     #[test]
     fn a_bucket_allows_its_burst_then_its_rate() {
-        let limiter = RateLimiter::new(2.0, 3);
-        let t0 = Instant::now();
+        let clock = governor::clock::FakeRelativeClock::default();
+        let limiter = RateLimiter::with_clock(2.0, 3, clock.clone());
         for _ in 0..3 {
-            assert!(limiter.take("a", t0).is_ok());
+            assert!(limiter.take("a").is_ok());
         }
-        let wait = limiter.take("a", t0).unwrap_err();
-        assert!(wait <= Duration::from_millis(500) && wait > Duration::ZERO);
-        assert!(limiter.take("b", t0).is_ok(), "per account");
-        assert!(limiter.take("a", t0 + Duration::from_millis(500)).is_ok(), "refilled at 2/s");
-        assert!(limiter.take("a", t0 + Duration::from_millis(500)).is_err());
+        let wait = limiter.take("a").unwrap_err();
+        assert!(wait <= Duration::from_millis(500) && wait > Duration::ZERO, "{wait:?}");
+        assert!(limiter.take("b").is_ok(), "per account");
+        clock.advance(Duration::from_millis(500));
+        assert!(limiter.take("a").is_ok(), "refilled at 2/s");
+        assert!(limiter.take("a").is_err());
+        clock.advance(Duration::from_secs(10));
+        for _ in 0..3 {
+            assert!(limiter.take("a").is_ok(), "a full burst again after a rest, no more");
+        }
+        assert!(limiter.take("a").is_err());
+    }
+
+    #[test]
+    fn a_slow_rate_says_how_long_to_wait() {
+        let clock = governor::clock::FakeRelativeClock::default();
+        let exports = RateLimiter::with_clock(1.0 / 12.0, 5, clock.clone());
+        for _ in 0..5 {
+            assert!(exports.take("s1/admin").is_ok());
+        }
+        let wait = exports.take("s1/admin").unwrap_err();
+        assert!(wait > Duration::from_secs(11) && wait <= Duration::from_secs(12), "{wait:?}");
+        clock.advance(Duration::from_secs(12));
+        assert!(exports.take("s1/admin").is_ok());
     }
 
     #[test]

@@ -53,7 +53,7 @@ impl Guard for Throttle {
             return Ok(());
         }
         let Some(state) = ctx.data_opt::<crate::state::AppState>() else { return Ok(()) };
-        state.limiter.take(&viewer.account_key(), std::time::Instant::now()).map_err(|wait| {
+        state.limiter.take(&viewer.account_key()).map_err(|wait| {
             let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
             AppError::RateLimited(format!("too many mutations from this account; retry in {ms} ms"))
                 .to_graphql()

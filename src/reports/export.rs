@@ -8,7 +8,7 @@
 //! server holds one page whatever the export's size. UTF-8 with a byte-order mark (so a
 //! spreadsheet reads the Chinese text as UTF-8), quoted by the `csv` crate, times in the shop's
 //! zone; a text cell that a spreadsheet would run as a formula is prefixed with `'`.
-use std::{borrow::Cow, time::Instant};
+use std::borrow::Cow;
 
 use async_graphql::ID;
 use axum::{
@@ -251,7 +251,7 @@ async fn start(
 ) -> AppResult<Response> {
     let viewer = viewer?.ok_or_else(|| AppError::Unauthenticated("send `Authorization: Bearer <jwt>`".into()))?;
     let scope = viewer.shop_scope()?;
-    state.exports.take(&viewer.account_key(), Instant::now()).map_err(|wait| {
+    state.exports.take(&viewer.account_key()).map_err(|wait| {
         AppError::RateLimited(format!("too many exports from this account; retry in {} s", wait.as_secs().max(1)))
     })?;
     let filter = params?.filter()?;
