@@ -112,7 +112,10 @@ answer=$(query "$platform" '{"query":"mutation { syncShop(input: {id: \"img\", n
 echo "postgres: $answer"
 echo "$answer" | grep -q '"balance":"12.34"'
 [ "$(psql -h 127.0.0.1 -U postgres -d "$db" -tAc "SELECT count(*) FROM shops WHERE id = 'img'")" = 1 ]
-"${podman[@]}" logs "$c" 2>&1 | head -n 1 | grep -q '^{' || { echo "production logs are not JSON" >&2; exit 1; }
+# The log is stderr (stdout has only `listening on …`): every line of it one JSON object.
+"${podman[@]}" logs "$c" 2>"$work/stderr.log" >/dev/null
+[ -s "$work/stderr.log" ] && ! grep -qv '^{' "$work/stderr.log" ||
+  { cat "$work/stderr.log" >&2; echo "production logs are not JSON lines" >&2; exit 1; }
 if "${podman[@]}" logs "$c" 2>&1 | grep -qF -e "$secret" -e "$seal"; then
   echo "a secret reached the container's log" >&2
   exit 1
