@@ -15,18 +15,18 @@ use crate::{
     error::{AppError, AppResult},
 };
 
-/// What a use case touches besides its arguments: the database, the clock, the write gate
-/// (and the zone a shop without a valid one falls back to). `Copy`; `AppState::ctx` makes it.
+/// A use case's dependencies besides its arguments: the database, the clock, the write gate
+/// (and the zone a shop without a valid one falls back to). `Copy`; `AppState::deps` makes it.
 #[derive(Clone, Copy)]
-pub struct Ctx<'a> {
+pub struct Deps<'a> {
     pub db: &'a DatabaseConnection,
     pub clock: &'a Clock,
     pub gate: &'a WriteGate,
     pub default_zone: Tz,
 }
 
-impl Ctx<'_> {
-    /// Runs one write transaction through [`retrying`] with this context's gate.
+impl Deps<'_> {
+    /// Runs one write transaction through [`retrying`] behind the write gate.
     pub async fn write<T, F, Fut>(self, attempt: F) -> AppResult<T>
     where
         F: FnMut() -> Fut,

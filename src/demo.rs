@@ -50,8 +50,8 @@ pub async fn load(state: &AppState) -> AppResult<()> {
         time_zone: tz,
         policy: Policy::with_defaults(None, None, None, None),
     };
-    shops::sync(state.ctx(), shop(DEMO_SHOP, "小而美旗舰店", 1000_00)).await?;
-    shops::sync(state.ctx(), shop(OTHER_SHOP, "隔壁杂货铺", 500_00)).await?;
+    shops::sync(state.deps(), shop(DEMO_SHOP, "小而美旗舰店", 1000_00)).await?;
+    shops::sync(state.deps(), shop(OTHER_SHOP, "隔壁杂货铺", 500_00)).await?;
 
     let now = state.clock.now();
     let scope = ShopScope::platform(DEMO_SHOP);
@@ -82,10 +82,10 @@ pub async fn load(state: &AppState) -> AppResult<()> {
         order("OTHER-0001", OTHER_SHOP, DEMO_BUYER, "X-1", false, Some(day)),
     ];
     for spec in specs {
-        orders::sync(state.ctx(), spec).await?;
+        orders::sync(state.deps(), spec).await?;
     }
     orders::record_compensation(
-        state.ctx(),
+        state.deps(),
         CompensationSpec {
             order_sn: "DEMO-0001".to_owned(),
             kind: PayoutType::ShippingFee,
@@ -105,7 +105,7 @@ async fn payouts(state: &AppState) -> AppResult<()> {
         return Ok(());
     }
     let scope = ShopScope::platform(DEMO_SHOP);
-    quotas::service::set(state.ctx(), &scope, "admin", "cs-1", Cny::from_fen(50_00), Cny::from_fen(200_00)).await?;
+    quotas::service::set(state.deps(), &scope, "admin", "cs-1", Cny::from_fen(50_00), Cny::from_fen(200_00)).await?;
     let staff = |sub: &str| {
         let (sub, name, role) = STAFF.iter().find(|s| s.0 == sub).copied().unwrap_or(STAFF[0]);
         Viewer { sub: sub.to_owned(), role, shop_id: Some(DEMO_SHOP.to_owned()), name: name.to_owned() }
@@ -130,7 +130,7 @@ async fn payouts(state: &AppState) -> AppResult<()> {
         ("admin", payout("DEMO-0006", PayoutType::ShippingFee, 3_00, FundingChoice::Balance, None)),
     ];
     for (sub, input) in plan {
-        payouts::service::create(state.ctx(), state.payments(), &staff(sub), input).await?;
+        payouts::service::create(state.deps(), state.payments(), &staff(sub), input).await?;
     }
     Ok(())
 }

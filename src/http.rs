@@ -9,7 +9,7 @@ mod server;
 mod socket;
 
 pub use observe::{ClientAddr, REQUEST_ID, client_address};
-use observe::{prometheus, record_metrics, request_span};
+use observe::{identify, prometheus, record_metrics, trace};
 use server::Server;
 use socket::subscriptions;
 
@@ -27,6 +27,7 @@ use axum::{
 use chrono::TimeDelta;
 use metrics_exporter_prometheus::PrometheusHandle;
 use serde::Deserialize;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::{
     config::ExposeSecret as _, db, error::AppError, graphql::service::GraphqlService, jobs, reports, state::AppState,
@@ -48,7 +49,7 @@ impl Metrics {
 
 /// The router. `demo_tokens` (development only) puts the demo accounts' tokens in GraphiQL.
 pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<graphiql::DemoTokens>) -> Router {
-    let mut router = Router::new()
+    let mut api = Router::new()
         .route(
             "/graphql",
             get(graphql_get).post(graphql_post).layer(tower_http::timeout::TimeoutLayer::with_status_code(
@@ -58,19 +59,24 @@ pub fn router(state: AppState, service: GraphqlService, demo_tokens: Option<grap
         )
         .route("/graphql/ws", get(subscriptions))
         .route("/exports/payouts.csv", get(export_payouts))
-        .route("/graphiql/assets/{version}/{name}", get(graphiql_asset))
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/readyz", get(readyz));
-    if state.config.metrics_on_public_port() {
-        router = router.route("/metrics", get(render_metrics).with_state(Metrics::new(&state)));
-    }
+        .route("/graphiql/assets/{version}/{name}", get(graphiql_asset));
     if state.clock.is_test() && !state.config.is_production() {
-        router = router.route("/_test/clock/advance", post(advance_clock));
+        api = api.route("/_test/clock/advance", post(advance_clock));
+    }
+    let mut probes = Router::new().route("/healthz", get(|| async { "ok" })).route("/readyz", get(readyz));
+    if state.config.metrics_on_public_port() {
+        probes = probes.route("/metrics", get(render_metrics).with_state(Metrics::new(&state)));
     }
     let server = Server { state, graphql: service, demo_tokens, socket_clients: Arc::default() };
-    router
+    // Layers run from the last added inwards: the client's address and a usable request id
+    // first, the id on the response, the metrics, then each route's span (a probe's quietly).
+    api.fallback(|| async { StatusCode::NOT_FOUND })
+        .layer(trace(false))
+        .merge(probes.layer(trace(true)))
         .layer(middleware::from_fn(record_metrics))
-        .layer(middleware::from_fn_with_state(server.clone(), request_span))
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+        .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(middleware::from_fn_with_state(server.clone(), identify))
         .with_state(server)
 }
 

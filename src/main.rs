@@ -179,8 +179,8 @@ async fn audit(config: &Config) -> ExitCode {
         }
         let clock = smallpay::clock::Clock::System;
         let gate = smallpay::db::WriteGate::for_backend(db.get_database_backend());
-        let cx = smallpay::db::Ctx { db: &db, clock: &clock, gate: &gate, default_zone: config.timezone };
-        let report = smallpay::audit::service::run(cx, None).await.map_err(|e| format!("{e:?}"));
+        let deps = smallpay::db::Deps { db: &db, clock: &clock, gate: &gate, default_zone: config.timezone };
+        let report = smallpay::audit::service::run(deps, None).await.map_err(|e| format!("{e:?}"));
         db.close().await.ok();
         report
     };

@@ -14,7 +14,7 @@ use crate::{
     cards::{notifier::Notifier, seal::Sealer},
     clock::Clock,
     config::Config,
-    db::{Ctx, WriteGate},
+    db::{Deps, WriteGate},
     events::bus::Bus,
     gateway::{PaymentChannel, Payments},
     ratelimit::{RateLimiter, SocketCounts},
@@ -28,7 +28,8 @@ pub struct Inner {
     pub clock: Clock,
     pub config: Config,
     pub keys: JwtKeys,
-    pub gateway: Arc<dyn PaymentChannel>,
+    /// The payment channel transfers are handed to (`SMALLPAY_GATEWAY` chooses it).
+    pub channel: Arc<dyn PaymentChannel>,
     pub notifier: Arc<dyn Notifier>,
     pub sealer: Sealer,
     pub bus: Bus,
@@ -44,7 +45,7 @@ pub struct Inner {
     pub provisioned: crate::auth::provisioned::Provisioned,
 }
 
-/// Cheap to clone. Use cases do not take it: they take the [`Ctx`] (database, clock, write
+/// Cheap to clone. Use cases do not take it: they take the [`Deps`] (database, clock, write
 /// gate) and whichever other part they use, so that a signature says what it touches.
 #[derive(Clone)]
 pub struct AppState(Arc<Inner>);
@@ -54,14 +55,14 @@ impl AppState {
         AppState(Arc::new(inner))
     }
 
-    /// The narrow context of a use case.
-    pub fn ctx(&self) -> Ctx<'_> {
-        Ctx { db: &self.db, clock: &self.clock, gate: &self.write_gate, default_zone: self.config.timezone }
+    /// What a use case depends on: database, clock, write gate, default zone.
+    pub fn deps(&self) -> Deps<'_> {
+        Deps { db: &self.db, clock: &self.clock, gate: &self.write_gate, default_zone: self.config.timezone }
     }
 
     /// The payment side, for use cases that hand transfers to the channel.
     pub fn payments(&self) -> Payments<'_> {
-        Payments { channel: &*self.gateway, sealer: &self.sealer }
+        Payments { channel: &*self.channel, sealer: &self.sealer }
     }
 }
 

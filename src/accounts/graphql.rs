@@ -48,7 +48,7 @@ impl ViewerObject {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(quotas::service::of_account(state.ctx(), &scope, &self.0.sub).await?.map(Quota))
+        Ok(quotas::service::of_account(state.deps(), &scope, &self.0.sub).await?.map(Quota))
     }
 }
 
@@ -82,7 +82,7 @@ impl Account {
         }
         let state = ctx.data::<AppState>()?;
         let scope = me.shop_scope()?;
-        Ok(quotas::service::of_account(state.ctx(), &scope, &self.0.id).await?.map(Quota))
+        Ok(quotas::service::of_account(state.deps(), &scope, &self.0.id).await?.map(Quota))
     }
 }
 

@@ -3,7 +3,7 @@
 use super::repo;
 use crate::{
     auth::{Provisioned, Role, Viewer},
-    db::{self, Ctx},
+    db::{self, Deps},
     error::AppResult,
     quotas,
 };
@@ -19,27 +19,27 @@ use crate::{
 ///
 /// `known` remembers accounts this process found or wrote as the token says, so a request
 /// whose token matches one makes no query at all (see [`Provisioned`]).
-pub async fn provision(cx: Ctx<'_>, known: &Provisioned, viewer: &Viewer) -> AppResult<()> {
+pub async fn provision(deps: Deps<'_>, known: &Provisioned, viewer: &Viewer) -> AppResult<()> {
     let Ok(scope) = viewer.shop_scope() else {
         return Ok(());
     };
     if known.matches(viewer) {
         return Ok(());
     }
-    if let Some(existing) = repo::find(cx.db, &scope, &viewer.sub).await? {
+    if let Some(existing) = repo::find(deps.db, &scope, &viewer.sub).await? {
         if existing.name == viewer.name && existing.role == viewer.role {
             known.remember(viewer);
             return Ok(());
         }
-    } else if crate::shops::repo::find_by_id(cx.db, scope.id()).await?.is_none() {
+    } else if crate::shops::repo::find_any_shop(deps.db, scope.id()).await?.is_none() {
         return Ok(());
     }
-    cx.write(|| async {
-        let tx = db::begin_write(cx.db).await?;
-        repo::upsert(&tx, &scope, &viewer.sub, &viewer.name, viewer.role, cx.clock.now()).await?;
+    deps.write(|| async {
+        let tx = db::begin_write(deps.db).await?;
+        repo::upsert(&tx, &scope, &viewer.sub, &viewer.name, viewer.role, deps.clock.now()).await?;
         if viewer.role == Role::Admin && quotas::repo::delete(&tx, &scope, &viewer.sub).await? {
             // The report's quota history: the quota ended with the promotion.
-            quotas::repo::record_change(&tx, &scope, &viewer.sub, cx.clock.now(), None, "system").await?;
+            quotas::repo::record_change(&tx, &scope, &viewer.sub, deps.clock.now(), None, "system").await?;
         }
         tx.commit().await?;
         Ok(())

@@ -40,7 +40,7 @@ impl ApprovalsQuery {
         let request = args.parse(CURSOR_KIND)?;
         let probe = pagination::wants_far_side(ctx, request);
         let count = ctx.look_ahead().field("totalCount").exists();
-        let (page, total) = service::pending(state.ctx(), &scope, request, probe, count).await?;
+        let (page, total) = service::pending(state.deps(), &scope, request, probe, count).await?;
         prefetch(ctx, &page.rows).await?;
         Ok(payout_connection(page, total, (scope, service::pending_filter())))
     }
@@ -65,7 +65,7 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let funding = funding.unwrap_or(FundingMethod::Balance);
-        Ok(Payout(service::approve(state.ctx(), state.payments(), viewer(ctx)?, id, funding.into()).await?))
+        Ok(Payout(service::approve(state.deps(), state.payments(), viewer(ctx)?, id, funding.into()).await?))
     }
 
     /// Rejects a request; the reason is required and kept. ADMIN.
@@ -74,6 +74,6 @@ impl ApprovalsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
         let reason = validate::text("reason", &reason, 500)?;
-        Ok(Payout(service::reject(state.ctx(), viewer(ctx)?, id, &reason).await?))
+        Ok(Payout(service::reject(state.deps(), viewer(ctx)?, id, &reason).await?))
     }
 }

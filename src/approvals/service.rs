@@ -5,7 +5,7 @@ use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, PaginatorTrait
 
 use crate::{
     auth::{ShopScope, Viewer},
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         actor::Actor,
         create::commit,
@@ -33,15 +33,15 @@ pub fn pending_filter() -> repo::HistoryFilter {
 /// Requests waiting for the admin, oldest first (by id), either way, and how many there are
 /// (counted only when `count`: a `COUNT(*)` nobody reads is not run).
 pub async fn pending(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     scope: &ShopScope,
     page: PageRequest,
     probe: bool,
     count: bool,
 ) -> AppResult<(Page<payout::Model>, u64)> {
     let query = repo::in_shop(scope).filter(payout::Column::Status.eq(PayoutStatus::PendingApproval));
-    let total = if count { query.clone().count(cx.db).await? } else { 0 };
-    let page = Keyset::new(payout::Column::Id, ListOrder::Ascending).page(cx.db, query, page, probe).await?;
+    let total = if count { query.clone().count(deps.db).await? } else { 0 };
+    let page = Keyset::new(payout::Column::Id, ListOrder::Ascending).page(deps.db, query, page, probe).await?;
     Ok((page, total))
 }
 
@@ -67,17 +67,17 @@ fn must_be_pending(p: &payout::Model) -> AppResult<()> {
 /// settles it under the admin's authority like the admin's own payout. A refusal leaves the
 /// request pending.
 pub async fn approve(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     payments: Payments<'_>,
     admin: &Viewer,
     id: i64,
     funding: FundingMethod,
 ) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    let saved = cx
+    let saved = deps
         .write(|| async {
-            let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
+            let now = deps.clock.now();
+            let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
             let shop = shops::repo::find_for_update(&tx, &scope)
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
@@ -87,7 +87,7 @@ pub async fn approve(
                 .await?
                 .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
             let (snapshot, _) =
-                payouts::snapshot(&tx, now, shops::service::zone(cx, &shop), &scope, &shop, &order, admin).await?;
+                payouts::snapshot(&tx, now, shops::service::zone(deps, &shop), &scope, &shop, &order, admin).await?;
             let amount = Cny::from(p.amount_fen);
             if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding, p.created_at) {
                 return Err(AppError::refused("approval refused", refusal));
@@ -96,13 +96,13 @@ pub async fn approve(
             let change =
                 Change { to: commitment.status, at: now, actor: Actor::Merchant(&admin.sub), note: Some("approved") };
             let saved = lifecycle::transition(&tx, &p, change, |m| {
-                funds::apply(m, &commitment, amount);
+                funds::set_commitment(m, &commitment, amount);
                 m.approver_id = Set(Some(admin.sub.clone()));
                 m.uses_quota = Set(false);
             })
             .await?;
             if commitment.debit.is_some() {
-                funds::debit(&tx, &saved, now, "approval refused").await?;
+                funds::debit(&tx, &saved, now).await?;
             }
             lifecycle::schedule_deadlines(&tx, &saved, now).await?;
             tx.commit().await?;
@@ -110,17 +110,17 @@ pub async fn approve(
         })
         .await?;
     if saved.status == PayoutStatus::Paying {
-        delivery::start(cx, payments, saved.id).await;
+        delivery::start(deps, payments, saved.id).await;
     }
     Ok(saved)
 }
 
 /// Rejects a request with a reason; the order's application count gives the attempt back.
-pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
+pub async fn reject(deps: Deps<'_>, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    cx.write(|| async {
-        let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
+    deps.write(|| async {
+        let now = deps.clock.now();
+        let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
         shops::repo::find_for_update(&tx, &scope).await?;
         let p = request(&tx, &scope, id).await?;
         must_be_pending(&p)?;
@@ -139,7 +139,7 @@ pub async fn reject(cx: Ctx<'_>, admin: &Viewer, id: i64, reason: &str) -> AppRe
 
 /// `APPROVAL_EXPIRY`: a request undecided for 7 days is rejected by the system.
 pub async fn expire(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>) -> AppResult<()> {
-    let p = repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
+    let p = repo::find_for_update_any_shop(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
     if p.status == PayoutStatus::PendingApproval {
         let change = Change { to: PayoutStatus::Rejected, at: now, actor: Actor::System, note: Some("expired") };
         lifecycle::transition(tx, &p, change, |m| m.reject_reason = Set(Some("expired".to_owned()))).await?;

@@ -149,6 +149,6 @@ impl AuditQuery {
         let state = ctx.data::<AppState>()?;
         let viewer = viewer(ctx)?;
         let scope = if viewer.role == Role::Platform { None } else { Some(viewer.shop_scope()?) };
-        Ok(AuditReport(service::run(state.ctx(), scope.as_ref()).await?))
+        Ok(AuditReport(service::run(state.deps(), scope.as_ref()).await?))
     }
 }

@@ -7,15 +7,15 @@ use sea_orm::ConnectionTrait;
 use super::{AuditReport, checks, repo};
 use crate::{
     auth::ShopScope,
-    db::{self, Ctx},
+    db::{self, Deps},
     error::AppResult,
 };
 
 /// Audits every shop (`only: None`, the platform's and the command line's view) or one shop
 /// (an admin's), in one read-only snapshot: nothing written meanwhile is half seen.
-pub async fn run(cx: Ctx<'_>, only: Option<&ShopScope>) -> AppResult<AuditReport> {
-    let tx = db::begin_read(cx.db).await?;
-    let report = audit_in(&tx, only, cx.default_zone, cx.clock.now()).await?;
+pub async fn run(deps: Deps<'_>, only: Option<&ShopScope>) -> AppResult<AuditReport> {
+    let tx = db::begin_read(deps.db).await?;
+    let report = audit_in(&tx, only, deps.default_zone, deps.clock.now()).await?;
     tx.rollback().await?;
     Ok(report)
 }

@@ -172,7 +172,7 @@ impl CardsQuery {
     #[graphql(guard = "RoleGuard::new(&[Role::Buyer])")]
     async fn my_account_cards(&self, ctx: &Context<'_>) -> Result<Vec<AccountCard>> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::of_buyer(state.ctx(), &viewer(ctx)?.sub).await?.into_iter().map(AccountCard).collect())
+        Ok(service::of_buyer(state.deps(), &viewer(ctx)?.sub).await?.into_iter().map(AccountCard).collect())
     }
 
     /// The caller's notices, newest first. BUYER.
@@ -194,7 +194,7 @@ impl CardsMutation {
     async fn resend_account_card(&self, ctx: &Context<'_>, payout_id: ID) -> Result<AccountCard> {
         let state = ctx.data::<AppState>()?;
         let id = self::payout_id(&payout_id)?;
-        Ok(AccountCard(service::resend(state.ctx(), viewer(ctx)?, id).await?))
+        Ok(AccountCard(service::resend(state.deps(), viewer(ctx)?, id).await?))
     }
 
     /// Submits a receiving account on the caller's own open card; the transfer is retried at
@@ -209,6 +209,6 @@ impl CardsMutation {
         let state = ctx.data::<AppState>()?;
         let id = self::card_id(&card_id)?;
         let account = account.validate()?;
-        Ok(AccountCard(service::submit(state.ctx(), state.payments(), viewer(ctx)?, id, account).await?))
+        Ok(AccountCard(service::submit(state.deps(), state.payments(), viewer(ctx)?, id, account).await?))
     }
 }

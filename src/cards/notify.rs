@@ -6,7 +6,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ConnectionTrait};
 
 use super::{notifier::Notifier, repo};
 use crate::{
-    db::Ctx,
+    db::Deps,
     domain::{
         money::Cny,
         vocab::{NotificationChannel, NotificationKind, PayoutType},
@@ -75,8 +75,8 @@ pub async fn record(
 /// Hands undelivered notices to the notifier and marks them delivered; returns how many. The
 /// batch is marked in one write through the write gate once the notifier has them: a crash in
 /// between delivers them again (at least once), never loses one.
-pub async fn deliver_pending(cx: Ctx<'_>, notifier: &dyn Notifier) -> AppResult<usize> {
-    let pending = repo::undelivered_notices(cx.db, 500).await?;
+pub async fn deliver_pending(deps: Deps<'_>, notifier: &dyn Notifier) -> AppResult<usize> {
+    let pending = repo::undelivered_notices(deps.db, 500).await?;
     if pending.is_empty() {
         return Ok(0);
     }
@@ -84,6 +84,6 @@ pub async fn deliver_pending(cx: Ctx<'_>, notifier: &dyn Notifier) -> AppResult<
         notifier.deliver(notice).await;
     }
     let ids: Vec<i64> = pending.iter().map(|n| n.id).collect();
-    cx.write(|| repo::mark_delivered(cx.db, &ids, cx.clock.now())).await?;
+    deps.write(|| repo::mark_delivered(deps.db, &ids, deps.clock.now())).await?;
     Ok(pending.len())
 }

@@ -8,7 +8,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, ColumnTrait, QueryFilter, Quer
 use super::{dispatch, repo};
 use crate::{
     auth::Viewer,
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         actor::Actor,
         card::{self as rules, AccountKind},
@@ -33,7 +33,7 @@ pub struct ReceivingAccount {
 /// The buyer submits a receiving account on its own open card: the card is submitted and the
 /// transfer retried at once (`FAILED` → `PAYING`).
 pub async fn submit(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     payments: Payments<'_>,
     buyer: &Viewer,
     card_id: i64,
@@ -41,10 +41,10 @@ pub async fn submit(
 ) -> AppResult<account_card::Model> {
     let sealed = payments.sealer.seal(&account.number)?;
     let masked = rules::mask(account.kind, &account.number);
-    let (card, payout) = cx
+    let (card, payout) = deps
         .write(|| async {
-            let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, db::ShopOf::Card(card_id)).await?;
+            let now = deps.clock.now();
+            let tx = db::begin_shop_write(deps.db, db::ShopOf::Card(card_id)).await?;
             let card = repo::of_buyer_for_update(&tx, &buyer.sub, card_id)
                 .await?
                 .ok_or_else(|| AppError::not_found(format!("account card {card_id}")))?;
@@ -53,7 +53,7 @@ pub async fn submit(
                     if card.status == AccountCardStatus::Open { AccountCardStatus::Expired } else { card.status };
                 return Err(AppError::InvalidState(format!("this card is {status}")));
             }
-            let p = payouts_repo::find_for_update(&tx, card.payout_id)
+            let p = payouts_repo::find_for_update_any_shop(&tx, card.payout_id)
                 .await?
                 .ok_or_else(|| AppError::Internal(format!("payout of card {card_id} missing")))?;
             let change = Change {
@@ -83,17 +83,17 @@ pub async fn submit(
             Ok((submitted, retried))
         })
         .await?;
-    delivery::start(cx, payments, payout.id).await;
+    delivery::start(deps, payments, payout.id).await;
     Ok(card)
 }
 
 /// The merchant sends a new card while the payout is `FAILED` for the buyer's account; the
 /// old open card, if any, expires.
-pub async fn resend(cx: Ctx<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<account_card::Model> {
+pub async fn resend(deps: Deps<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<account_card::Model> {
     let scope = viewer.shop_scope()?;
-    cx.write(|| async {
-        let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
+    deps.write(|| async {
+        let now = deps.clock.now();
+        let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
         let p = payouts_repo::in_shop(&scope)
             .filter(payout::Column::Id.eq(payout_id))
             .lock_exclusive()
@@ -123,6 +123,6 @@ pub async fn resend(cx: Ctx<'_>, viewer: &Viewer, payout_id: i64) -> AppResult<a
 }
 
 /// The buyer's cards, newest first.
-pub async fn of_buyer(cx: Ctx<'_>, buyer: &str) -> AppResult<Vec<account_card::Model>> {
-    repo::of_buyer(cx.db, buyer).await
+pub async fn of_buyer(deps: Deps<'_>, buyer: &str) -> AppResult<Vec<account_card::Model>> {
+    repo::of_buyer(deps.db, buyer).await
 }

@@ -59,11 +59,11 @@ pub async fn newest_beyond_window(
 }
 
 /// Called by the transaction that is about to insert a transition of `shop`. On PostgreSQL:
-/// queues the notification that wakes the publishers at the commit. The transaction must have
+/// queues the `pg_notify` that wakes the publishers of every instance at the commit. The transaction must have
 /// begun with [`crate::db::begin_shop_write`] for that shop (its events' order depends on
 /// it); debug builds check that it holds the shop's lock, so a test that reaches a
 /// transition through another kind of transaction fails.
-pub async fn before_insert(db: &impl ConnectionTrait, shop: &str) -> AppResult<()> {
+pub async fn wake_publishers_at_commit(db: &impl ConnectionTrait, shop: &str) -> AppResult<()> {
     if db.get_database_backend() != DbBackend::Postgres {
         return Ok(());
     }

@@ -123,7 +123,11 @@ impl LoaderTrait<PayoutById> for Loader {
 
     async fn load(&self, keys: &[PayoutById]) -> Result<HashMap<PayoutById, Self::Value>, LoadError> {
         let ids: Vec<i64> = keys.iter().map(|k| k.0).collect();
-        Ok(payouts::repo::find_many(&self.db, &ids).await?.into_iter().map(|p| (PayoutById(p.id), p)).collect())
+        Ok(payouts::repo::find_many_any_shop(&self.db, &ids)
+            .await?
+            .into_iter()
+            .map(|p| (PayoutById(p.id), p))
+            .collect())
     }
 }
 
@@ -137,7 +141,7 @@ impl LoaderTrait<OrderBySn> for Loader {
 
     async fn load(&self, keys: &[OrderBySn]) -> Result<HashMap<OrderBySn, Self::Value>, LoadError> {
         let sns: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = orders::repo::find_many(&self.db, &sns).await?;
+        let rows = orders::repo::find_many_any_shop(&self.db, &sns).await?;
         Ok(rows.into_iter().map(|o| (OrderBySn(o.order_sn.clone()), o)).collect())
     }
 }
@@ -190,7 +194,7 @@ impl LoaderTrait<ShopById> for Loader {
 
     async fn load(&self, keys: &[ShopById]) -> Result<HashMap<ShopById, Self::Value>, LoadError> {
         let ids: Vec<String> = keys.iter().map(|k| k.0.clone()).collect();
-        let rows = shops::repo::find_many(&self.db, &ids).await?;
+        let rows = shops::repo::find_many_any_shop(&self.db, &ids).await?;
         Ok(rows.into_iter().map(|s| (ShopById(s.id.clone()), s)).collect())
     }
 }

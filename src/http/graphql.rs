@@ -280,7 +280,7 @@ async fn with_viewer(
     let anonymous = match authenticate(state, header) {
         Ok(Some(viewer)) => {
             crate::graphql::logging::record_viewer(&viewer);
-            if let Err(e) = accounts::service::provision(state.ctx(), &state.provisioned, &viewer).await {
+            if let Err(e) = accounts::service::provision(state.deps(), &state.provisioned, &viewer).await {
                 return Err(refused(&e));
             }
             request = request.data(viewer);

@@ -1,10 +1,11 @@
 //! What every request passes through before its handler: the client's address (the TCP peer,
-//! or what a trusted proxy forwards), the request id, the request's span (its log lines and
-//! its trace span) and the HTTP metrics.
+//! or what a trusted proxy forwards), the request id (tower-http's `SetRequestId` and
+//! `PropagateRequestId`), the request's span (tower-http's `Trace`: its log lines and its trace
+//! span) and the HTTP metrics.
 
 use std::{
     net::{IpAddr, SocketAddr},
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
@@ -14,7 +15,11 @@ use axum::{
     response::Response,
 };
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
-use tracing::{Instrument, field::Empty};
+use tower_http::{
+    classify::{ServerErrorsAsFailures, SharedClassifier},
+    trace::{MakeSpan, OnResponse, TraceLayer},
+};
+use tracing::{Span, field::Empty};
 
 use super::server::Server;
 use crate::config::{Config, ForwardedHeader};
@@ -81,62 +86,97 @@ fn forwarded_for(element: &str) -> Option<IpAddr> {
     })
 }
 
-/// The request's id: the client's `x-request-id` when it is 1–64 characters of letters,
-/// digits and `-_.:`, else a new UUID.
-pub(super) fn request_id(headers: &HeaderMap) -> HeaderValue {
-    let given = headers.get(&REQUEST_ID).filter(|v| {
-        let b = v.as_bytes();
-        !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
-    });
-    given.cloned().unwrap_or_else(|| {
-        HeaderValue::from_str(&uuid::Uuid::new_v4().to_string()).unwrap_or(HeaderValue::from_static("-"))
-    })
+/// Whether a client's (or a proxy's) `x-request-id` is kept: 1–64 characters of letters,
+/// digits and `-_.:`. Any other is dropped by [`identify`], and tower-http's `SetRequestId`
+/// gives the request a new UUID.
+fn usable_request_id(value: &HeaderValue) -> bool {
+    let b = value.as_bytes();
+    !b.is_empty() && b.len() <= 64 && b.iter().all(|c| c.is_ascii_alphanumeric() || b"-_.:".contains(c))
 }
 
-/// Runs the request in its log span and logs its end: status and duration (`warn` for a 5xx,
-/// `debug` for the probes `/healthz`, `/readyz` and `/metrics`, `info` otherwise). Resolves the
-/// client's address ([`ClientAddr`], the span's `client`).
-pub(super) async fn request_span(State(server): State<Server>, mut request: Request, next: Next) -> Response {
-    let id = request_id(request.headers());
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    let path = request.uri().path().to_owned();
+/// The first thing a request passes: resolves the client's address ([`ClientAddr`], the span's
+/// `client`) and drops an `x-request-id` that is not [usable](usable_request_id).
+pub(super) async fn identify(State(server): State<Server>, mut request: Request, next: Next) -> Response {
+    if request.headers().get_all(&REQUEST_ID).iter().any(|v| !usable_request_id(v)) {
+        request.headers_mut().remove(&REQUEST_ID);
+    }
     let peer = request.extensions().get::<ConnectInfo<SocketAddr>>().map(|info| info.0.ip());
-    let client = peer.map(|peer| ClientAddr(client_address(peer, request.headers(), &server.state.config)));
-    if let Some(client) = client {
+    if let Some(peer) = peer {
+        let client = ClientAddr(client_address(peer, request.headers(), &server.state.config));
         request.extensions_mut().insert(client);
     }
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or("-"),
-        method = %request.method(),
-        path = %path,
-        client = client.map(|c| tracing::field::display(c.0)),
-        account = Empty,
-        shop = Empty,
-        operation = Empty,
-        code = Empty,
-        trace_id = Empty,
-        otel.name = format!("{} {path}", request.method()),
-        otel.kind = "server",
-    );
-    if let Some(trace) = crate::telemetry::continue_trace(&span, request.headers()) {
-        span.record("trace_id", trace.as_str());
+    next.run(request).await
+}
+
+/// tower-http's trace layer with the request's span ([`RequestSpan`]) and its one closing line
+/// ([`Finished`]); nothing logged at the start, and a 5xx is the closing line's `warn`, not a
+/// second line.
+pub(super) type Trace = TraceLayer<SharedClassifier<ServerErrorsAsFailures>, RequestSpan, (), Finished, (), (), ()>;
+
+/// The trace layer; `quiet` for the probes (`/healthz`, `/readyz`, `/metrics`), whose closing
+/// line is `debug`.
+pub(super) fn trace(quiet: bool) -> Trace {
+    TraceLayer::new_for_http()
+        .make_span_with(RequestSpan)
+        .on_request(())
+        .on_response(Finished { quiet })
+        .on_body_chunk(())
+        .on_eos(())
+        .on_failure(())
+}
+
+/// The request's span, for its log lines and its trace: the request id (set by then), method,
+/// path and client, the fields the GraphQL handler fills in (account, shop, operation, code),
+/// and the trace id when a trace is exported (continued from a W3C `traceparent`).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct RequestSpan;
+
+impl<B> MakeSpan<B> for RequestSpan {
+    fn make_span(&mut self, request: &axum::http::Request<B>) -> Span {
+        let id = request.headers().get(&REQUEST_ID).and_then(|v| v.to_str().ok()).unwrap_or("-");
+        let client = request.extensions().get::<ClientAddr>().map(|c| tracing::field::display(c.0));
+        let path = request.uri().path();
+        let span = tracing::info_span!(
+            "request",
+            request_id = id,
+            method = %request.method(),
+            path = %path,
+            client,
+            account = Empty,
+            shop = Empty,
+            operation = Empty,
+            code = Empty,
+            trace_id = Empty,
+            otel.name = format!("{} {path}", request.method()),
+            otel.kind = "server",
+        );
+        if let Some(trace) = crate::telemetry::continue_trace(&span, request.headers()) {
+            span.record("trace_id", trace.as_str());
+        }
+        span
     }
-    let started = Instant::now();
-    let mut response = next.run(request).instrument(span.clone()).await;
-    // Whole microseconds in milliseconds: printed as e.g. 2.634.
-    let duration_ms = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
-    let status = response.status().as_u16();
-    let _entered = span.enter();
-    if status >= 500 {
-        tracing::warn!(status, duration_ms, "request finished");
-    } else if matches!(path.as_str(), "/healthz" | "/readyz" | "/metrics") {
-        tracing::debug!(status, duration_ms, "request finished");
-    } else {
-        tracing::info!(status, duration_ms, "request finished");
+}
+
+/// The request's closing line, in its span: status and duration (`warn` for a 5xx, `debug` for
+/// a quiet route, `info` otherwise).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Finished {
+    quiet: bool,
+}
+
+impl<B> OnResponse<B> for Finished {
+    fn on_response(self, response: &axum::http::Response<B>, latency: Duration, _span: &Span) {
+        // Whole microseconds in milliseconds: printed as e.g. 2.634.
+        let duration_ms = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX) as f64 / 1000.0;
+        let status = response.status().as_u16();
+        if status >= 500 {
+            tracing::warn!(status, duration_ms, "request finished");
+        } else if self.quiet {
+            tracing::debug!(status, duration_ms, "request finished");
+        } else {
+            tracing::info!(status, duration_ms, "request finished");
+        }
     }
-    response.headers_mut().insert(REQUEST_ID, id);
-    response
 }
 
 /// The process-wide Prometheus recorder (installed once; every app in the process shares it).

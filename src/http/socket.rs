@@ -190,7 +190,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
     use futures_util::{SinkExt, StreamExt};
     let (mut sink, mut stream) = socket.split();
     let (in_tx, mut in_rx) = tokio::sync::mpsc::channel::<Message>(WS_QUEUE);
-    let incoming = futures_util::stream::poll_fn(move |cx| in_rx.poll_recv(cx)).map(Ok::<_, axum::Error>);
+    let incoming = futures_util::stream::poll_fn(move |deps| in_rx.poll_recv(deps)).map(Ok::<_, axum::Error>);
     let initialised = Arc::new(AtomicBool::new(false));
     let initialised_by_init = initialised.clone();
     // The account this socket counts against, once connection_init is accepted.
@@ -221,7 +221,7 @@ async fn serve_socket(server: Server, protocol: GraphQLProtocol, socket: WebSock
                     return Err(AppError::RateLimited("too many subscription sockets for this account".into()));
                 }
                 *counted_by_init.lock().unwrap_or_else(|p| p.into_inner()) = Some(key);
-                accounts::service::provision(state.ctx(), &state.provisioned, &viewer).await?;
+                accounts::service::provision(state.deps(), &state.provisioned, &viewer).await?;
                 Ok::<_, AppError>((viewer, exp))
             }
             .await;

@@ -25,7 +25,7 @@ pub async fn run_due(state: &AppState) -> AppResult<usize> {
         let due: Vec<scheduled_job::Model> =
             repo::due(&state.db, now, 200).await?.into_iter().filter(|j| !tried.contains(&j.id)).collect();
         if due.is_empty() {
-            cards::notify::deliver_pending(state.ctx(), &*state.notifier).await?;
+            cards::notify::deliver_pending(state.deps(), &*state.notifier).await?;
             return Ok(ran);
         }
         for job in due {
@@ -48,8 +48,8 @@ async fn run_one(state: &AppState, job: &scheduled_job::Model) -> AppResult<bool
     let missing = |what: &str| AppError::Internal(format!("job {} has no {what}", job.id));
     let payout = || job.payout_id.ok_or_else(|| missing("payout"));
     match job.kind {
-        JobKind::Deliver => return delivery::run(state.ctx(), state.payments(), job).await,
-        JobKind::Close => delivery::before_close(state.ctx(), state.payments(), payout()?).await?,
+        JobKind::Deliver => return delivery::run(state.deps(), state.payments(), job).await,
+        JobKind::Close => delivery::before_close(state.deps(), state.payments(), payout()?).await?,
         _ => {}
     }
     let now = job.due_at.min(state.clock.now());

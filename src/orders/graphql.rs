@@ -281,7 +281,7 @@ impl OrdersMutation {
     #[graphql(guard = "RoleGuard::platform().and(Throttle)")]
     async fn sync_order(&self, ctx: &Context<'_>, input: OrderInput) -> Result<Order> {
         let state = ctx.data::<AppState>()?;
-        Ok(Order(service::sync(state.ctx(), input.validate()?).await?))
+        Ok(Order(service::sync(state.deps(), input.validate()?).await?))
     }
 
     /// Records a compensation the platform paid on an order: idempotent on `reference` when
@@ -300,6 +300,6 @@ impl OrdersMutation {
             at: input.at.map(to_millis),
             reference: input.reference.as_deref().map(|r| validate::id("reference", r)).transpose()?,
         };
-        Ok(PlatformCompensation(service::record_compensation(state.ctx(), spec).await?))
+        Ok(PlatformCompensation(service::record_compensation(state.deps(), spec).await?))
     }
 }

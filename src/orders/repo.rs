@@ -60,7 +60,7 @@ pub async fn count(db: &impl ConnectionTrait, scope: &ShopScope, filter: &OrderF
 }
 
 /// Any shop's order: for the platform's service calls only.
-pub async fn find_by_sn(db: &impl ConnectionTrait, order_sn: &str) -> AppResult<Option<order::Model>> {
+pub async fn find_any_shop(db: &impl ConnectionTrait, order_sn: &str) -> AppResult<Option<order::Model>> {
     Ok(order::Entity::find().filter(order::Column::OrderSn.eq(order_sn)).lock_exclusive().one(db).await?)
 }
 
@@ -78,7 +78,7 @@ pub async fn compensations_of(
 }
 
 /// The orders of these numbers (any shop: callers pass numbers reached through a scope).
-pub async fn find_many(db: &impl ConnectionTrait, order_sns: &[String]) -> AppResult<Vec<order::Model>> {
+pub async fn find_many_any_shop(db: &impl ConnectionTrait, order_sns: &[String]) -> AppResult<Vec<order::Model>> {
     Ok(order::Entity::find().filter(order::Column::OrderSn.is_in(order_sns.iter().map(String::as_str))).all(db).await?)
 }
 

@@ -5,7 +5,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, IntoActiveModel};
 
 use super::repo;
 use crate::{
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::money::Cny,
     domain::vocab::PayoutType,
     error::{AppError, AppResult},
@@ -27,17 +27,17 @@ pub struct OrderSpec {
 }
 
 /// Creates or updates an order. An order never moves to another shop.
-pub async fn sync(cx: Ctx<'_>, spec: OrderSpec) -> AppResult<order::Model> {
-    cx.write(|| sync_once(cx, &spec)).await
+pub async fn sync(deps: Deps<'_>, spec: OrderSpec) -> AppResult<order::Model> {
+    deps.write(|| sync_once(deps, &spec)).await
 }
 
-async fn sync_once(cx: Ctx<'_>, spec: &OrderSpec) -> AppResult<order::Model> {
-    let now = cx.clock.now();
-    let tx = db::begin_write(cx.db).await?;
-    if crate::shops::repo::find_by_id(&tx, &spec.shop_id).await?.is_none() {
+async fn sync_once(deps: Deps<'_>, spec: &OrderSpec) -> AppResult<order::Model> {
+    let now = deps.clock.now();
+    let tx = db::begin_write(deps.db).await?;
+    if crate::shops::repo::find_any_shop(&tx, &spec.shop_id).await?.is_none() {
         return Err(AppError::not_found(format!("shop {}", spec.shop_id)));
     }
-    let existing = repo::find_by_sn(&tx, &spec.order_sn).await?;
+    let existing = repo::find_any_shop(&tx, &spec.order_sn).await?;
     let mut model = match &existing {
         Some(o) if o.shop_id != spec.shop_id => {
             return Err(AppError::bad_input("shopId", "an order cannot move to another shop"));
@@ -90,13 +90,13 @@ impl CompensationSpec {
 /// Records a compensation the platform paid (rules.md): with a `reference`, a repeated call
 /// returns the record made by the first (the same reference with another order, type, amount
 /// or time is `IDEMPOTENCY_KEY_REUSED`); without one, every call is a new compensation.
-pub async fn record_compensation(cx: Ctx<'_>, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
-    cx.write(|| record_once(cx, &spec)).await
+pub async fn record_compensation(deps: Deps<'_>, spec: CompensationSpec) -> AppResult<platform_compensation::Model> {
+    deps.write(|| record_once(deps, &spec)).await
 }
 
-async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {
-    let tx = db::begin_write(cx.db).await?;
-    let order = repo::find_by_sn(&tx, &spec.order_sn)
+async fn record_once(deps: Deps<'_>, spec: &CompensationSpec) -> AppResult<platform_compensation::Model> {
+    let tx = db::begin_write(deps.db).await?;
+    let order = repo::find_any_shop(&tx, &spec.order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", spec.order_sn)))?;
     if let Some(reference) = &spec.reference {
@@ -105,7 +105,7 @@ async fn record_once(cx: Ctx<'_>, spec: &CompensationSpec) -> AppResult<platform
             return if spec.matches(&existing) { Ok(existing) } else { Err(AppError::IdempotencyKeyReused) };
         }
     }
-    let now = cx.clock.now();
+    let now = deps.clock.now();
     // A concurrent first use of the same reference loses on the unique index and is retried,
     // then finds the winner's record above.
     let saved = platform_compensation::ActiveModel {

@@ -25,7 +25,7 @@ use super::{
 };
 use crate::{
     cards,
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         money::Cny,
         vocab::{JobKind, PayoutStatus},
@@ -41,8 +41,8 @@ pub const LEASE: TimeDelta = TimeDelta::seconds(30);
 /// Runs the payout's pending `DELIVER` job now, unless another runner has it: the first
 /// delivery, right after the commit that made the payout `PAYING`. Failures are logged; the
 /// job stays for the runners.
-pub async fn start(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) {
-    let job = match jobs::repo::pending_of(cx.db, JobKind::Deliver, payout_id).await {
+pub async fn start(deps: Deps<'_>, payments: Payments<'_>, payout_id: i64) {
+    let job = match jobs::repo::pending_of(deps.db, JobKind::Deliver, payout_id).await {
         Ok(Some(job)) => job,
         Ok(None) => return,
         Err(e) => {
@@ -50,7 +50,7 @@ pub async fn start(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) {
             return;
         }
     };
-    if let Err(e) = run(cx, payments, &job).await {
+    if let Err(e) = run(deps, payments, &job).await {
         tracing::warn!(payout = payout_id, job = job.id, error = ?e, "delivery deferred to the job runner");
     }
 }
@@ -69,11 +69,11 @@ pub async fn schedule_leased(
 /// The first attempt of a new payout's delivery, with the job [`schedule_leased`] gave the
 /// request: the transfer (no account has been submitted yet), then the answer recorded.
 /// Failures are logged; when the lease runs out a runner asks the channel again.
-pub async fn first_attempt(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
+pub async fn first_attempt(deps: Deps<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
     let Some(key) = p.transfer_key.as_deref() else { return };
     let answer =
         payments.channel.transfer(key, &transfer(p, None)).instrument(channel_span("transfer", payments, p.id)).await;
-    if let Err(e) = record(cx, job, &p.shop_id, key, answer).await {
+    if let Err(e) = record(deps, job, &p.shop_id, key, answer).await {
         tracing::warn!(payout = p.id, job = job.id, error = ?e, "delivery deferred to the job runner");
     }
 }
@@ -90,19 +90,20 @@ fn channel_span(call: &'static str, payments: Payments<'_>, payout: i64) -> trac
 }
 
 /// Runs one `DELIVER` job: lease, ask the channel, record. `false` when another runner had it.
-pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model) -> AppResult<bool> {
-    let now = cx.clock.now();
-    if !cx.write(|| jobs::repo::lease(cx.db, job, now, now + LEASE)).await? {
+pub async fn run(deps: Deps<'_>, payments: Payments<'_>, job: &scheduled_job::Model) -> AppResult<bool> {
+    let now = deps.clock.now();
+    if !deps.write(|| jobs::repo::lease(deps.db, job, now, now + LEASE)).await? {
         return Ok(false);
     }
     let payout_id = job.payout_id.ok_or_else(|| AppError::Internal(format!("job {} has no payout", job.id)))?;
-    let p =
-        repo::find_by_id(cx.db, payout_id).await?.ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
+    let p = repo::find_any_shop(deps.db, payout_id)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("payout {payout_id}")))?;
     let key = match (p.status, p.transfer_key.as_deref()) {
         (PayoutStatus::Paying, Some(key)) => key.to_owned(),
         // Settled, closed or retried under a newer key (which has its own job): nothing to do.
         _ => {
-            cx.write(|| jobs::repo::mark_done(cx.db, job.id, now)).await?;
+            deps.write(|| jobs::repo::mark_done(deps.db, job.id, now)).await?;
             return Ok(true);
         }
     };
@@ -113,18 +114,18 @@ pub async fn run(cx: Ctx<'_>, payments: Payments<'_>, job: &scheduled_job::Model
     };
     let answer = match asked {
         Some(ChannelAnswer::NotFound) | None => {
-            let transfer = transfer_of(cx, payments, &p).await?;
+            let transfer = transfer_of(deps, payments, &p).await?;
             payments.channel.transfer(&key, &transfer).instrument(channel_span("transfer", payments, p.id)).await
         }
         Some(answer) => answer,
     };
-    record(cx, job, &p.shop_id, &key, answer).await?;
+    record(deps, job, &p.shop_id, &key, answer).await?;
     Ok(true)
 }
 
 /// What to send: the payout, and the account the buyer submitted last, read back from its seal.
-async fn transfer_of(cx: Ctx<'_>, payments: Payments<'_>, p: &payout::Model) -> AppResult<Transfer> {
-    let submitted = match cards::repo::latest_submitted(cx.db, p.id).await? {
+async fn transfer_of(deps: Deps<'_>, payments: Payments<'_>, p: &payout::Model) -> AppResult<Transfer> {
+    let submitted = match cards::repo::latest_submitted(deps.db, p.id).await? {
         Some(card) => card.account_sealed.as_deref().map(|sealed| payments.sealer.open(sealed)).transpose()?,
         None => None,
     };
@@ -138,7 +139,7 @@ fn transfer(p: &payout::Model, submitted_account: Option<String>) -> Transfer {
 
 /// Records the channel's answer for `key` with the job's completion, in one transaction.
 async fn record(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     job: &scheduled_job::Model,
     shop: &str,
     key: &str,
@@ -150,7 +151,7 @@ async fn record(
         // Handed over (the result comes by reportTransferResult), or cancelled because the
         // payout closed: the job is done.
         ChannelAnswer::InFlight | ChannelAnswer::Cancelled => {
-            return cx.write(|| jobs::repo::mark_done(cx.db, job.id, cx.clock.now())).await;
+            return deps.write(|| jobs::repo::mark_done(deps.db, job.id, deps.clock.now())).await;
         }
         // Unknown: the lease runs out and the next attempt asks `status(key)`.
         ChannelAnswer::NoAnswer | ChannelAnswer::NotFound => {
@@ -158,22 +159,22 @@ async fn record(
             return Ok(());
         }
     };
-    settle_if_current(cx, shop, job.payout_id.unwrap_or_default(), key, &result, Some(job.id)).await
+    settle_if_current(deps, shop, job.payout_id.unwrap_or_default(), key, &result, Some(job.id)).await
 }
 
 /// Records `result` for `key` in one transaction, if the payout is still `PAYING` under that
 /// key (a stale answer changes nothing), and completes `job` in the same transaction.
 async fn settle_if_current(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     shop: &str,
     payout_id: i64,
     key: &str,
     result: &TransferResult,
     job: Option<i64>,
 ) -> AppResult<()> {
-    cx.write(|| async {
-        let now = cx.clock.now();
-        let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(shop)).await?;
+    deps.write(|| async {
+        let now = deps.clock.now();
+        let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(shop)).await?;
         let p = lifecycle::locked(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
             lifecycle::settle(&tx, &p, result, now).await?;
@@ -191,8 +192,8 @@ async fn settle_if_current(
 /// the channel confirms unpaid may close (and be refunded). One the channel delivered after
 /// all becomes `SUCCEEDED`; one it failed becomes `FAILED` (and then closes). No answer is an
 /// error: the close job runs again later.
-pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -> AppResult<()> {
-    let Some(p) = repo::find_by_id(cx.db, payout_id).await? else { return Ok(()) };
+pub async fn before_close(deps: Deps<'_>, payments: Payments<'_>, payout_id: i64) -> AppResult<()> {
+    let Some(p) = repo::find_any_shop(deps.db, payout_id).await? else { return Ok(()) };
     let (PayoutStatus::Paying, Some(key)) = (p.status, p.transfer_key.clone()) else { return Ok(()) };
     let result =
         match payments.channel.cancel(&key, payout_id).instrument(channel_span("cancel", payments, payout_id)).await {
@@ -201,5 +202,5 @@ pub async fn before_close(cx: Ctx<'_>, payments: Payments<'_>, payout_id: i64) -
             ChannelAnswer::Failed { kind, reason } => TransferResult::Failed { kind, reason: Some(reason) },
             ChannelAnswer::InFlight | ChannelAnswer::NoAnswer => return Err(AppError::Unavailable),
         };
-    settle_if_current(cx, &p.shop_id, payout_id, &key, &result, None).await
+    settle_if_current(deps, &p.shop_id, payout_id, &key, &result, None).await
 }

@@ -1,5 +1,5 @@
-//! Where a payout's money goes at commit: the commitment's fields on the row (a scan
-//! payout's fresh QR code) and the balance debit.
+//! Where a payout's money goes at commit: the commitment written on the row (funding, times,
+//! a scan payout's fresh QR code) and the balance debit in the ledger.
 use chrono::{DateTime, Utc};
 use entity::payout;
 use sea_orm::{ActiveValue::Set, ConnectionTrait};
@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Sets what `commitment` decides on a payout row (a scan payout gets a fresh QR code).
-pub fn apply(m: &mut payout::ActiveModel, commitment: &Commitment, amount: Cny) {
+pub fn set_commitment(m: &mut payout::ActiveModel, commitment: &Commitment, amount: Cny) {
     m.status = Set(commitment.status);
     m.funding = Set(Some(commitment.funding));
     m.committed_at = Set(Some(commitment.committed_at));
@@ -26,9 +26,10 @@ pub fn apply(m: &mut payout::ActiveModel, commitment: &Commitment, amount: Cny) 
         .map(|_| qr_payload(commitment.funding, amount, &uuid::Uuid::new_v4().simple().to_string())));
 }
 
-/// Debits the payout's amount from its shop's balance; refused with `INSUFFICIENT_BALANCE`
-/// (told as "`what`: INSUFFICIENT_BALANCE") when the balance cannot pay it.
-pub async fn debit(db: &impl ConnectionTrait, payout: &payout::Model, at: DateTime<Utc>, what: &str) -> AppResult<()> {
+/// Debits the payout's amount from its shop's balance; refused with `INSUFFICIENT_BALANCE` when
+/// the balance cannot pay it (the rules judged the balance under the shop's lock, so this is the
+/// ledger's own guard).
+pub async fn debit(db: &impl ConnectionTrait, payout: &payout::Model, at: DateTime<Utc>) -> AppResult<()> {
     let entry = NewEntry {
         shop_id: &payout.shop_id,
         kind: EntryKind::PayoutDebit,
@@ -39,6 +40,10 @@ pub async fn debit(db: &impl ConnectionTrait, payout: &payout::Model, at: DateTi
     };
     match ledger::append(db, entry).await? {
         Some(_) => Ok(()),
-        None => Err(AppError::insufficient_balance(format!("{what}: INSUFFICIENT_BALANCE"))),
+        None => Err(AppError::insufficient_balance(format!(
+            "the shop's balance cannot pay payout {} ({})",
+            payout.id,
+            Cny::from(payout.amount_fen)
+        ))),
     }
 }

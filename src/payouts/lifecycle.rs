@@ -10,7 +10,7 @@ use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction};
 use super::repo::{self, NewTransition};
 use crate::{
     cards,
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         actor::Actor,
         payout as rules,
@@ -51,7 +51,7 @@ pub async fn transition(
         return Err(AppError::Contention);
     };
     super::totals::record(tx, Some(payout), &saved).await?;
-    repo::record_transition(
+    repo::publish_transition(
         tx,
         NewTransition {
             payout: &saved,
@@ -83,7 +83,7 @@ pub async fn schedule_delivery(tx: &impl ConnectionTrait, payout_id: i64, now: D
 
 /// Loads a payout for a change, locked (PostgreSQL) inside `tx`.
 pub(crate) async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payout::Model> {
-    repo::find_for_update(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
+    repo::find_for_update_any_shop(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
 }
 
 /// Schedules the deadlines of a payout that has just been created or committed: a request's
@@ -140,11 +140,11 @@ pub async fn settle(
 
 /// The platform reports a transfer's result (`reportTransferResult`, the manual channel):
 /// `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is `INVALID_STATE` and changes nothing.
-pub async fn report_transfer(cx: Ctx<'_>, id: i64, result: TransferResult) -> AppResult<payout::Model> {
-    cx.write(|| async {
-        let tx = db::begin_shop_write(cx.db, db::ShopOf::Payout(id)).await?;
+pub async fn report_transfer(deps: Deps<'_>, id: i64, result: TransferResult) -> AppResult<payout::Model> {
+    deps.write(|| async {
+        let tx = db::begin_shop_write(deps.db, db::ShopOf::Payout(id)).await?;
         let p = locked(&tx, id).await?;
-        let saved = settle(&tx, &p, &result, cx.clock.now()).await?;
+        let saved = settle(&tx, &p, &result, deps.clock.now()).await?;
         tx.commit().await?;
         Ok(saved)
     })
@@ -174,7 +174,7 @@ pub async fn close(tx: &DatabaseTransaction, id: i64, now: DateTime<Utc>, defaul
     if !matches!(p.status, PayoutStatus::Paying | PayoutStatus::Failed) {
         return Ok(());
     }
-    let shop = crate::shops::repo::find_by_id(tx, &p.shop_id).await?;
+    let shop = crate::shops::repo::find_any_shop(tx, &p.shop_id).await?;
     let tz = shop.map_or(default_tz, |s| crate::domain::shop::zone_of(&s.time_zone, default_tz));
     let refund_due = rules::add_business_days(now, tz, rules::REFUND_BUSINESS_DAYS);
     let change =

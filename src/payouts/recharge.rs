@@ -11,24 +11,24 @@ use super::{
 };
 use crate::{
     auth::Viewer,
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{actor::Actor, vocab::PayoutStatus},
     error::{AppError, AppResult},
     gateway::Payments,
 };
 
 /// The QR code of a scan payout again, until its deadline. The applicant, or the admin.
-pub async fn continue_recharge(cx: Ctx<'_>, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
+pub async fn continue_recharge(deps: Deps<'_>, viewer: &Viewer, id: i64) -> AppResult<payout::Model> {
     let scope = viewer.shop_scope()?;
-    let p = repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
+    let p = repo::find(deps.db, &scope, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))?;
     if !viewer.is_applicant_or_admin(&p.applicant_id) {
         return Err(AppError::Forbidden("only the applicant or the admin continues a recharge".into()));
     }
-    let open = p.status == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| cx.clock.now() < d);
+    let open = p.status == PayoutStatus::PendingRecharge && p.recharge_deadline.is_some_and(|d| deps.clock.now() < d);
     if !open {
         return Err(AppError::InvalidState(format!(
             "a {} payout cannot be recharged",
-            recharge_state(&p, cx.clock.now())
+            recharge_state(&p, deps.clock.now())
         )));
     }
     Ok(p)
@@ -47,15 +47,15 @@ fn recharge_state(p: &payout::Model, now: DateTime<Utc>) -> PayoutStatus {
 /// The channel's callback for a scan recharge: `PENDING_RECHARGE` → `PAYING`, then the
 /// transfer. Idempotent on `channel_txn_id`.
 pub async fn confirm_recharge(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     payments: Payments<'_>,
     id: i64,
     channel_txn_id: &str,
 ) -> AppResult<payout::Model> {
-    let (payout, fresh) = cx
+    let (payout, fresh) = deps
         .write(|| async {
-            let now = cx.clock.now();
-            let tx = db::begin_shop_write(cx.db, db::ShopOf::Payout(id)).await?;
+            let now = deps.clock.now();
+            let tx = db::begin_shop_write(deps.db, db::ShopOf::Payout(id)).await?;
             let p = locked(&tx, id).await?;
             if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
                 return Ok((p, false));
@@ -79,7 +79,7 @@ pub async fn confirm_recharge(
         })
         .await?;
     if fresh {
-        delivery::start(cx, payments, payout.id).await;
+        delivery::start(deps, payments, payout.id).await;
     }
     Ok(payout)
 }

@@ -103,12 +103,12 @@ pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope, id: i64) -> AppR
 }
 
 /// The payout, locked until the transaction ends (PostgreSQL).
-pub async fn find_for_update(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
+pub async fn find_for_update_any_shop(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
     Ok(payout::Entity::find_by_id(id).lock_exclusive().one(db).await?)
 }
 
 /// Payouts of these ids (any shop: callers pass ids they reached through a scope).
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<payout::Model>> {
+pub async fn find_many_any_shop(db: &impl ConnectionTrait, ids: &[i64]) -> AppResult<Vec<payout::Model>> {
     Ok(payout::Entity::find().filter(payout::Column::Id.is_in(ids.iter().copied())).all(db).await?)
 }
 
@@ -135,9 +135,14 @@ pub struct NewTransition<'a> {
     pub note: Option<&'a str>,
 }
 
-/// Records a transition: the payout's history and its event (see [`crate::events`]).
-pub async fn record_transition(db: &impl ConnectionTrait, t: NewTransition<'_>) -> AppResult<payout_transition::Model> {
-    crate::events::repo::before_insert(db, &t.payout.shop_id).await?;
+/// Records a transition in the payout's history, which is also its event: subscribers see it
+/// once the transaction commits (on PostgreSQL this wakes every instance's publisher at the
+/// commit; see [`crate::events`]).
+pub async fn publish_transition(
+    db: &impl ConnectionTrait,
+    t: NewTransition<'_>,
+) -> AppResult<payout_transition::Model> {
+    crate::events::repo::wake_publishers_at_commit(db, &t.payout.shop_id).await?;
     let model = payout_transition::ActiveModel {
         payout_id: Set(t.payout.id),
         shop_id: Set(t.payout.shop_id.clone()),
@@ -239,7 +244,7 @@ async fn update_if(
 }
 
 /// Any shop's payout by id (after a compare-and-set on a row the caller holds).
-pub async fn find_by_id(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
+pub async fn find_any_shop(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
     Ok(payout::Entity::find_by_id(id).one(db).await?)
 }
 

@@ -15,7 +15,7 @@ use super::{
 use crate::{
     accounts,
     auth::{ShopScope, Viewer},
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         actor::Actor,
         create::{InitialState, initial_state},
@@ -39,16 +39,16 @@ pub struct Preview {
     pub compensations: Vec<platform_compensation::Model>,
 }
 
-pub async fn preview(cx: Ctx<'_>, viewer: &Viewer, order_sn: &str, amount: Option<Cny>) -> AppResult<Preview> {
+pub async fn preview(deps: Deps<'_>, viewer: &Viewer, order_sn: &str, amount: Option<Cny>) -> AppResult<Preview> {
     let scope = viewer.shop_scope()?;
     let shop =
-        shops::repo::find(cx.db, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-    let order = orders::repo::find_in_shop(cx.db, &scope, order_sn)
+        shops::repo::find(deps.db, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
+    let order = orders::repo::find_in_shop(deps.db, &scope, order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {order_sn}")))?;
     let (snapshot, payouts) =
-        snapshot(cx.db, cx.clock.now(), shops::service::zone(cx, &shop), &scope, &shop, &order, viewer).await?;
-    let compensations = orders::repo::compensations_of(cx.db, std::slice::from_ref(&order.order_sn)).await?;
+        snapshot(deps.db, deps.clock.now(), shops::service::zone(deps, &shop), &scope, &shop, &order, viewer).await?;
+    let compensations = orders::repo::compensations_of(deps.db, std::slice::from_ref(&order.order_sn)).await?;
     Ok(Preview { decision: rules::decide(&snapshot, amount), order, payouts, compensations })
 }
 
@@ -91,7 +91,7 @@ enum Created {
 /// Creates a payout (rules.md "Creating a payout"). A refusal writes nothing. A balance payout
 /// is handed to the payment channel after the commit; the answer is the payout as committed.
 pub async fn create(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     payments: Payments<'_>,
     viewer: &Viewer,
     input: NewPayout,
@@ -101,13 +101,13 @@ pub async fn create(
         return Err(AppError::Forbidden("an admin pays directly; REQUEST_APPROVAL is for other roles".into()));
     }
     let fingerprint = input.fingerprint();
-    match cx.write(|| create_once(cx, viewer, &scope, &input, &fingerprint)).await? {
+    match deps.write(|| create_once(deps, viewer, &scope, &input, &fingerprint)).await? {
         Created::Replay(id) => {
-            repo::find(cx.db, &scope, id).await?.ok_or_else(|| AppError::Internal("replayed payout vanished".into()))
+            repo::find(deps.db, &scope, id).await?.ok_or_else(|| AppError::Internal("replayed payout vanished".into()))
         }
         Created::New(payout, delivery) => {
             if let Some(job) = delivery {
-                delivery::first_attempt(cx, payments, &job, &payout).await;
+                delivery::first_attempt(deps, payments, &job, &payout).await;
             }
             Ok(*payout)
         }
@@ -115,14 +115,14 @@ pub async fn create(
 }
 
 async fn create_once(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     viewer: &Viewer,
     scope: &ShopScope,
     input: &NewPayout,
     fingerprint: &str,
 ) -> AppResult<Created> {
-    let now = cx.clock.now();
-    let tx = db::begin_shop_write(cx.db, db::ShopOf::Shop(scope.id())).await?;
+    let now = deps.clock.now();
+    let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
     // order's counts cannot change under the decision.
     let shop = shops::repo::find_for_update(&tx, scope)
@@ -134,7 +134,7 @@ async fn create_once(
     let order = orders::repo::find_in_shop(&tx, scope, &input.order_sn)
         .await?
         .ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
-    let (snapshot, _) = snapshot(&tx, now, shops::service::zone(cx, &shop), scope, &shop, &order, viewer).await?;
+    let (snapshot, _) = snapshot(&tx, now, shops::service::zone(deps, &shop), scope, &shop, &order, viewer).await?;
     if let Some(refusal) = rules::decide(&snapshot, Some(input.amount)).refusal(input.funding) {
         return Err(AppError::refused("payout refused", refusal));
     }
@@ -144,7 +144,7 @@ async fn create_once(
     shops::repo::count_new_payout(&tx, scope.id()).await?;
     totals::record(&tx, None, &payout).await?;
     if initial.commitment.as_ref().is_some_and(|c| c.debit.is_some()) {
-        funds::debit(&tx, &payout, now, "payout refused").await?;
+        funds::debit(&tx, &payout, now).await?;
     }
     let note = payout.approval_note.as_deref();
     let first = NewTransition {
@@ -155,7 +155,7 @@ async fn create_once(
         actor: Actor::Merchant(&viewer.sub),
         note,
     };
-    repo::record_transition(&tx, first).await?;
+    repo::publish_transition(&tx, first).await?;
     let delivery = match initial.status {
         PayoutStatus::Paying => Some(delivery::schedule_leased(&tx, payout.id, now).await?),
         _ => None,
@@ -221,7 +221,7 @@ fn new_row(
         ..Default::default()
     };
     if let Some(commitment) = &initial.commitment {
-        funds::apply(&mut row, commitment, input.amount);
+        funds::set_commitment(&mut row, commitment, input.amount);
     }
     row
 }

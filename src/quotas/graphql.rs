@@ -55,7 +55,7 @@ impl QuotasQuery {
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        Ok(service::list(state.ctx(), &scope).await?.into_iter().map(Quota).collect())
+        Ok(service::list(state.deps(), &scope).await?.into_iter().map(Quota).collect())
     }
 }
 
@@ -80,7 +80,7 @@ impl QuotasMutation {
         let account_id = validate::text("accountId", &account_id, 128)?;
         let per_payout = validate::positive("perPayoutLimit", per_payout_limit)?;
         let daily = validate::positive("dailyLimit", daily_limit)?;
-        Ok(Quota(service::set(state.ctx(), &scope, &admin.sub, &account_id, per_payout, daily).await?))
+        Ok(Quota(service::set(state.deps(), &scope, &admin.sub, &account_id, per_payout, daily).await?))
     }
 
     /// Removes an account's quota. ADMIN.
@@ -90,6 +90,6 @@ impl QuotasMutation {
         let admin = viewer(ctx)?;
         let scope = admin.shop_scope()?;
         let account_id = validate::text("accountId", &account_id, 128)?;
-        Ok(Account(service::clear(state.ctx(), &scope, &admin.sub, &account_id).await?))
+        Ok(Account(service::clear(state.deps(), &scope, &admin.sub, &account_id).await?))
     }
 }

@@ -5,7 +5,7 @@ use super::repo;
 use crate::{
     accounts,
     auth::{Role, ShopScope},
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::money::Cny,
     error::{AppError, AppResult},
     shops,
@@ -26,14 +26,14 @@ impl QuotaView {
     }
 }
 
-async fn views(cx: Ctx<'_>, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
-    let Some(shop) = shops::repo::find(cx.db, scope).await? else {
+async fn views(deps: Deps<'_>, scope: &ShopScope, quotas: Vec<quota::Model>) -> AppResult<Vec<QuotaView>> {
+    let Some(shop) = shops::repo::find(deps.db, scope).await? else {
         return Ok(Vec::new());
     };
-    let (from, to) = shops::service::today(cx, &shop);
+    let (from, to) = shops::service::today(deps, &shop);
     let ids: Vec<String> = quotas.iter().map(|q| q.account_id.clone()).collect();
-    let used = crate::payouts::totals::quota_used(cx.db, scope, &ids, from, to).await?;
-    let accounts = accounts::repo::find_many(cx.db, scope, &ids).await?;
+    let used = crate::payouts::totals::quota_used(deps.db, scope, &ids, from, to).await?;
+    let accounts = accounts::repo::find_many(deps.db, scope, &ids).await?;
     Ok(quotas
         .into_iter()
         .filter_map(|q| {
@@ -45,15 +45,15 @@ async fn views(cx: Ctx<'_>, scope: &ShopScope, quotas: Vec<quota::Model>) -> App
 }
 
 /// Every quota of the shop, by account id.
-pub async fn list(cx: Ctx<'_>, scope: &ShopScope) -> AppResult<Vec<QuotaView>> {
-    let quotas = repo::list(cx.db, scope).await?;
-    views(cx, scope, quotas).await
+pub async fn list(deps: Deps<'_>, scope: &ShopScope) -> AppResult<Vec<QuotaView>> {
+    let quotas = repo::list(deps.db, scope).await?;
+    views(deps, scope, quotas).await
 }
 
 /// One account's quota, if it has one.
-pub async fn of_account(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> AppResult<Option<QuotaView>> {
-    let quotas = repo::find(cx.db, scope, account_id).await?.into_iter().collect();
-    Ok(views(cx, scope, quotas).await?.pop())
+pub async fn of_account(deps: Deps<'_>, scope: &ShopScope, account_id: &str) -> AppResult<Option<QuotaView>> {
+    let quotas = repo::find(deps.db, scope, account_id).await?.into_iter().collect();
+    Ok(views(deps, scope, quotas).await?.pop())
 }
 
 /// Sets an account's limits (positive; per-payout ≤ daily). The account must exist and not
@@ -61,7 +61,7 @@ pub async fn of_account(cx: Ctx<'_>, scope: &ShopScope, account_id: &str) -> App
 /// is written, so that an account turning ADMIN meanwhile (`accounts::service::provision`,
 /// which deletes its quota) either waits for this or is seen as ADMIN here.
 pub async fn set(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     scope: &ShopScope,
     admin: &str,
     account_id: &str,
@@ -71,15 +71,15 @@ pub async fn set(
     if per_payout > daily {
         return Err(AppError::bad_input("perPayoutLimit", "`perPayoutLimit` must not exceed `dailyLimit`"));
     }
-    cx.write(|| async {
-        let tx = db::begin_write(cx.db).await?;
+    deps.write(|| async {
+        let tx = db::begin_write(deps.db).await?;
         let account = accounts::repo::find_for_update(&tx, scope, account_id)
             .await?
             .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
         if account.role == Role::Admin {
             return Err(AppError::bad_input("accountId", "an admin has no quota"));
         }
-        let now = cx.clock.now();
+        let now = deps.clock.now();
         repo::upsert(
             &tx,
             quota::Model {
@@ -97,12 +97,12 @@ pub async fn set(
         Ok(())
     })
     .await?;
-    if let Some(view) = of_account(cx, scope, account_id).await? {
+    if let Some(view) = of_account(deps, scope, account_id).await? {
         return Ok(view);
     }
     // Gone between the commit and this read: the account turned ADMIN meanwhile (its quota
     // goes with the promotion), or an admin cleared it.
-    let promoted = accounts::repo::find(cx.db, scope, account_id).await?.is_some_and(|a| a.role == Role::Admin);
+    let promoted = accounts::repo::find(deps.db, scope, account_id).await?.is_some_and(|a| a.role == Role::Admin);
     if promoted {
         Err(AppError::bad_input("accountId", "an admin has no quota"))
     } else {
@@ -112,14 +112,14 @@ pub async fn set(
 
 /// Removes an account's quota (a CS or STAFF account then cannot pay from the balance), and
 /// records the change in the same transaction when there was one.
-pub async fn clear(cx: Ctx<'_>, scope: &ShopScope, admin: &str, account_id: &str) -> AppResult<account::Model> {
-    cx.write(|| async {
-        let tx = db::begin_write(cx.db).await?;
+pub async fn clear(deps: Deps<'_>, scope: &ShopScope, admin: &str, account_id: &str) -> AppResult<account::Model> {
+    deps.write(|| async {
+        let tx = db::begin_write(deps.db).await?;
         let account = accounts::repo::find(&tx, scope, account_id)
             .await?
             .ok_or_else(|| AppError::not_found(format!("account {account_id}")))?;
         if repo::delete(&tx, scope, account_id).await? {
-            repo::record_change(&tx, scope, account_id, cx.clock.now(), None, admin).await?;
+            repo::record_change(&tx, scope, account_id, deps.clock.now(), None, admin).await?;
         }
         tx.commit().await?;
         Ok(account)

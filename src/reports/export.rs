@@ -256,7 +256,7 @@ async fn start(
     })?;
     let filter = params?.filter()?;
     let shop = shops::repo::find(&state.db, &scope).await?;
-    let zone = shop.as_ref().map_or(state.config.timezone, |s| shops::service::zone(state.ctx(), s));
+    let zone = shop.as_ref().map_or(state.config.timezone, |s| shops::service::zone(state.deps(), s));
     let today = state.clock.now().with_timezone(&zone).date_naive();
     let disposition = format!("attachment; filename=\"{}\"", file_name(scope.id(), today));
     let body = Body::from_stream(csv_chunks(state.clone(), scope, filter, zone));

@@ -67,11 +67,11 @@ fn figures(paid: Cny, from_balance: Cny, balance: Cny, quotas: &[QuotaView]) -> 
 }
 
 async fn read(state: &AppState, scope: &ShopScope) -> AppResult<(Figures, ShopTotals)> {
-    let cx = state.ctx();
-    let shop = shops::repo::find(cx.db, scope).await?.ok_or_else(|| AppError::not_found("shop"))?;
-    let (from, to) = shops::service::today(cx, &shop);
-    let sums = crate::payouts::totals::of_shop(cx.db, scope, from, to, None).await?;
-    let quotas = quotas::service::list(cx, scope).await?;
+    let deps = state.deps();
+    let shop = shops::repo::find(deps.db, scope).await?.ok_or_else(|| AppError::not_found("shop"))?;
+    let (from, to) = shops::service::today(deps, &shop);
+    let sums = crate::payouts::totals::of_shop(deps.db, scope, from, to, None).await?;
+    let quotas = quotas::service::list(deps, scope).await?;
     let (paid, from_balance, balance) =
         (Cny::from_fen(sums.paid), Cny::from_fen(sums.from_balance), Cny::from(shop.balance_fen));
     let figures = figures(paid, from_balance, balance, &quotas);
@@ -80,7 +80,7 @@ async fn read(state: &AppState, scope: &ShopScope) -> AppResult<(Figures, ShopTo
         paid_from_balance_today: from_balance,
         balance,
         quotas: quotas.into_iter().map(Quota).collect(),
-        at: cx.clock.now(),
+        at: deps.clock.now(),
     };
     Ok((figures, totals))
 }
@@ -88,16 +88,16 @@ async fn read(state: &AppState, scope: &ShopScope) -> AppResult<(Figures, ShopTo
 /// The balance, the newest quota change and the shop's day: what moves the totals without
 /// a transition.
 async fn mark(state: &AppState, scope: &ShopScope) -> AppResult<(i64, Option<i64>, DateTime<Utc>)> {
-    let cx = state.ctx();
-    let shop = shops::repo::find(cx.db, scope).await?.ok_or_else(|| AppError::not_found("shop"))?;
+    let deps = state.deps();
+    let shop = shops::repo::find(deps.db, scope).await?.ok_or_else(|| AppError::not_found("shop"))?;
     let newest: Option<Option<i64>> = quota_change::Entity::find()
         .select_only()
         .expr(Expr::col(quota_change::Column::Id).max())
         .filter(quota_change::Column::ShopId.eq(scope.id()))
         .into_tuple()
-        .one(cx.db)
+        .one(deps.db)
         .await?;
-    Ok((shop.balance_fen.0, newest.flatten(), shops::service::today(cx, &shop).0))
+    Ok((shop.balance_fen.0, newest.flatten(), shops::service::today(deps, &shop).0))
 }
 
 /// The shop's totals now, then after each change (see the module's notes).

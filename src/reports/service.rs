@@ -11,7 +11,7 @@ use super::{
 use crate::{
     accounts,
     auth::{Role, Viewer},
-    db::Ctx,
+    db::Deps,
     error::{AppError, AppResult},
     quotas, shops,
 };
@@ -20,7 +20,7 @@ use crate::{
 /// account, days without activity left out. ADMIN reads every account (or `account_id`'s);
 /// any other merchant role only its own (another account is `FORBIDDEN`).
 pub async fn account_days(
-    cx: Ctx<'_>,
+    deps: Deps<'_>,
     viewer: &Viewer,
     from: NaiveDate,
     to: NaiveDate,
@@ -34,17 +34,17 @@ pub async fn account_days(
         }
         _ => Some(viewer.sub.clone()),
     };
-    let shop = shops::repo::find(cx.db, &scope).await?;
-    let zone = shop.as_ref().map_or(cx.default_zone, |s| shops::service::zone(cx, s));
+    let shop = shops::repo::find(deps.db, &scope).await?;
+    let zone = shop.as_ref().map_or(deps.default_zone, |s| shops::service::zone(deps, s));
     let starts = rules::day_starts(zone, from, to)?;
     if shop.is_none() {
         return Ok(Vec::new());
     }
     let one = account.as_deref();
-    let committed = repo::committed(cx.db, &scope, one, &starts).await?;
-    let requests = repo::requests(cx.db, &scope, one, &starts).await?;
-    let quota_used = repo::quota_used(cx.db, &scope, one, &starts).await?;
-    let refunds = repo::refunds(cx.db, &scope, one, &starts).await?;
+    let committed = repo::committed(deps.db, &scope, one, &starts).await?;
+    let requests = repo::requests(deps.db, &scope, one, &starts).await?;
+    let quota_used = repo::quota_used(deps.db, &scope, one, &starts).await?;
+    let refunds = repo::refunds(deps.db, &scope, one, &starts).await?;
     let ids: Vec<String> = committed
         .iter()
         .map(|r| &r.account)
@@ -58,7 +58,7 @@ pub async fn account_days(
         return Ok(Vec::new());
     }
     let end = starts.last().copied().unwrap_or_default();
-    let changes: Vec<LimitsChange> = quotas::repo::changes_before(cx.db, &scope, &ids, end)
+    let changes: Vec<LimitsChange> = quotas::repo::changes_before(deps.db, &scope, &ids, end)
         .await?
         .into_iter()
         .map(|c| LimitsChange {
@@ -67,7 +67,7 @@ pub async fn account_days(
             limits: c.per_payout_limit_fen.zip(c.daily_limit_fen).map(|(p, d)| (p.0, d.0)),
         })
         .collect();
-    let current: BTreeMap<String, (i64, i64)> = quotas::repo::list(cx.db, &scope)
+    let current: BTreeMap<String, (i64, i64)> = quotas::repo::list(deps.db, &scope)
         .await?
         .into_iter()
         .map(|q| (q.account_id, (q.per_payout_limit_fen.0, q.daily_limit_fen.0)))
@@ -80,6 +80,6 @@ pub async fn account_days(
         &current,
     );
     let accounts: BTreeMap<String, account::Model> =
-        accounts::repo::find_many(cx.db, &scope, &ids).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
+        accounts::repo::find_many(deps.db, &scope, &ids).await?.into_iter().map(|a| (a.id.clone(), a)).collect();
     Ok(days.into_iter().filter_map(|d| Some((accounts.get(&d.account)?.clone(), d))).collect())
 }

@@ -82,12 +82,12 @@ impl Shop {
 
     /// Payouts committed today, every funding kind: the sum SHOP_DAILY_CAP_REACHED counts.
     async fn paid_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?.ctx(), &self.0, false).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.deps(), &self.0, false).await?)
     }
 
     /// Balance-funded payouts committed today: the sum SHOP_DAILY_BALANCE_CAP_REACHED counts.
     async fn paid_from_balance_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?.ctx(), &self.0, true).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.deps(), &self.0, true).await?)
     }
 }
 
@@ -175,7 +175,7 @@ impl ShopMutation {
     async fn sync_shop(&self, ctx: &Context<'_>, input: ShopInput) -> Result<Shop> {
         let state = ctx.data::<AppState>()?;
         let spec = input.validate(state.config.timezone)?;
-        Ok(Shop(service::sync(state.ctx(), spec).await?))
+        Ok(Shop(service::sync(state.deps(), spec).await?))
     }
 
     /// Moves a shop's balance by a signed amount; idempotent on `reference`. Refused with
@@ -194,6 +194,6 @@ impl ShopMutation {
         if amount == Cny::ZERO {
             return Err(AppError::bad_input("amount", "`amount` must not be zero").into());
         }
-        Ok(Shop(service::adjust_balance(state.ctx(), &shop_id, amount, &reference).await?))
+        Ok(Shop(service::adjust_balance(state.deps(), &shop_id, amount, &reference).await?))
     }
 }

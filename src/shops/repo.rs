@@ -40,12 +40,12 @@ pub async fn payout_count(db: &impl ConnectionTrait, scope: &ShopScope) -> AppRe
 }
 
 /// Any shop by id: for the platform's calls and for objects already confined to a shop.
-pub async fn find_by_id(db: &impl ConnectionTrait, id: &str) -> AppResult<Option<shop::Model>> {
+pub async fn find_any_shop(db: &impl ConnectionTrait, id: &str) -> AppResult<Option<shop::Model>> {
     Ok(shop::Entity::find_by_id(id.to_owned()).one(db).await?)
 }
 
 /// The shops of these ids.
-pub async fn find_many(db: &impl ConnectionTrait, ids: &[String]) -> AppResult<Vec<shop::Model>> {
+pub async fn find_many_any_shop(db: &impl ConnectionTrait, ids: &[String]) -> AppResult<Vec<shop::Model>> {
     Ok(shop::Entity::find().filter(shop::Column::Id.is_in(ids.iter().map(String::as_str))).all(db).await?)
 }
 

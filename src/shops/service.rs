@@ -7,7 +7,7 @@ use sea_orm::{ActiveModelTrait, ActiveValue::Set, EntityTrait, IntoActiveModel};
 use super::repo;
 use crate::{
     auth::ShopScope,
-    db::{self, Ctx},
+    db::{self, Deps},
     domain::{
         money::Cny,
         shop::Policy,
@@ -31,14 +31,14 @@ pub struct ShopSpec {
 }
 
 /// Creates or updates a shop. The opening balance is used only when the shop is created.
-pub async fn sync(cx: Ctx<'_>, spec: ShopSpec) -> AppResult<shop::Model> {
-    cx.write(|| sync_once(cx, &spec)).await
+pub async fn sync(deps: Deps<'_>, spec: ShopSpec) -> AppResult<shop::Model> {
+    deps.write(|| sync_once(deps, &spec)).await
 }
 
-async fn sync_once(cx: Ctx<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
-    let now = cx.clock.now();
+async fn sync_once(deps: Deps<'_>, spec: &ShopSpec) -> AppResult<shop::Model> {
+    let now = deps.clock.now();
     let scope = ShopScope::platform(&spec.id);
-    let tx = db::begin_write(cx.db).await?;
+    let tx = db::begin_write(deps.db).await?;
     let existing = repo::find_for_update(&tx, &scope).await?;
     let mut model = match &existing {
         Some(shop) => shop.clone().into_active_model(),
@@ -88,13 +88,13 @@ pub const MAX_BALANCE_FEN: i64 = crate::domain::money::MAX_ABS_FEN;
 /// `INSUFFICIENT_BALANCE` if the balance would go below zero; `BAD_USER_INPUT` if it would
 /// exceed [`MAX_BALANCE_FEN`]; the same reference with
 /// another amount is `IDEMPOTENCY_KEY_REUSED`.
-pub async fn adjust_balance(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
-    cx.write(|| adjust_once(cx, shop_id, amount, reference)).await
+pub async fn adjust_balance(deps: Deps<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+    deps.write(|| adjust_once(deps, shop_id, amount, reference)).await
 }
 
-async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
+async fn adjust_once(deps: Deps<'_>, shop_id: &str, amount: Cny, reference: &str) -> AppResult<shop::Model> {
     let scope = ShopScope::platform(shop_id);
-    let tx = db::begin_write(cx.db).await?;
+    let tx = db::begin_write(deps.db).await?;
     let shop =
         repo::find_for_update(&tx, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {shop_id}")))?;
     if let Some(previous) = ledger::find_by_reference(&tx, shop_id, reference).await? {
@@ -117,7 +117,7 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
         amount_fen: amount.into(),
         payout_id: None,
         reference: Some(reference),
-        at: cx.clock.now(),
+        at: deps.clock.now(),
     };
     if ledger::append(&tx, entry).await?.is_none() {
         return Err(AppError::insufficient_balance(format!(
@@ -131,19 +131,19 @@ async fn adjust_once(cx: Ctx<'_>, shop_id: &str, amount: Cny, reference: &str) -
 }
 
 /// The shop's time zone (stored validated; the server's default should it ever not parse).
-pub fn zone(cx: Ctx<'_>, shop: &shop::Model) -> Tz {
-    crate::domain::shop::zone_of(&shop.time_zone, cx.default_zone)
+pub fn zone(deps: Deps<'_>, shop: &shop::Model) -> Tz {
+    crate::domain::shop::zone_of(&shop.time_zone, deps.default_zone)
 }
 
 /// The UTC bounds `[from, to)` of the shop's today.
-pub fn today(cx: Ctx<'_>, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
-    crate::domain::shop::day_bounds(zone(cx, shop), cx.clock.now())
+pub fn today(deps: Deps<'_>, shop: &shop::Model) -> (DateTime<Utc>, DateTime<Utc>) {
+    crate::domain::shop::day_bounds(zone(deps, shop), deps.clock.now())
 }
 
 /// The shop's committed payouts today: every funding kind, or balance-funded only.
-pub async fn paid_today(cx: Ctx<'_>, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
-    let (from, to) = today(cx, shop);
+pub async fn paid_today(deps: Deps<'_>, shop: &shop::Model, balance_only: bool) -> AppResult<Cny> {
+    let (from, to) = today(deps, shop);
     let scope = ShopScope::platform(&shop.id);
-    let totals = crate::payouts::totals::of_shop(cx.db, &scope, from, to, None).await?;
+    let totals = crate::payouts::totals::of_shop(deps.db, &scope, from, to, None).await?;
     Ok(Cny::from_fen(if balance_only { totals.from_balance } else { totals.paid }))
 }

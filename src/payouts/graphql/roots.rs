@@ -80,7 +80,7 @@ impl PayoutsQuery {
         let state = ctx.data::<AppState>()?;
         let order_sn = validate::id("orderSn", &order_sn)?;
         let amount = amount.map(|a| validate::positive("amount", a)).transpose()?;
-        Ok(service::preview(state.ctx(), viewer(ctx)?, &order_sn, amount).await?.into())
+        Ok(service::preview(state.deps(), viewer(ctx)?, &order_sn, amount).await?.into())
     }
 }
 
@@ -97,7 +97,7 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant().and(Throttle)", complexity = 25)]
     async fn create_payout(&self, ctx: &Context<'_>, input: CreatePayoutInput) -> Result<Payout> {
         let state = ctx.data::<AppState>()?;
-        let payout = service::create(state.ctx(), state.payments(), viewer(ctx)?, input.validate()?).await?;
+        let payout = service::create(state.deps(), state.payments(), viewer(ctx)?, input.validate()?).await?;
         Ok(Payout(payout))
     }
 
@@ -106,7 +106,7 @@ impl PayoutsMutation {
     #[graphql(guard = "RoleGuard::merchant().and(Throttle)")]
     async fn continue_recharge(&self, ctx: &Context<'_>, payout_id: ID) -> Result<RechargeInfo> {
         let state = ctx.data::<AppState>()?;
-        let payout = recharge::continue_recharge(state.ctx(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
+        let payout = recharge::continue_recharge(state.deps(), viewer(ctx)?, super::payout_id(&payout_id)?).await?;
         Ok(RechargeInfo::of(&payout)?)
     }
 
@@ -117,7 +117,7 @@ impl PayoutsMutation {
         let state = ctx.data::<AppState>()?;
         let txn = validate::id("channelTxnId", &channel_txn_id)?;
         Ok(Payout(
-            recharge::confirm_recharge(state.ctx(), state.payments(), super::payout_id(&payout_id)?, &txn).await?,
+            recharge::confirm_recharge(state.deps(), state.payments(), super::payout_id(&payout_id)?, &txn).await?,
         ))
     }
 
@@ -140,6 +140,6 @@ impl PayoutsMutation {
         } else {
             TransferResult::Failed { kind: failure_kind.unwrap_or(TransferFailureKind::BuyerAccount).into(), reason }
         };
-        Ok(Payout(lifecycle::report_transfer(state.ctx(), id, result).await?))
+        Ok(Payout(lifecycle::report_transfer(state.deps(), id, result).await?))
     }
 }
