@@ -98,6 +98,16 @@ async fn rejecting_needs_a_reason_and_gives_the_attempt_back(app: TestApp) {
     // The applicant sees the outcome on the order.
     let order = app.ok(&cs, "{ order(orderSn: \"O-1\") { payouts { status rejectReason } } }", json!({})).await;
     assert_eq!(order["order"]["payouts"], json!([{ "status": "REJECTED", "rejectReason": "重复补偿" }]));
+
+    // rules.md, "Refusals": `ORDER_RATE_LIMITED` — a payout on the order created less than 60 s
+    // ago, whatever became of it: the rejected request still holds the order for its minute.
+    let since = app.state.clock.now()
+        - chrono::DateTime::parse_from_rfc3339(a["createdAt"].as_str().unwrap()).unwrap().with_timezone(&Utc);
+    app.advance(59 - since.num_seconds()).await;
+    let r = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "ORDER_RATE_LIMITED", "59 s after a rejected request: {r}");
+    app.advance(1).await;
+    app.pay(&admin, "O-1", "1.00", "BALANCE").await;
 }
 
 async fn deciding_is_refused_when_it_cannot_be_decided(app: TestApp) {

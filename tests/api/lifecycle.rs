@@ -197,6 +197,17 @@ async fn a_payout_closes_after_seven_days_and_is_refunded_three_business_days_la
     // Nothing is refunded twice.
     assert_eq!(app.advance(30 * 86400).await["jobsRun"], 0, "every deadline ran once already");
     assert_eq!(app.balance_and_ledger("s1").await, (7700, 7700));
+
+    // rules.md, "Counting": the 3-limit counts every payout of the order but REJECTED and
+    // RECHARGE_FAILED ones, so a closed and refunded payout keeps its attempt.
+    let remaining = "query($o: String!) { payoutPreview(orderSn: $o) { remainingAttempts } }";
+    assert_eq!(app.ok(&admin, remaining, json!({ "o": "O-1" })).await["payoutPreview"]["remainingAttempts"], 2);
+    app.pay(&admin, "O-1", "1.00", "BALANCE").await;
+    app.advance(60).await;
+    app.pay(&admin, "O-1", "1.00", "BALANCE").await;
+    app.advance(60).await;
+    let r = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({})).await;
+    assert_eq!(r["errors"][0]["extensions"]["code"], "ORDER_ATTEMPTS_EXHAUSTED", "{r}");
 }
 
 async fn deadlines_survive_a_restart(mut app: TestApp) {

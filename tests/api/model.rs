@@ -805,13 +805,15 @@ impl Case {
                 let Some((card, _)) = self.payouts[i].card else { return };
                 let cards =
                     app.ok(&self.buyer_token, "{ myAccountCards { id payoutId status sentAt } }", json!({})).await;
-                // The newest card of this payout (the list holds the buyer's cards of every payout).
+                // The newest card of this payout (the list holds the buyer's cards of every payout,
+                // newest first: of two sent at the same instant the first listed is the newer).
+                let sent = |c: &Value| c["sentAt"].as_str().unwrap_or_default().to_owned();
                 let newest = cards["myAccountCards"]
                     .as_array()
                     .into_iter()
                     .flatten()
                     .filter(|c| c["payoutId"] == self.payouts[i].id.as_str())
-                    .max_by_key(|c| c["sentAt"].as_str().unwrap_or_default().to_owned());
+                    .reduce(|newest, c| if sent(c) > sent(newest) { c } else { newest });
                 let Some(newest) = newest else { self.fail(format!("{label}: the buyer sees no card: {cards}")) };
                 self.expect_eq(&format!("{label}: the card"), &newest["status"], card.name());
                 let q = "mutation($c: ID!) { submitReceivingAccount(cardId: $c,

@@ -402,6 +402,16 @@ async fn bad_input_is_refused_and_writes_nothing(app: TestApp) {
     assert_eq!(app.payout_count("s2").await, 0);
     assert_eq!(app.balance_and_ledger("s1").await, (10000, 10000));
     assert_eq!(app.code(Some(&admin), PREVIEW, json!({ "o": "O-OTHER" })).await, "NOT_FOUND");
+
+    // Each length bound's other side (rules.md, "Creating a payout": reason ≤ 200, message ≤ 500
+    // characters — characters, not bytes: 因 is three bytes in UTF-8).
+    let (reason, message) = ("因".repeat(200), "x".repeat(500));
+    let at_limit =
+        app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({ "reason": reason, "message": message })).await;
+    let p = &at_limit["data"]["createPayout"];
+    assert!(at_limit.get("errors").is_none(), "at the limits: {at_limit}");
+    assert_eq!((p["reason"].as_str(), p["message"].as_str()), (Some(reason.as_str()), Some(message.as_str())));
+    assert_eq!(app.payout_count("s1").await, 1);
 }
 
 async fn off_platform_contact_is_refused_in_any_width(app: TestApp) {
