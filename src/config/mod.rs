@@ -1,12 +1,25 @@
 //! Typed configuration: every variable of operations.md, each also a flag. Loaded once,
 //! validated, and passed down — never read from the environment anywhere else.
+//!
+//! This file is the command line and the settings; `commands` the subcommands, `choices` the
+//! settings that pick one of a few values, `parse` how a setting's text is read, `validate`
+//! which settings may not run together, `layers` where each setting comes from.
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use chrono_tz::Tz;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser};
 pub use secrecy::{ExposeSecret, SecretString};
 
+mod choices;
+mod commands;
 pub mod layers;
+mod parse;
+mod validate;
+
+pub use choices::{Environment, ForwardedHeader, Gateway, LogFormat, Registration, SqliteSynchronous};
+pub use commands::{Command, TokenArgs};
+use parse::secret;
+pub use parse::{exposed, parse_duration, parse_flag, parse_net};
 
 /// The development HS256 secret: refused in production.
 pub const DEV_JWT_SECRET: &str = "smallpay-development-secret-do-not-use-in-production";
@@ -20,86 +33,6 @@ pub struct Cli {
     pub config: Config,
     #[command(subcommand)]
     pub command: Option<Command>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum Command {
-    /// Migrate the database, start the HTTP server and the background jobs (the default).
-    Serve {
-        /// Do not load demo data into an empty development database.
-        #[arg(long)]
-        no_demo: bool,
-    },
-    /// Apply pending migrations and exit.
-    Migrate,
-    /// Print a signed JWT for development and scripts, with the configured secret.
-    Token(TokenArgs),
-    /// Load the demo shops, staff and orders (idempotent), then print ready tokens.
-    Demo,
-    /// Print the GraphQL SDL (`schema.graphql` is its output).
-    ExportSchema,
-    /// Check the books as a whole, read-only, and print a report: exit 0 when clean, 1 on any
-    /// violation, 2 when the audit could not run (database unreachable or not migrated).
-    Audit,
-    /// Ask the server this configuration names (`bind`; an unspecified address is asked on
-    /// loopback) for `/healthz` — or `/readyz` with `--ready` — and exit 0 when it answers 200
-    /// within 2 s, 1 otherwise: the container image's health check (it has no curl).
-    Healthcheck {
-        /// Ask `/readyz` (the database too) instead of `/healthz`.
-        #[arg(long)]
-        ready: bool,
-    },
-    /// Print the settings in force as TOML, each with where it came from (default, config file,
-    /// environment, command line); a secret's value is never shown.
-    Settings {
-        /// Print every setting instead, as the Markdown table of docs/operations.md.
-        #[arg(long)]
-        reference: bool,
-    },
-}
-
-#[derive(Debug, Clone, Args)]
-pub struct TokenArgs {
-    /// admin, cs_admin, cs, staff, buyer or platform.
-    #[arg(long)]
-    pub role: String,
-    /// The shop, for merchant roles.
-    #[arg(long)]
-    pub shop: Option<String>,
-    /// The account or buyer id (default: the role's name).
-    #[arg(long)]
-    pub sub: Option<String>,
-    /// Display name.
-    #[arg(long)]
-    pub name: Option<String>,
-    /// Lifetime, e.g. `1h`, `30m`, `7d`.
-    #[arg(long, default_value = "1h", value_parser = parse_duration)]
-    pub ttl: Duration,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Environment {
-    Development,
-    Production,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Gateway {
-    /// In-process channel that reports each transfer right after its commit.
-    Simulated,
-    /// Results arrive only through `reportTransferResult`.
-    Manual,
-}
-
-/// SQLite's `synchronous` setting: how much a commit waits for the disk.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum SqliteSynchronous {
-    /// A commit reaches the disk before it is acknowledged: an acknowledged payout survives a
-    /// power loss (the default).
-    Full,
-    /// WAL checkpoints are synced, commits are not: a power loss may lose the last commits
-    /// (never corrupts). Faster writes.
-    Normal,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -282,35 +215,6 @@ pub struct Config {
     pub persisted_query_registration: Option<Registration>,
 }
 
-/// Who may add documents to the persisted-query store.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Registration {
-    /// Any client, with a token or without.
-    Anyone,
-    /// Only a request with a valid token: an anonymous client cannot fill the store.
-    Authenticated,
-}
-
-/// How log lines are written (to stderr).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines; ANSI colours only when stderr is a terminal.
-    Text,
-    /// One JSON object per line: `timestamp`, `level`, `target`, `fields` (the message and the
-    /// event's fields), `span` (the request's `request_id`, `account`, `operation`, …).
-    Json,
-}
-
-/// The header a trusted proxy names the client in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum ForwardedHeader {
-    /// `X-Forwarded-For: client, proxy1, …` (HAProxy's `option forwardfor`, nginx, most
-    /// balancers).
-    XForwardedFor,
-    /// RFC 7239 `Forwarded: for=client, for=proxy1`.
-    Forwarded,
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
@@ -378,67 +282,6 @@ impl Config {
         })
     }
 
-    /// Refuses settings that must never run together.
-    pub fn validate(&self) -> Result<(), ConfigError> {
-        self.validate_jwks()?;
-        if self.is_production() {
-            if self.verifies_with_shared_secret() && exposed(&self.jwt_secret).is_none_or(|s| s == DEV_JWT_SECRET) {
-                return Err(ConfigError::DevSecretInProduction);
-            }
-            if self.test_clock {
-                return Err(ConfigError::TestClockInProduction);
-            }
-            if exposed(&self.seal_key).is_none_or(|k| k == DEV_SEAL_KEY) {
-                return Err(ConfigError::NoSealKeyInProduction);
-            }
-        } else if !self.bind.ip().is_loopback() && !self.dev_public_bind {
-            return Err(ConfigError::PublicBindInDevelopment);
-        }
-        if exposed(&self.seal_key).is_some_and(|k| k.len() < 32) {
-            return Err(ConfigError::ShortSealKey);
-        }
-        if exposed(&self.jwt_secret).is_some_and(|s| s.len() < 32) {
-            return Err(ConfigError::ShortSecret);
-        }
-        Ok(())
-    }
-
-    /// An HS256 secret verifies tokens (neither a public key nor a JWKS is configured).
-    pub fn verifies_with_shared_secret(&self) -> bool {
-        self.jwt_public_key.is_none() && self.jwt_jwks_url.is_none()
-    }
-
-    /// A JWKS URL alone (no secret, no public key), http(s); in production https, or http
-    /// to the same machine only (a key set read in clear text could be swapped in transit).
-    fn validate_jwks(&self) -> Result<(), ConfigError> {
-        let Some(url) = &self.jwt_jwks_url else {
-            return Ok(());
-        };
-        if self.jwt_public_key.is_some() || self.jwt_secret.is_some() {
-            return Err(ConfigError::JwksWithOtherKey);
-        }
-        if self.jwt_jwks_min_interval < Duration::from_secs(1) {
-            return Err(ConfigError::ShortJwksInterval);
-        }
-        let bad = |why: &str| Err(ConfigError::BadJwksUrl(format!("`{url}` {why}")));
-        let Ok(parsed) = url.parse::<hyper::Uri>() else {
-            return bad("is not a URL");
-        };
-        let Some(host) = parsed.host().map(|h| h.trim_matches(['[', ']'])) else {
-            return bad("is not an http(s) URL");
-        };
-        match parsed.scheme_str().unwrap_or_default() {
-            "https" => Ok(()),
-            "http" if !self.is_production() => Ok(()),
-            "http" => {
-                let loopback = host.eq_ignore_ascii_case("localhost")
-                    || host.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback());
-                if loopback { Ok(()) } else { bad("must be https in production (http only to localhost)") }
-            }
-            _ => bad("is not an http(s) URL"),
-        }
-    }
-
     /// The seal key, or the development one (never in production: `validate` refuses that).
     pub fn seal_key_or_dev(&self) -> &str {
         exposed(&self.seal_key).unwrap_or(DEV_SEAL_KEY)
@@ -451,36 +294,6 @@ impl Config {
 
     pub fn jwt_secret_or_dev(&self) -> &str {
         exposed(&self.jwt_secret).unwrap_or(DEV_JWT_SECRET)
-    }
-}
-
-/// A secret's text, where one is set.
-pub fn exposed(secret: &Option<SecretString>) -> Option<&str> {
-    secret.as_ref().map(|s| s.expose_secret())
-}
-
-/// A secret setting: kept as a [`SecretString`], which `Debug` prints as `[REDACTED]`.
-fn secret(s: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(s))
-}
-
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s.trim()).map_err(|e| format!("not a duration like `7d` or `1h`: {e}"))
-}
-
-/// A CIDR (`10.0.0.0/8`) or a single address (`192.0.2.7`, `::1`).
-pub fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
-    let s = s.trim();
-    s.parse::<ipnet::IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("`{s}` is not an address or a CIDR like 10.0.0.0/8"))
-}
-
-pub fn parse_flag(s: &str) -> Result<bool, String> {
-    match s.trim().to_ascii_lowercase().as_str() {
-        "1" | "true" | "on" | "yes" => Ok(true),
-        "0" | "false" | "off" | "no" | "" => Ok(false),
-        other => Err(format!("`{other}` is not 1/0, true/false, on/off")),
     }
 }
 
