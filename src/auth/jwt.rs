@@ -3,41 +3,33 @@
 //! has its own; required `iss`/`aud`/`exp`/`sub`, `nbf` honoured, `iat` not in the future, 60 s
 //! leeway. A header or claims set that names a member twice is refused (see
 //! [`super::unique_json`]), and so is a header with `crit`. Every refusal says why.
+//!
+//! This file is the keys and the verification; `claims` the claims and the viewer they make,
+//! `token` what is read of a token beside jsonwebtoken, `public_key` the configured public
+//! key's checks.
 use std::sync::Arc;
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
-use serde::{Deserialize, Serialize};
 
 use super::{
     jwks::{JwksCache, Lookup, Timing},
     unique_json,
     viewer::{Role, Viewer},
 };
-use crate::{config::Config, domain::actor, error::AppError};
+use crate::{config::Config, error::AppError};
+
+mod claims;
+mod public_key;
+mod token;
+
+pub use claims::Claims;
+use claims::{claims_reason, viewer_from_claims};
+pub use public_key::KeyError;
+use public_key::algorithm_of;
+use token::{check_header, header_alg, json_reason, token_part};
 
 pub const LEEWAY_SECONDS: u64 = 60;
-
-/// The claims smallpay reads. Other claims (an identity provider's `scope`, `azp`, `typ`,
-/// `sid`, `jti`…) are ignored, whatever their JSON type; a claim smallpay reads must be
-/// well-formed.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct Claims {
-    pub sub: String,
-    pub role: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub shop_id: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    pub iss: String,
-    /// A string or an array of strings.
-    pub aud: serde_json::Value,
-    pub exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub iat: Option<i64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub nbf: Option<i64>,
-}
 
 #[derive(Clone)]
 pub struct JwtKeys {
@@ -62,46 +54,6 @@ enum Verifier {
     Fixed(DecodingKey),
     /// The identity provider's key set: the key the token's `kid` names.
     Jwks(Arc<JwksCache>),
-}
-
-#[derive(Debug, thiserror::Error)]
-pub enum KeyError {
-    #[error("SMALLPAY_JWT_JWKS_URL: {0}")]
-    Jwks(String),
-    #[error("SMALLPAY_JWT_PUBLIC_KEY is neither an RSA nor an EC public key in PEM form")]
-    BadPublicKey,
-    #[error("cannot read SMALLPAY_JWT_PUBLIC_KEY file {0}: {1}")]
-    Unreadable(String, std::io::Error),
-    #[error("SMALLPAY_JWT_PUBLIC_KEY is a {0}-bit RSA key; at least 2048 bits are required")]
-    ShortRsaKey(usize),
-    #[error("SMALLPAY_JWT_PUBLIC_KEY is an EC key on a curve other than P-256 (ES256) or P-384 (ES384)")]
-    UnsupportedCurve,
-}
-
-/// The algorithm a public key verifies, checked: RSA of at least 2048 bits (RS256), EC on
-/// P-256 (ES256) or P-384 (ES384).
-fn algorithm_of(pem: &str) -> Result<(Algorithm, DecodingKey), KeyError> {
-    use p256::pkcs8::DecodePublicKey as _;
-    use rsa::traits::PublicKeyParts as _;
-    if let Ok(key) = rsa::RsaPublicKey::from_public_key_pem(pem) {
-        let bits = key.size() * 8;
-        if bits < 2048 {
-            return Err(KeyError::ShortRsaKey(bits));
-        }
-        return DecodingKey::from_rsa_pem(pem.as_bytes())
-            .map(|k| (Algorithm::RS256, k))
-            .map_err(|_| KeyError::BadPublicKey);
-    }
-    let algorithm = if p256::PublicKey::from_public_key_pem(pem).is_ok() {
-        Algorithm::ES256
-    } else if p384::PublicKey::from_public_key_pem(pem).is_ok() {
-        Algorithm::ES384
-    } else if DecodingKey::from_ec_pem(pem.as_bytes()).is_ok() {
-        return Err(KeyError::UnsupportedCurve);
-    } else {
-        return Err(KeyError::BadPublicKey);
-    };
-    DecodingKey::from_ec_pem(pem.as_bytes()).map(|k| (algorithm, k)).map_err(|_| KeyError::BadPublicKey)
 }
 
 impl JwtKeys {
@@ -305,83 +257,6 @@ impl JwtKeys {
 
 fn is_asymmetric(algorithm: Algorithm) -> bool {
     !matches!(algorithm, Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512)
-}
-
-fn viewer_from_claims(claims: Claims) -> Result<Viewer, AppError> {
-    let refuse = |why: String| AppError::Unauthenticated(format!("invalid token: {why}"));
-    let role = Role::from_claim(&claims.role).ok_or_else(|| refuse(format!("unknown role `{}`", claims.role)))?;
-    let sub = claims.sub.trim();
-    if sub.is_empty() || sub.len() > 128 {
-        return Err(refuse("claim `sub` must be 1 to 128 characters".into()));
-    }
-    if role.is_merchant() && actor::is_reserved_for_another_kind(sub) {
-        return Err(refuse(format!(
-            "claim `sub` `{sub}` is reserved for another kind of actor: `system`, `platform` and `buyer:…` \
-             name the system, the platform and buyers in a payout's history"
-        )));
-    }
-    let shop_id = claims.shop_id.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    if role.is_merchant() && shop_id.is_none() {
-        return Err(refuse(format!("role `{}` needs claim `shop_id`", claims.role)));
-    }
-    let name = claims
-        .name
-        .map(|n| n.trim().chars().take(200).collect::<String>())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| sub.to_owned());
-    Ok(Viewer { sub: sub.to_owned(), role, shop_id: if role.is_merchant() { shop_id } else { None }, name })
-}
-
-fn json_reason(err: &serde_json::Error) -> String {
-    // serde's messages name the field ("unknown field `x`", "missing field `role`"); drop the
-    // position suffix.
-    let text = err.to_string();
-    text.split(" at line ").next().unwrap_or("malformed").to_owned()
-}
-
-/// Why the claims are not smallpay's, naming the claim when one is malformed.
-fn claims_reason(err: &serde_path_to_error::Error<serde_json::Error>) -> String {
-    let reason = json_reason(err.inner());
-    match err.path().to_string().as_str() {
-        "." => format!("claims: {reason}"),
-        claim => format!("claims: `{claim}`: {reason}"),
-    }
-}
-
-/// One base64url part of a compact token (0 the header, 1 the claims), decoded.
-fn token_part(token: &str, index: usize) -> Option<Vec<u8>> {
-    use base64::Engine;
-    let part = token.split('.').nth(index)?;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part.trim_end_matches('=')).ok()
-}
-
-/// The header's own refusals, before anything in it is used: a member named twice (which
-/// `alg` or `kid` would be read?), and `crit` (RFC 7515 §4.1.11: the extensions it lists must
-/// be understood, or the token refused — smallpay implements none, not even `b64`, RFC 7797).
-/// A header that is not JSON at all is left to jsonwebtoken, which says so.
-fn check_header(token: &str) -> Result<(), String> {
-    let Some(bytes) = token_part(token, 0) else { return Ok(()) };
-    let header = match unique_json::parse(&bytes) {
-        Ok(header) => header,
-        Err(e) if e.is_data() => return Err(format!("header: {}", json_reason(&e))),
-        Err(_) => return Ok(()),
-    };
-    let Some(crit) = header.get("crit") else { return Ok(()) };
-    let names: Option<Vec<&str>> =
-        crit.as_array().and_then(|list| list.iter().map(serde_json::Value::as_str).collect());
-    Err(match names {
-        Some(names) if !names.is_empty() => format!(
-            "its header marks {} as critical (crit): an extension this server does not understand",
-            names.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
-        ),
-        _ => "its header's `crit` is not a list of extension names".to_owned(),
-    })
-}
-
-/// The `alg` of a token's header, read leniently (to name `none` when refusing it).
-fn header_alg(token: &str) -> Option<String> {
-    let value: serde_json::Value = serde_json::from_slice(&token_part(token, 0)?).ok()?;
-    value.get("alg")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]
