@@ -108,6 +108,7 @@ pub async fn get(endpoint: Endpoint<'_>, headers: HeaderMap, uri: Uri) -> Respon
     };
     with_vary(answer.await.unwrap_or_else(|refused| refused))
 }
+
 /// Verifies the bearer token, if any. A present but invalid token refuses the request.
 pub fn authenticate(state: &AppState, header: Option<&str>) -> Result<Option<Viewer>, AppError> {
     let Some(value) = header else {
