@@ -72,6 +72,12 @@ impl App {
         keys.fetch_key_set().await?;
         let mut db = db::connect(config.database_url.expose_secret(), config.sqlite_synchronous).await?;
         db::migrate(&db).await?;
+        let replica = match &config.database_replica_url {
+            Some(url) => {
+                Some(Arc::new(db::replica::Replica::connect(url.expose_secret(), config.replica_max_lag).await?))
+            }
+            None => None,
+        };
         let statements = Arc::new(AtomicU64::new(0));
         let counter = statements.clone();
         db.set_metric_callback(move |info| {
@@ -94,6 +100,7 @@ impl App {
         let limiter = RateLimiter::new(config.mutation_rate, config.mutation_burst);
         let state = AppState::new(Inner {
             db,
+            replica,
             statements,
             clock,
             config,
@@ -133,6 +140,10 @@ impl App {
         let router = self.router();
         let worker = (!self.state.clock.is_test()).then(|| tokio::spawn(jobs::runner::worker(self.state.clone())));
         let publisher = tokio::spawn(events::publisher::run(self.state.clone(), self.first_event));
+        let standby = self.state.replica.clone().map(|replica| {
+            let primary = self.state.db.clone();
+            tokio::spawn(async move { replica.watch(&primary).await })
+        });
         let jwks = self.state.keys.jwks().map(|cache| cache.spawn_refresher());
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         let stop = tokio::spawn(async move {
@@ -163,6 +174,9 @@ impl App {
             worker.abort();
         }
         publisher.abort();
+        if let Some(standby) = standby {
+            standby.abort();
+        }
         if let Some(jwks) = jwks {
             jwks.abort();
         }

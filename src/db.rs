@@ -9,6 +9,8 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
+pub mod replica;
+
 use crate::{
     clock::Clock,
     config,

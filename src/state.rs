@@ -14,14 +14,17 @@ use crate::{
     cards::{notifier::Notifier, seal::Sealer},
     clock::Clock,
     config::Config,
-    db::{Deps, WriteGate},
+    db::{Deps, WriteGate, replica::Replica},
     events::bus::Bus,
     gateway::{PaymentChannel, Payments},
     ratelimit::{RateLimiter, SocketCounts},
 };
 
 pub struct Inner {
+    /// The primary: every write, and every read not routed to the standby.
     pub db: DatabaseConnection,
+    /// A hot standby that serves queries while it keeps up (`SMALLPAY_DATABASE_REPLICA_URL`).
+    pub replica: Option<Arc<Replica>>,
     /// SQL statements executed so far by this application (tests count them; `/metrics`
     /// exports them as `db_statements_total`).
     pub statements: Arc<AtomicU64>,
@@ -58,6 +61,20 @@ impl AppState {
     /// What a use case depends on: database, clock, write gate, default zone.
     pub fn deps(&self) -> Deps<'_> {
         Deps { db: &self.db, clock: &self.clock, gate: &self.write_gate, default_zone: self.config.timezone }
+    }
+
+    /// [`AppState::deps`] with reads on `db` (the request's read database: primary or standby).
+    pub fn deps_on<'a>(&'a self, db: &'a DatabaseConnection) -> Deps<'a> {
+        Deps { db, ..self.deps() }
+    }
+
+    /// The database a read by `account` (its `Viewer::account_key`; none: anonymous) goes to
+    /// now: the standby when there is one that serves it, else the primary.
+    pub fn reads_for(&self, account: Option<&str>) -> &DatabaseConnection {
+        match &self.replica {
+            Some(replica) if replica.serves(account) => replica.db(),
+            _ => &self.db,
+        }
     }
 
     /// The payment side, for use cases that hand transfers to the channel.

@@ -3,6 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 use entity::account;
 
 use super::repo;
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{Role, RoleGuard, Viewer, guards::viewer},
     error::AppError,
@@ -38,8 +39,7 @@ impl ViewerObject {
         let Ok(scope) = self.0.shop_scope() else {
             return Ok(None);
         };
-        let state = ctx.data::<AppState>()?;
-        Ok(shops::repo::find(&state.db, &scope).await?.map(Shop))
+        Ok(shops::repo::find(read_db(ctx)?, &scope).await?.map(Shop))
     }
 
     /// The caller's own quota (merchant roles that have one).
@@ -48,7 +48,7 @@ impl ViewerObject {
             return Ok(None);
         };
         let state = ctx.data::<AppState>()?;
-        Ok(quotas::service::of_account(state.deps(), &scope, &self.0.sub).await?.map(Quota))
+        Ok(quotas::service::of_account(state.deps_on(read_db(ctx)?), &scope, &self.0.sub).await?.map(Quota))
     }
 }
 
@@ -82,7 +82,7 @@ impl Account {
         }
         let state = ctx.data::<AppState>()?;
         let scope = me.shop_scope()?;
-        Ok(quotas::service::of_account(state.deps(), &scope, &self.0.id).await?.map(Quota))
+        Ok(quotas::service::of_account(state.deps_on(read_db(ctx)?), &scope, &self.0.id).await?.map(Quota))
     }
 }
 
@@ -100,8 +100,7 @@ impl AccountsQuery {
     /// The shop's accounts (everyone who has signed in). ADMIN.
     #[graphql(guard = "RoleGuard::admin()")]
     async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        Ok(repo::list(&state.db, &scope).await?.into_iter().map(Account).collect())
+        Ok(repo::list(read_db(ctx)?, &scope).await?.into_iter().map(Account).collect())
     }
 }

@@ -2,6 +2,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::service;
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{
         RoleGuard,
@@ -40,7 +41,7 @@ impl ApprovalsQuery {
         let request = args.parse(CURSOR_KIND)?;
         let probe = pagination::wants_far_side(ctx, request);
         let count = ctx.look_ahead().field("totalCount").exists();
-        let (page, total) = service::pending(state.deps(), &scope, request, probe, count).await?;
+        let (page, total) = service::pending(state.deps_on(read_db(ctx)?), &scope, request, probe, count).await?;
         prefetch(ctx, &page.rows).await?;
         Ok(payout_connection(page, total, (scope, service::pending_filter())))
     }

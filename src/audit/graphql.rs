@@ -3,6 +3,7 @@ use async_graphql::{Context, ID, Object, Result};
 use chrono::{DateTime, Utc};
 
 use super::{CheckSummary, Violation, service};
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{Role, RoleGuard, guards::viewer},
     graphql::enums::{AuditCheck, ViolationKind},
@@ -149,6 +150,6 @@ impl AuditQuery {
         let state = ctx.data::<AppState>()?;
         let viewer = viewer(ctx)?;
         let scope = if viewer.role == Role::Platform { None } else { Some(viewer.shop_scope()?) };
-        Ok(AuditReport(service::run(state.deps(), scope.as_ref()).await?))
+        Ok(AuditReport(service::run(state.deps_on(read_db(ctx)?), scope.as_ref()).await?))
     }
 }

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use entity::{account_card, buyer_notification};
 
 use super::{repo, service};
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{
         Role, RoleGuard,
@@ -172,14 +173,17 @@ impl CardsQuery {
     #[graphql(guard = "RoleGuard::new(&[Role::Buyer])")]
     async fn my_account_cards(&self, ctx: &Context<'_>) -> Result<Vec<AccountCard>> {
         let state = ctx.data::<AppState>()?;
-        Ok(service::of_buyer(state.deps(), &viewer(ctx)?.sub).await?.into_iter().map(AccountCard).collect())
+        Ok(service::of_buyer(state.deps_on(read_db(ctx)?), &viewer(ctx)?.sub)
+            .await?
+            .into_iter()
+            .map(AccountCard)
+            .collect())
     }
 
     /// The caller's notices, newest first. BUYER.
     #[graphql(guard = "RoleGuard::new(&[Role::Buyer])")]
     async fn my_notifications(&self, ctx: &Context<'_>) -> Result<Vec<BuyerNotification>> {
-        let state = ctx.data::<AppState>()?;
-        Ok(repo::notices_of_buyer(&state.db, &viewer(ctx)?.sub).await?.into_iter().map(BuyerNotification).collect())
+        Ok(repo::notices_of_buyer(read_db(ctx)?, &viewer(ctx)?.sub).await?.into_iter().map(BuyerNotification).collect())
     }
 }
 

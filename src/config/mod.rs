@@ -45,6 +45,17 @@ pub struct Config {
     /// a secret, as it may hold a password.
     #[arg(long, env = "DATABASE_URL", default_value = "sqlite://smallpay.db?mode=rwc", value_parser = secret, hide_env_values = true, global = true)]
     pub database_url: SecretString,
+    /// PostgreSQL only: a hot standby of `database_url` (`postgres://…`, a secret). Every
+    /// query over HTTP (history pages, `payout`/`order`, previews, reports, the audit) and the
+    /// CSV export read from it; mutations with the reads in their answers, subscriptions, jobs
+    /// and events stay on the primary. An account's reads go to the primary until the standby
+    /// has replayed its last mutation; a standby lagging more than `replica_max_lag`, or not
+    /// answering, is skipped (docs/operations.md, "Reads from a standby").
+    #[arg(long, env = "SMALLPAY_DATABASE_REPLICA_URL", value_parser = secret, hide_env_values = true, global = true)]
+    pub database_replica_url: Option<SecretString>,
+    /// The most the standby may be behind the primary and still serve reads.
+    #[arg(long, env = "SMALLPAY_REPLICA_MAX_LAG", default_value = "5s", value_parser = parse_duration, global = true)]
+    pub replica_max_lag: Duration,
     /// Listen address; port 0 picks a free one (`listening on http://HOST:PORT` is printed).
     #[arg(long, env = "SMALLPAY_BIND", default_value = "127.0.0.1:8080", global = true)]
     pub bind: SocketAddr,
@@ -241,6 +252,10 @@ pub enum ConfigError {
         "development mode listens on loopback addresses only (it publishes its secrets and prints tokens): bind 127.0.0.1, set SMALLPAY_ENV=production, or SMALLPAY_DEV_PUBLIC_BIND=1"
     )]
     PublicBindInDevelopment,
+    #[error(
+        "SMALLPAY_DATABASE_REPLICA_URL needs PostgreSQL: both DATABASE_URL and the replica URL must be postgres://…"
+    )]
+    ReplicaNeedsPostgres,
 }
 
 impl Config {

@@ -205,3 +205,16 @@ fn the_operators_guide_holds_the_generated_reference() {
     assert!(names >= 40, "every setting: {names}");
     assert!(generated.contains("| `database_url` | `DATABASE_URL` | `--database-url` |"));
 }
+
+#[test]
+fn a_standby_is_postgresql_beside_a_postgresql_primary() {
+    let mut config = Config::defaults();
+    config.database_replica_url = Some("postgres://reader@standby/smallpay".into());
+    assert!(matches!(config.validate(), Err(ConfigError::ReplicaNeedsPostgres)), "SQLite has no standby");
+    config.database_url = "postgresql://app@primary/smallpay".into();
+    assert!(config.validate().is_ok());
+    config.database_replica_url = Some("sqlite://copy.db".into());
+    assert!(matches!(config.validate(), Err(ConfigError::ReplicaNeedsPostgres)));
+    config.database_replica_url = None;
+    assert!(config.validate().is_ok());
+}

@@ -2,7 +2,7 @@
 //! anything starts.
 use std::time::Duration;
 
-use super::{Config, ConfigError, DEV_JWT_SECRET, DEV_SEAL_KEY, parse::exposed};
+use super::{Config, ConfigError, DEV_JWT_SECRET, DEV_SEAL_KEY, ExposeSecret, parse::exposed};
 
 impl Config {
     /// Refuses settings that must never run together.
@@ -26,6 +26,12 @@ impl Config {
         }
         if exposed(&self.jwt_secret).is_some_and(|s| s.len() < 32) {
             return Err(ConfigError::ShortSecret);
+        }
+        let postgres = |url: &str| url.starts_with("postgres://") || url.starts_with("postgresql://");
+        if exposed(&self.database_replica_url)
+            .is_some_and(|replica| !postgres(replica) || !postgres(self.database_url.expose_secret()))
+        {
+            return Err(ConfigError::ReplicaNeedsPostgres);
         }
         Ok(())
     }

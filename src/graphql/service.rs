@@ -24,6 +24,7 @@ use crate::graphql::{
     limits::{self, QueryLimits},
     logging,
     persisted::{self, DocumentCache, PendingDocument},
+    reads,
     schema::{AppSchema, build_schema},
 };
 use crate::{auth::Viewer, config::Registration, state::AppState};
@@ -35,6 +36,8 @@ pub struct GraphqlService {
     /// The persisted-query store (`None`: `SMALLPAY_PERSISTED_QUERIES=0`, hashes ignored).
     persisted: Option<DocumentCache>,
     registration: Registration,
+    /// For the standby's routing ([`reads`]).
+    state: AppState,
 }
 
 impl GraphqlService {
@@ -52,7 +55,8 @@ impl GraphqlService {
         let persisted = NonZeroUsize::new(config.persisted_queries)
             .map(|count| DocumentCache::new(count, config.persisted_queries_max_bytes));
         GraphqlService {
-            schema: build_schema(Some(state), config.introspection_enabled()),
+            schema: build_schema(Some(state.clone()), config.introspection_enabled()),
+            state,
             limits,
             persisted,
             registration: config.persisted_query_registration(),
@@ -108,13 +112,33 @@ impl GraphqlService {
                 if !selects_a_query(&mut request) {
                     return Err(NotAQuery);
                 }
-                self.schema.execute(request).await
+                self.run(request).await
             }
             Err(error) => Response::from_errors(vec![error]),
         };
         let response = errors::with_codes(response);
         logging::record_result(&response);
         Ok(response)
+    }
+}
+
+impl GraphqlService {
+    /// Runs a request that came by HTTP: a query where [`reads`] routes it (the standby or the
+    /// primary); anything else on the primary, and a mutation by an account sends that
+    /// account's next reads to the primary until the standby has it.
+    async fn run(&self, mut request: Request) -> Response {
+        match operation_of(&mut request) {
+            Some(OperationType::Query) => reads::run_query(&self.state, &self.schema, request).await,
+            Some(OperationType::Mutation) => {
+                let account = reads::viewer_of(&request).map(Viewer::account_key);
+                let response = self.schema.execute(request).await;
+                if let (Some(replica), Some(account)) = (&self.state.replica, account) {
+                    replica.wrote(&account);
+                }
+                response
+            }
+            _ => self.schema.execute(request).await,
+        }
     }
 }
 
@@ -128,15 +152,27 @@ pub struct NotAQuery;
 fn selects_a_query(request: &mut Request) -> bool {
     let name = request.operation_name.clone();
     let Ok(doc) = request.parsed_query() else { return true };
+    if let (DocumentOperations::Multiple(operations), None) = (&doc.operations, &name) {
+        // No name: async-graphql runs the only operation, or none of several.
+        return operations.values().all(|op| op.node.ty == OperationType::Query);
+    }
+    operation_of(request).is_none_or(|ty| ty == OperationType::Query)
+}
+
+/// The type of the operation `request` runs; `None` when it cannot be told (a document that
+/// does not parse, no name among several operations, an unknown name).
+fn operation_of(request: &mut Request) -> Option<OperationType> {
+    let name = request.operation_name.clone();
+    let doc = request.parsed_query().ok()?;
     let operation = match (&doc.operations, name) {
         (DocumentOperations::Single(operation), _) => Some(operation),
         (DocumentOperations::Multiple(operations), Some(name)) => operations.get(name.as_str()),
         (DocumentOperations::Multiple(operations), None) => {
-            // No name: async-graphql runs the only operation, or none of several.
-            return operations.values().all(|op| op.node.ty == OperationType::Query);
+            let mut all = operations.values();
+            all.next().filter(|_| all.next().is_none())
         }
     };
-    operation.is_none_or(|op| op.node.ty == OperationType::Query)
+    operation.map(|op| op.node.ty)
 }
 
 /// The request (or its socket) carries a verified token.
@@ -148,7 +184,7 @@ impl Executor for GraphqlService {
     async fn execute(&self, request: Request) -> Response {
         let response = match self.prepare(request, None, true) {
             Ok((request, registration)) => {
-                let response = self.schema.execute(request).await;
+                let response = self.run(request).await;
                 self.register(registration, &response);
                 response
             }

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use entity::{order, platform_compensation};
 
 use super::{repo, service};
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{
         RoleGuard,
@@ -237,10 +238,9 @@ impl OrdersQuery {
     /// Merchant roles.
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn order(&self, ctx: &Context<'_>, order_sn: String) -> Result<Option<Order>> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let sn = validate::id("orderSn", &order_sn)?;
-        Ok(repo::find_in_shop(&state.db, &scope, &sn).await?.map(Order))
+        Ok(repo::find_in_shop(read_db(ctx)?, &scope, &sn).await?.map(Order))
     }
 
     /// The shop's orders, newest synced first, cursor-paged both ways: `first`/`after`
@@ -255,15 +255,15 @@ impl OrdersQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<OrderConnection> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let filter = filter.unwrap_or_default().validate()?;
         let request =
             PageArgs { first, after: after.as_deref(), last, before: before.as_deref() }.parse(CURSOR_KIND)?;
-        let page = repo::page(&state.db, &scope, &filter, request, pagination::wants_far_side(ctx, request)).await?;
+        let page =
+            repo::page(read_db(ctx)?, &scope, &filter, request, pagination::wants_far_side(ctx, request)).await?;
         // COUNT(*) only when someone reads it.
         let total = if ctx.look_ahead().field("totalCount").exists() {
-            repo::count(&state.db, &scope, &filter).await?
+            repo::count(read_db(ctx)?, &scope, &filter).await?
         } else {
             0
         };

@@ -2,6 +2,7 @@
 use async_graphql::{Context, ID, Object, Result};
 
 use super::service::{self, QuotaView};
+use crate::graphql::reads::read_db;
 use crate::{
     accounts::graphql::Account,
     auth::{
@@ -55,7 +56,7 @@ impl QuotasQuery {
     async fn quotas(&self, ctx: &Context<'_>) -> Result<Vec<Quota>> {
         let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        Ok(service::list(state.deps(), &scope).await?.into_iter().map(Quota).collect())
+        Ok(service::list(state.deps_on(read_db(ctx)?), &scope).await?.into_iter().map(Quota).collect())
     }
 }
 

@@ -6,6 +6,7 @@ use super::{
     rules::{self, Summary, Total},
     service,
 };
+use crate::graphql::reads::read_db;
 use crate::{
     accounts::graphql::Account,
     auth::{RoleGuard, guards::viewer},
@@ -104,7 +105,7 @@ impl ReportsQuery {
     ) -> Result<Vec<AccountDay>> {
         let state = ctx.data::<AppState>()?;
         let account_id = account_id.as_deref().map(|a| validate::text("accountId", a, 128)).transpose()?;
-        let days = service::account_days(state.deps(), viewer(ctx)?, from.0, to.0, account_id).await?;
+        let days = service::account_days(state.deps_on(read_db(ctx)?), viewer(ctx)?, from.0, to.0, account_id).await?;
         Ok(days.into_iter().map(|(account, day)| AccountDay { account, day }).collect())
     }
 }

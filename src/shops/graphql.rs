@@ -5,6 +5,7 @@ use entity::shop;
 
 use super::service;
 use crate::domain::shop::Policy;
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{
         Role, RoleGuard,
@@ -82,12 +83,12 @@ impl Shop {
 
     /// Payouts committed today, every funding kind: the sum SHOP_DAILY_CAP_REACHED counts.
     async fn paid_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?.deps(), &self.0, false).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.deps_on(read_db(ctx)?), &self.0, false).await?)
     }
 
     /// Balance-funded payouts committed today: the sum SHOP_DAILY_BALANCE_CAP_REACHED counts.
     async fn paid_from_balance_today(&self, ctx: &Context<'_>) -> Result<Cny> {
-        Ok(service::paid_today(ctx.data::<AppState>()?.deps(), &self.0, true).await?)
+        Ok(service::paid_today(ctx.data::<AppState>()?.deps_on(read_db(ctx)?), &self.0, true).await?)
     }
 }
 
@@ -156,9 +157,8 @@ impl ShopQuery {
     /// The caller's shop. Merchant roles.
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn shop(&self, ctx: &Context<'_>) -> Result<Shop> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
-        let shop = super::repo::find(&state.db, &scope)
+        let shop = super::repo::find(read_db(ctx)?, &scope)
             .await?
             .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
         Ok(Shop(shop))

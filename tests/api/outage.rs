@@ -25,8 +25,6 @@
 //! `/usr/lib/postgresql/*/bin`) it prints a notice and does nothing.
 use std::{
     collections::{BTreeMap, HashMap},
-    path::{Path, PathBuf},
-    process::Stdio,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -40,7 +38,10 @@ use sea_orm::{ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder
 use serde_json::{Value, json};
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::helpers::{TestApp, test_config};
+use crate::{
+    helpers::{TestApp, test_config},
+    private_postgres::PrivatePostgres,
+};
 
 /// How long any request may take while the database is down: the pool's acquire timeout
 /// (`src/db.rs`) plus room for a slow machine.
@@ -72,189 +73,6 @@ const CREATE: &str = "mutation($i: CreatePayoutInput!) { createPayout(input: $i)
 const READ: &str = "{ shop { balance } orders(first: 2) { totalCount } }";
 const STATUS_CHANGED: &str =
     "subscription($o: String) { payoutStatusChanged(orderSn: $o) { id to payout { id orderSn } } }";
-
-/// A PostgreSQL server of the test's own, in a temporary directory owned by the `postgres` OS
-/// user when the test runs as root. Dropping it stops the server and removes the directory.
-struct PrivatePostgres {
-    bin: PathBuf,
-    root: PathBuf,
-    port: u16,
-    /// `runuser`, when the test runs as root (initdb and postgres refuse root).
-    runuser: Option<PathBuf>,
-}
-
-impl PrivatePostgres {
-    /// `initdb` and start; `None` (with a notice) when the tools or the user are missing.
-    async fn start() -> Option<PrivatePostgres> {
-        let Some(bin) = postgres_bin() else {
-            eprintln!("notice: initdb/pg_ctl not found (PATH, /usr/lib/postgresql/*/bin); skipping the outage test");
-            return None;
-        };
-        let (runuser, ids) = if is_root() {
-            let Some(runuser) =
-                which("runuser").or_else(|| Some(PathBuf::from("/usr/sbin/runuser")).filter(|p| p.is_file()))
-            else {
-                eprintln!("notice: running as root without runuser; skipping the outage test");
-                return None;
-            };
-            let Some(ids) = postgres_ids() else {
-                eprintln!("notice: running as root and there is no `postgres` OS user; skipping the outage test");
-                return None;
-            };
-            (Some(runuser), Some(ids))
-        } else {
-            (None, None)
-        };
-        let root = std::env::temp_dir().join(format!("smallpay-outage-{}", uuid::Uuid::new_v4().simple()));
-        std::fs::create_dir_all(&root).expect("temp dir");
-        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("a free port").local_addr().unwrap().port();
-        let pg = PrivatePostgres { bin, root, port, runuser };
-        if let Some((uid, gid)) = ids {
-            std::os::unix::fs::chown(&pg.root, Some(uid), Some(gid)).expect("chown the temp dir to postgres");
-        }
-        let mut initdb = pg.command("initdb");
-        initdb.arg("-D").arg(pg.data()).args([
-            "-U",
-            "postgres",
-            "-A",
-            "trust",
-            "-E",
-            "UTF8",
-            "--no-locale",
-            "--no-sync",
-        ]);
-        run(initdb, Duration::from_secs(120), "initdb").await.unwrap_or_else(|e| panic!("{e}"));
-        pg.pg_ctl_start().await;
-        Some(pg)
-    }
-
-    fn data(&self) -> PathBuf {
-        self.root.join("data")
-    }
-
-    fn log(&self) -> PathBuf {
-        self.root.join("server.log")
-    }
-
-    fn url(&self, database: &str) -> String {
-        format!("postgres://postgres@127.0.0.1:{}/{database}", self.port)
-    }
-
-    /// `program` of the PostgreSQL binaries, as the server's user.
-    fn std_command(&self, program: &str) -> std::process::Command {
-        let program = self.bin.join(program);
-        let mut command = match &self.runuser {
-            Some(runuser) => {
-                let mut c = std::process::Command::new(runuser);
-                c.args(["-u", "postgres", "--"]).arg(program);
-                c
-            }
-            None => std::process::Command::new(program),
-        };
-        command.current_dir(&self.root).stdin(Stdio::null());
-        command
-    }
-
-    fn command(&self, program: &str) -> tokio::process::Command {
-        let mut command = tokio::process::Command::from(self.std_command(program));
-        command.kill_on_drop(true);
-        command
-    }
-
-    async fn pg_ctl_start(&self) {
-        let options = format!(
-            "-p {} -k {} -c listen_addresses=127.0.0.1 -c shared_buffers=16MB -c max_connections=50",
-            self.port,
-            self.root.display()
-        );
-        let mut start = self.command("pg_ctl");
-        start.arg("-D").arg(self.data()).arg("-o").arg(options).arg("-l").arg(self.log());
-        start.args(["-w", "-t", "30", "start"]);
-        if let Err(e) = run(start, Duration::from_secs(40), "pg_ctl start").await {
-            panic!("{e}\n{}", self.log_tail());
-        }
-    }
-
-    /// A crash-like stop: the server is killed, not shut down.
-    async fn stop_immediate(&self) {
-        let mut stop = self.command("pg_ctl");
-        stop.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "-t", "20", "stop"]);
-        if let Err(e) = run(stop, Duration::from_secs(30), "pg_ctl stop").await {
-            panic!("{e}\n{}", self.log_tail());
-        }
-    }
-
-    fn log_tail(&self) -> String {
-        let log = std::fs::read_to_string(self.log()).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        format!("server log (tail):\n{}", lines[lines.len().saturating_sub(40)..].join("\n"))
-    }
-}
-
-impl Drop for PrivatePostgres {
-    fn drop(&mut self) {
-        if std::thread::panicking() {
-            eprintln!("{}", self.log_tail());
-        }
-        // Bounded by pg_ctl's own -t; a server already stopped makes it fail, which is fine.
-        let mut stop = self.std_command("pg_ctl");
-        stop.arg("-D").arg(self.data()).args(["-m", "immediate", "-w", "-t", "10", "stop"]);
-        let _ = stop.stdout(Stdio::null()).stderr(Stdio::null()).status();
-        let _ = std::fs::remove_dir_all(&self.root);
-    }
-}
-
-/// Runs `command` to completion within `limit` (killed after it).
-async fn run(mut command: tokio::process::Command, limit: Duration, what: &str) -> Result<(), String> {
-    let output = tokio::time::timeout(limit, command.output())
-        .await
-        .map_err(|_| format!("{what}: no answer within {limit:?}"))?
-        .map_err(|e| format!("{what}: {e}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "{what}: {}\n{}{}",
-            output.status,
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        ))
-    }
-}
-
-fn which(name: &str) -> Option<PathBuf> {
-    std::env::split_paths(&std::env::var_os("PATH")?).map(|dir| dir.join(name)).find(|p| p.is_file())
-}
-
-/// A directory holding both `initdb` and `pg_ctl`: on PATH, else Debian's newest.
-fn postgres_bin() -> Option<PathBuf> {
-    let both = |dir: &Path| dir.join("initdb").is_file() && dir.join("pg_ctl").is_file();
-    if let Some(dir) = which("pg_ctl").and_then(|p| p.parent().map(Path::to_owned)).filter(|d| both(d)) {
-        return Some(dir);
-    }
-    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
-        .ok()?
-        .filter_map(Result::ok)
-        .filter_map(|e| Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin"))))
-        .filter(|(_, dir)| both(dir))
-        .collect();
-    versions.sort();
-    versions.pop().map(|(_, dir)| dir)
-}
-
-fn is_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
-}
-
-/// The `postgres` user's uid and gid.
-fn postgres_ids() -> Option<(u32, u32)> {
-    let id = |flag: &str| -> Option<u32> {
-        let out = std::process::Command::new("id").args([flag, "postgres"]).output().ok()?;
-        out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().parse().ok())?
-    };
-    Some((id("-u")?, id("-g")?))
-}
 
 /// One answer as the client saw it.
 #[derive(Debug, Clone)]

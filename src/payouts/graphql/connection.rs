@@ -3,13 +3,13 @@ use async_graphql::{ComplexObject, Context, Result, SimpleObject};
 use entity::payout;
 
 use super::payout::Payout;
+use crate::graphql::reads::read_db;
 use crate::{
     auth::ShopScope,
     graphql::pagination::{CursorKind, ListConnection, connection},
     keyset::Page,
     payouts::repo::HistoryFilter,
     reports::{graphql::PayoutSummary, repo, rules},
-    state::AppState,
 };
 
 /// The cursor kind of payout pages (the history's and the pending list's: both keyed by the
@@ -36,9 +36,8 @@ impl PayoutListFields {
     /// funding method: one grouped query, run only when asked for.
     #[graphql(complexity = 10)]
     async fn summary(&self, ctx: &Context<'_>) -> Result<PayoutSummary> {
-        let state = ctx.data::<AppState>()?;
         let (scope, filter) = &self.selected;
-        let rows = repo::summary(&state.db, scope, filter).await?;
+        let rows = repo::summary(read_db(ctx)?, scope, filter).await?;
         Ok(rules::summarise(&rows).into())
     }
 }

@@ -8,6 +8,7 @@ use super::{
     payout::{Payout, RechargeInfo, prefetch},
     preview::PayoutPreview,
 };
+use crate::graphql::reads::read_db;
 use crate::{
     auth::{
         RoleGuard,
@@ -35,12 +36,11 @@ impl PayoutsQuery {
     /// One payout of the caller's shop; null when there is none. Merchant roles.
     #[graphql(guard = "RoleGuard::merchant()")]
     async fn payout(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Payout>> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let Ok(id) = super::payout_id(&id) else {
             return Ok(None);
         };
-        Ok(repo::find(&state.db, &scope, id).await?.map(Payout))
+        Ok(repo::find(read_db(ctx)?, &scope, id).await?.map(Payout))
     }
 
     /// The shop's payout records, newest first, filtered and cursor-paged both ways:
@@ -56,18 +56,18 @@ impl PayoutsQuery {
         last: Option<i32>,
         before: Option<String>,
     ) -> Result<PayoutConnection> {
-        let state = ctx.data::<AppState>()?;
         let scope = viewer(ctx)?.shop_scope()?;
         let filter = filter.unwrap_or_default().validate()?;
         let args = PageArgs { first, after: after.as_deref(), last, before: before.as_deref() };
         let request = args.parse(CURSOR_KIND)?;
         let page =
-            repo::history_page(&state.db, &scope, &filter, request, pagination::wants_far_side(ctx, request)).await?;
+            repo::history_page(read_db(ctx)?, &scope, &filter, request, pagination::wants_far_side(ctx, request))
+                .await?;
         // Counted only when someone reads it; without a filter, the shop's own count.
         let total = match ctx.look_ahead().field("totalCount").exists() {
             false => 0,
-            true if filter.is_empty() => shops::repo::payout_count(&state.db, &scope).await?,
-            true => repo::history_count(&state.db, &scope, &filter).await?,
+            true if filter.is_empty() => shops::repo::payout_count(read_db(ctx)?, &scope).await?,
+            true => repo::history_count(read_db(ctx)?, &scope, &filter).await?,
         };
         prefetch(ctx, &page.rows).await?;
         Ok(payout_connection(page, total, (scope, filter)))
@@ -80,7 +80,7 @@ impl PayoutsQuery {
         let state = ctx.data::<AppState>()?;
         let order_sn = validate::id("orderSn", &order_sn)?;
         let amount = amount.map(|a| validate::positive("amount", a)).transpose()?;
-        Ok(service::preview(state.deps(), viewer(ctx)?, &order_sn, amount).await?.into())
+        Ok(service::preview(state.deps_on(read_db(ctx)?), viewer(ctx)?, &order_sn, amount).await?.into())
     }
 }
 
