@@ -89,7 +89,7 @@ async fn exported(app: &TestApp, token: &str) -> usize {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn queries_read_from_a_standby_that_keeps_up_and_never_before_the_readers_own_write() {
+async fn queries_read_from_a_postgres_standby_that_keeps_up_and_never_before_the_readers_own_write() {
     if std::env::var("TEST_POSTGRES_URL").ok().filter(|u| !u.is_empty()).is_none() {
         eprintln!("notice: TEST_POSTGRES_URL is not set; skipping the standby test");
         return;
