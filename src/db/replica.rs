@@ -16,7 +16,8 @@
 //! standby serves nobody while its lag is over `SMALLPAY_REPLICA_MAX_LAG`, it does not answer,
 //! or it is not in recovery (promoted: it is no longer this primary's copy).
 //!
-//! **Reading one's own writes.** When an account's mutation has been answered, its commit is
+//! **Reading one's own writes.** When an account's mutation has been answered (over HTTP or
+//! on a socket), its commit is
 //! in the primary's WAL before the next sample is taken; the account's reads go to the primary
 //! until the standby is visible as of a sample taken after that mutation — no extra statement
 //! on the write path. This knowledge is the instance's own: with several instances, the
@@ -36,6 +37,8 @@ use tokio::sync::Notify;
 pub const CHECK_EVERY: Duration = Duration::from_millis(200);
 /// How long a position query may take before the database counts as not answering.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(1);
+/// The most primary positions kept while the standby has not replayed them (an hour of checks).
+const MAX_SAMPLES: usize = 18_000;
 
 /// The database a request reads from, as the request's data (absent: the primary).
 #[derive(Clone)]
@@ -139,6 +142,11 @@ impl Replica {
         let replayed = position(&self.db, "SELECT pg_last_wal_replay_lsn()::text, pg_is_in_recovery()").await;
         let mut watch = self.lock();
         if let Some(written) = written {
+            // A standby stopped or paused for long keeps at most MAX_SAMPLES: the oldest
+            // after the front go, so its progress is then known more coarsely, never wrongly.
+            if watch.samples.len() >= MAX_SAMPLES {
+                watch.samples.remove(1);
+            }
             watch.samples.push_back((taken, written));
         }
         let replayed = replayed?.ok_or("the standby is not in recovery (promoted?)")?;

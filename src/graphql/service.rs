@@ -197,12 +197,26 @@ impl Executor for GraphqlService {
 
     fn execute_stream(&self, request: Request, session_data: Option<Arc<Data>>) -> BoxStream<'static, Response> {
         match self.prepare(request, session_data.as_deref(), true) {
-            Ok((request, mut registration)) => {
+            Ok((mut request, mut registration)) => {
                 let service = self.clone();
+                // A mutation on a socket sends its account's next reads over HTTP to the
+                // primary as one over HTTP does.
+                let mut writer = match operation_of(&mut request) {
+                    Some(OperationType::Mutation) => [Some(&request.data), session_data.as_deref()]
+                        .into_iter()
+                        .flatten()
+                        .find_map(|data| data.get(&TypeId::of::<Viewer>()))
+                        .and_then(|viewer| viewer.downcast_ref::<Viewer>())
+                        .map(Viewer::account_key),
+                    _ => None,
+                };
                 Executor::execute_stream(&self.schema, request, session_data)
                     .map(move |response| {
                         // The first answer tells whether the document validated.
                         service.register(registration.take(), &response);
+                        if let (Some(replica), Some(account)) = (&service.state.replica, writer.take()) {
+                            replica.wrote(&account);
+                        }
                         errors::with_codes(response)
                     })
                     .boxed()

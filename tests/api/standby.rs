@@ -5,8 +5,8 @@
 //! statement, so that a read is counted on the standby's side. It checks, through the API:
 //! queries are answered by the standby; a state written on the primary behind smallpay's back
 //! while the standby's replay is paused (`pg_wal_replay_pause()`) is not seen by a reader, but
-//! an account that made a mutation reads its own write (and the newer state) from the primary
-//! — in GraphQL and in the CSV export — until the standby has replayed it, then reads from the
+//! an account that made a mutation (over HTTP, or on a socket) reads its own write (and the
+//! newer state) from the primary — in GraphQL and in the CSV export — until the standby has replayed it, then reads from the
 //! standby again; a server whose `SMALLPAY_REPLICA_MAX_LAG` is past skips the standby; and a
 //! standby stopped (`pg_ctl stop -m immediate`) costs no client an error.
 //!
@@ -110,6 +110,7 @@ async fn queries_read_from_a_postgres_standby_that_keeps_up_and_never_before_the
     let app = TestApp::start(config.clone()).await;
     app.sync_shop("s1", "1000", json!({})).await;
     app.sync_order("o1", "s1", json!({})).await;
+    app.sync_order("o2", "s1", json!({})).await;
     let admin = app.admin("s1");
     let reader = app.token(Role::Staff, Some("s1"), "reader");
 
@@ -134,13 +135,26 @@ async fn queries_read_from_a_postgres_standby_that_keeps_up_and_never_before_the
     assert_eq!(seen(&app, &reader).await, ("Shop s1".to_owned(), 0), "the reader is still on the standby");
     assert_eq!(exported(&app, &reader).await, 0, "the reader's export comes from the standby");
 
+    //    A mutation over a socket counts as well: a second admin pays on o2 through
+    //    graphql-transport-ws, and its next reads over HTTP come from the primary.
+    let socketeer = app.token(Role::Admin, Some("s1"), "socketeer");
+    let input = json!({ "orderSn": "o2", "type": "SHIPPING_FEE", "amount": "3.00", "reason": "运费补偿",
+        "message": "运费已退，请查收", "funding": "BALANCE" });
+    let mutation = "mutation($i: CreatePayoutInput!) { createPayout(input: $i) { status } }";
+    let mut socket = app.subscribe("graphql-transport-ws", &socketeer, mutation, json!({ "i": input })).await;
+    let paid = socket.next().await.expect("the mutation over the socket succeeds");
+    assert_eq!(paid["createPayout"]["status"], "PAYING", "{paid}");
+    assert_eq!(seen(&app, &socketeer).await, ("renamed on the primary".to_owned(), 2), "its own write, by socket");
+    assert!(!on_standby(&app, &standby, &socketeer).await, "the socket's writer is on the primary");
+    assert_eq!(seen(&app, &reader).await, ("Shop s1".to_owned(), 0), "the reader is still on the standby");
+
     // 4. Replay resumes: once the standby has replayed past the admin's write, the admin
     //    reads from the standby again.
     sql(&standby_db, "SELECT pg_wal_replay_resume()").await;
     rename_on_primary(&primary_db, "renamed again").await;
     until("the standby replaying the rename", async || seen(&app, &reader).await.0, |n| n == "renamed again").await;
     until("the admin back on the standby", async || on_standby(&app, &standby, &admin).await, |on| *on).await;
-    assert_eq!(seen(&app, &admin).await, ("renamed again".to_owned(), 1));
+    assert_eq!(seen(&app, &admin).await, ("renamed again".to_owned(), 2));
 
     // 5. A server that allows 1 s of lag skips a standby that falls further behind; the first
     //    server, which allows ten minutes, does not.
@@ -172,9 +186,9 @@ async fn queries_read_from_a_postgres_standby_that_keeps_up_and_never_before_the
     for _ in 0..20 {
         let answer: Value = app.gql(Some(&reader), READ, json!({})).await;
         assert!(answer["errors"].is_null(), "a read while the standby is gone: {answer}");
-        assert_eq!(answer["data"]["payouts"]["totalCount"], 1);
+        assert_eq!(answer["data"]["payouts"]["totalCount"], 2);
     }
-    assert_eq!(exported(&app, &admin).await, 1);
+    assert_eq!(exported(&app, &admin).await, 2);
     // Writes never went there: they go on.
     app.sync_order("o2", "s1", json!({})).await;
 }
