@@ -7,11 +7,22 @@
 # otherwise). Then it checks the database: every DELIVER job ran once, no payout settled twice,
 # no job left overdue, and `smallpay audit` finds the books balanced.
 #
+# With STANDBY=1 (the default) the database is a private primary with a hot standby
+# (scripts/standby.sh: `initdb` + `pg_basebackup -R`, never the machine's own server), every
+# instance reads from the standby (SMALLPAY_DATABASE_REPLICA_URL), HAProxy keeps each account
+# on one instance (`balance hdr(Authorization)`: an instance knows its own accounts' last
+# writes, src/db/replica.rs), the standby applies every commit 100 ms late (so that a read
+# sent there too early would miss its write), and the run adds the bench's `ryw` scenario — accounts that
+# write and at once read back what they wrote, through the balancer: a read that misses its
+# reader's own write fails the run — and `preview` (reads that go to the standby); after it,
+# the standby's own count of the transactions it served. STANDBY=0: one database on
+# BENCH_POSTGRES_URL, `balance leastconn`.
+#
 #   scripts/cluster.sh                 # release build, full size
 #   SIZE=tiny PROFILE=debug scripts/cluster.sh
 #
-# BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres) must be able to
-# create databases; the script creates smallpay_cluster_<random> and drops it after.
+# BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres, STANDBY=0 only) must
+# be able to create databases; the script creates smallpay_cluster_<random> and drops it after.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +30,7 @@ instances=${INSTANCES:-3}
 size=${SIZE:-full}
 profile=${PROFILE:-release}
 pg=${BENCH_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}
+standby=${STANDBY:-1}
 
 if ! command -v haproxy >/dev/null; then
   echo "installing HAProxy (Debian package)" >&2
@@ -34,9 +46,8 @@ bench=target/$profile/smallpay-bench
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 work=$(mktemp -d)
+pg_dir=
 db="smallpay_cluster_$(od -An -N6 -tx1 /dev/urandom | tr -d ' \n')"
-base_url=${pg%%\?*}
-db_url="${base_url%/*}/$db"
 pids=()
 haproxy_pid=
 cleanup() {
@@ -44,9 +55,23 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   psql "$pg" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1 || true
+  [ -n "$pg_dir" ] && scripts/standby.sh stop "$pg_dir"
   rm -rf "$work"
 }
 trap cleanup EXIT
+replica_url=
+if [ "$standby" = 1 ]; then
+  # Outside $work: the postgres OS user must reach it.
+  pg_dir=$(mktemp -d -u /tmp/smallpay-cluster-pg.XXXXXX)
+  # The standby applies each commit 100 ms late (STANDBY_APPLY_DELAY): a read sent there
+  # before its reader's write had been applied would miss it, and the ryw check would fail.
+  APPLY_DELAY=${STANDBY_APPLY_DELAY:-100ms} scripts/standby.sh start "$pg_dir" >&2
+  pg=$(sed -n 's/^PRIMARY_URL=//p' "$pg_dir/urls")
+  standby_url=$(sed -n 's/^STANDBY_URL=//p' "$pg_dir/urls")
+  replica_url="${standby_url%/*}/$db"
+fi
+base_url=${pg%%\?*}
+db_url="${base_url%/*}/$db"
 psql "$pg" -qc "CREATE DATABASE $db"
 
 export SMALLPAY_ENV=production
@@ -62,6 +87,7 @@ unset SMALLPAY_TEST_CLOCK DATABASE_URL
 
 "$bin" --database-url "$db_url" migrate >&2
 ports=()
+[ -n "$replica_url" ] && export SMALLPAY_DATABASE_REPLICA_URL="$replica_url"
 for i in $(seq 1 "$instances"); do
   "$bin" --bind 127.0.0.1:0 --database-url "$db_url" serve >"$work/s$i.out" 2>"$work/s$i.err" &
   pids+=("$!")
@@ -73,6 +99,17 @@ for i in $(seq 1 "$instances"); do
 done
 
 lb_port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+balance_rule() {
+  if [ "$standby" = 1 ]; then
+    # One account (its token) on one instance, which knows the account's last write: reads
+    # go to the standby only once it has replayed that write. A request without the header
+    # (a socket's upgrade: its token comes in connection_init) is placed round-robin.
+    printf '  balance hdr(Authorization)\n  hash-type consistent\n'
+  else
+    # Long-lived sockets: the instance with the fewest connections gets the next one.
+    printf '  balance leastconn\n'
+  fi
+}
 # Writes haproxy.cfg with the first $1 instances and (re)starts HAProxy.
 balance() {
   local n=$1
@@ -93,8 +130,7 @@ frontend smallpay
   bind 127.0.0.1:$lb_port
   default_backend instances
 backend instances
-  # Long-lived sockets: the instance with the fewest connections gets the next one.
-  balance leastconn
+$(balance_rule)
   option httpchk GET /readyz
 CFG
     for i in $(seq 1 "$n"); do
@@ -108,13 +144,21 @@ CFG
   curl -fsS "http://127.0.0.1:$lb_port/readyz" >/dev/null
 }
 
+scenarios=create,create-shops,fanout
+[ "$standby" = 1 ] && scenarios=create,create-shops,preview,ryw,fanout
+# Scans of smallpay's tables that the standby ran (its own statistics; the instances' checks of
+# its position read no table).
+standby_scans() {
+  psql "${standby_url%/*}/$db" -tAc "SELECT coalesce(sum(seq_scan + coalesce(idx_scan, 0)), 0) FROM pg_stat_user_tables"
+}
+[ "$standby" = 1 ] && served_before=$(standby_scans)
 status=0
 for n in 1 "$instances"; do
   balance "$n"
   echo "== $n instance(s) behind HAProxy on 127.0.0.1:$lb_port" >&2
   "$bench" --url "http://127.0.0.1:$lb_port" --jwt-secret "$SMALLPAY_JWT_SECRET" --database-url "$db_url" \
     --label "PostgreSQL, $n of $instances instances behind HAProxy" --size "$size" \
-    --scenarios create,create-shops,fanout "$@" || status=1
+    --scenarios "$scenarios" "$@" || status=1
   # n = 1 and n = N are the same run when only one instance is asked for.
   [ "$instances" -gt 1 ] || break
 done
@@ -133,6 +177,17 @@ once "no payout entered SUCCEEDED twice" \
   "SELECT count(*) FROM (SELECT payout_id FROM payout_transitions WHERE to_status = 'SUCCEEDED'
    GROUP BY payout_id HAVING count(*) > 1) twice"
 once "no job overdue" "SELECT count(*) FROM scheduled_jobs WHERE status = 'PENDING' AND due_at < now()"
+if [ "$standby" = 1 ]; then
+  # The standby's own count of the table scans it ran for the instances' reads; the ryw
+  # scenario above failed the run if any read missed its reader's own write.
+  served=$(($(standby_scans) - served_before))
+  if [ "$served" -gt 0 ]; then
+    echo "ok: the standby ran $served table scans for reads; no read missed its reader's own write" >&2
+  else
+    echo "FAILED: the standby served no read" >&2
+    status=1
+  fi
+fi
 if "$bin" --database-url "$db_url" audit >"$work/audit.txt" 2>&1; then
   echo "ok: smallpay audit" >&2
 else

@@ -28,6 +28,8 @@ pub struct Outcome {
     pub bytes: u64,
     /// The scenario stopped before its time: its work (e.g. an order pool) ran out.
     pub exhausted: bool,
+    /// CPU time the server, the database and the bench used meanwhile.
+    pub cpu: Option<crate::cpu::Used>,
 }
 
 impl Outcome {
@@ -100,7 +102,8 @@ pub fn graphql_error(status: reqwest::StatusCode, body: &[u8]) -> Option<String>
     Some(format!("HTTP {}: {short}", status.as_u16()))
 }
 
-fn contains(hay: &[u8], needle: &[u8]) -> bool {
+/// Whether `hay` holds `needle`.
+pub fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
 
@@ -137,6 +140,7 @@ where
 {
     let make = Arc::new(make);
     let sent = Arc::new(AtomicU64::new(0));
+    let cpu = crate::cpu::Sample::now();
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::new();
@@ -167,5 +171,7 @@ where
             out
         }));
     }
-    Outcome::gather(workers, started).await
+    let mut outcome = Outcome::gather(workers, started).await;
+    outcome.cpu = Some(cpu.until(&crate::cpu::Sample::now()));
+    outcome
 }

@@ -8,6 +8,7 @@
 #![expect(clippy::expect_used, reason = "a benchmark tool stops on any setup failure")]
 
 mod baseline;
+mod cpu;
 mod fanout;
 mod fill;
 mod load;
@@ -40,6 +41,11 @@ struct Cli {
     /// `smallpay_bench_<random>` and drops it after.
     #[arg(long)]
     postgres: Option<String>,
+    /// With --postgres: a hot standby of that server (e.g. `postgres://postgres@127.0.0.1:5433/postgres`,
+    /// scripts/standby.sh starts a primary and one): the PostgreSQL run's server reads from it
+    /// (`SMALLPAY_DATABASE_REPLICA_URL`), and the table's database column says so.
+    #[arg(long, requires = "postgres")]
+    postgres_standby: Option<String>,
     /// Skip the SQLite run (with --postgres).
     #[arg(long)]
     no_sqlite: bool,
@@ -47,7 +53,7 @@ struct Cli {
     #[arg(long, value_enum, default_value = "full")]
     size: Size,
     /// Comma-separated subset of: create, create-shops, preview, history, filters, report,
-    /// summary, export, me, fanout, baselines (default: all).
+    /// summary, export, me, fanout, ryw, baselines (default: all).
     #[arg(long, value_delimiter = ',')]
     scenarios: Vec<String>,
     /// How long each scenario runs (default 10s; tiny 1s).
@@ -163,6 +169,7 @@ const ALL: &[&str] = &[
     "export",
     "me",
     "fanout",
+    "ryw",
     "baselines",
 ];
 /// The scenarios that read the bulk-loaded history shop.
@@ -209,6 +216,8 @@ struct Row {
     errors: u64,
     base: Option<Base>,
     vs: String,
+    /// CPU milliseconds per request (or row, or delivery): server / database / bench.
+    cpu: String,
     notes: String,
 }
 
@@ -225,6 +234,7 @@ impl Row {
             errors: o.errors,
             base: None,
             vs: String::new(),
+            cpu: o.cpu.map(|c| c.per(o.requests)).unwrap_or_default(),
             notes: if o.exhausted { "stopped early: its order pool ran out".to_owned() } else { String::new() },
         }
     }
@@ -340,7 +350,7 @@ async fn run(cli: Cli) -> ExitCode {
         for pg in dbs {
             let db = match &pg {
                 None => BenchDb::sqlite(),
-                Some(admin) => BenchDb::postgres(admin).await,
+                Some(admin) => BenchDb::postgres(admin, cli.postgres_standby.as_deref()).await,
             };
             let tokens = Tokens::new(server::JWT_SECRET);
             run_owned(&cli, &plan, &selected, &tokens, &binary, db, &mut report).await;
@@ -403,7 +413,10 @@ async fn run_owned(
     } else {
         None
     };
-    let mut server = Proc::smallpay(binary, db.url(), &logs, "a").await;
+    if let Some(replica) = db.replica() {
+        server::standby_caught_up(db.url(), replica).await;
+    }
+    let mut server = Proc::smallpay(binary, &db, &logs, "a").await;
     eprintln!("   server {} (pid {}), logs in {}", server.base, server.pid, logs.display());
     {
         let target = Target::Owned { server: &mut server, db: &db, binary, logs: &logs };
@@ -657,6 +670,7 @@ async fn run_target(
     }
     for (name, conns, make) in reads {
         let conns = plan.conns(conns);
+        let reads_before = server::reads_by_database(&base).await;
         let o = load::drive(&graphql_url, conns, d, u64::MAX, move |_, n| {
             let (token, body) = make(n);
             Some(Req { token: Some(token), body })
@@ -664,6 +678,13 @@ async fn run_target(
         .await;
         let mut row = Row::new(name, &label, conns, &o);
         row.base = Some(Base::Bare(conns, bucket(o.mean_body())));
+        // With a standby: where the reads went, by the server's own count.
+        if let (Some((s0, p0)), Some((s1, p1))) = (reads_before, server::reads_by_database(&base).await)
+            && s1 + p1 > s0 + p0
+        {
+            let share = (s1 - s0) * 100.0 / (s1 + p1 - s0 - p0);
+            row.notes = join(&row.notes, &format!("{share:.0} % of the queries answered by the standby"));
+        }
         report.push(row, &o);
         if !check(report, &mut target) {
             return;
@@ -674,6 +695,13 @@ async fn run_target(
         && let Some(h) = &history
     {
         export(&base, plan, tokens, h.payouts, &label, report).await;
+        if !check(report, &mut target) {
+            return;
+        }
+    }
+
+    if on("ryw") {
+        read_your_writes(&graphql_url, plan, tokens, &shop_pools, &label, report).await;
         if !check(report, &mut target) {
             return;
         }
@@ -705,7 +733,7 @@ async fn fan_out(
         Target::Owned { server, db, binary, logs } => {
             let mut targets = vec![fanout::Target { base: server.base.clone(), pid: Some(server.pid) }];
             if db.is_postgres() {
-                let b = Proc::smallpay(binary, db.url(), logs, "b").await;
+                let b = Proc::smallpay(binary, db, logs, "b").await;
                 targets.push(fanout::Target { base: b.base.clone(), pid: Some(b.pid) });
                 second = Some(b);
             }
@@ -715,6 +743,7 @@ async fn fan_out(
     };
     let mutate = targets[0].base.clone();
     let instances = targets.len();
+    let cpu = cpu::Sample::now();
     let f = fanout::run(
         &targets,
         &mutate,
@@ -726,6 +755,7 @@ async fn fan_out(
         &server::random_id(),
     )
     .await;
+    let used = cpu.until(&cpu::Sample::now());
     if let Some(b) = second {
         b.stop().await;
     }
@@ -744,6 +774,8 @@ async fn fan_out(
     };
     let mut row = Row::new(scenario, label, f.subscribers, &o);
     row.conns = format!("{} subscribers", f.subscribers);
+    // The CPU column per delivered message (each payout's share included).
+    row.cpu = used.per(f.received_all);
     row.per_second = f.created as f64 / o.wall.as_secs_f64().max(1e-9);
     row.requests = f.created;
     let pct = if f.expected == 0 { 0.0 } else { f.delivered as f64 * 100.0 / f.expected as f64 };
@@ -783,6 +815,80 @@ async fn fan_out(
     report.push(row, &o);
 }
 
+/// Read-your-writes: each connection is an admin of its own (`ryw-<n>`, the shops in turn)
+/// that creates a payout and then reads it back by id, for the scenario's time; a read that
+/// does not find the payout its reader was just told about is an error. With a standby
+/// (`--postgres-standby`, or a deployment with `SMALLPAY_DATABASE_REPLICA_URL` behind a
+/// balancer that keeps an account on one instance: scripts/cluster.sh) this is the check that
+/// no read is answered from a standby older than its reader's own last write.
+async fn read_your_writes(
+    graphql_url: &str,
+    plan: &Plan,
+    tokens: &Tokens,
+    pools: &[Arc<Pool>],
+    label: &str,
+    report: &mut Report,
+) {
+    const READ: &str = "query($id: ID!) { payout(id: $id) { id status } }";
+    let conns = plan.conns(16);
+    let cpu = cpu::Sample::now();
+    let started = Instant::now();
+    let deadline = started + plan.duration;
+    let mut workers = Vec::new();
+    for w in 0..conns {
+        let pool = pools[w % SHOPS].clone();
+        let token = tokens.token(smallpay::auth::Role::Admin, Some(&fill::shop(w % SHOPS)), &format!("ryw-{w}"));
+        let url = graphql_url.to_owned();
+        workers.push(tokio::spawn(async move {
+            let client = load::client();
+            let mut out = Outcome::default();
+            while Instant::now() < deadline {
+                let Some(sn) = pool.take() else {
+                    out.exhausted = true;
+                    break;
+                };
+                let t = Instant::now();
+                let create = Req { token: Some(token.clone()), body: body(CREATE, json!({ "i": create_input(sn) })) };
+                let created = load::send(&client, &url, &create).await.and_then(|b| {
+                    let v: Value = serde_json::from_slice(&b).map_err(|e| format!("{e}"))?;
+                    v["data"]["createPayout"]["id"].as_str().map(str::to_owned).ok_or_else(|| format!("no id: {v}"))
+                });
+                let answer = match created {
+                    Ok(id) => {
+                        let read = Req { token: Some(token.clone()), body: body(READ, json!({ "id": id })) };
+                        match load::send(&client, &url, &read).await {
+                            Ok(b) if load::contains(&b, id.as_bytes()) => Ok(b.len()),
+                            Ok(b) => Err(format!(
+                                "a read missed its reader's own write (payout {id}): {}",
+                                String::from_utf8_lossy(&b)
+                            )),
+                            Err(e) => Err(e),
+                        }
+                    }
+                    Err(e) => Err(e),
+                };
+                out.lat.push(load::micros(t.elapsed()));
+                out.requests += 1;
+                match answer {
+                    Ok(bytes) => out.bytes += bytes as u64,
+                    Err(e) => out.error(e),
+                }
+            }
+            out
+        }));
+    }
+    let mut o = Outcome::gather(workers, started).await;
+    o.cpu = Some(cpu.until(&cpu::Sample::now()));
+    let mut row = Row::new(
+        format!("read-your-writes: `createPayout`, then `payout(id)` by the same account ({conns} accounts)"),
+        label,
+        conns,
+        &o,
+    );
+    row.notes = join(&row.notes, "requests = write-then-read pairs; an error = a read that missed its own write");
+    report.push(row, &o);
+}
+
 /// `GET /exports/payouts.csv` of the whole history shop, one file after another for the
 /// scenario's time (at least one), each checked to hold every payout once (by its row count);
 /// the row's throughput is in rows per second, its notes give files and megabytes per second.
@@ -792,6 +898,7 @@ async fn export(base: &str, plan: &Plan, tokens: &Tokens, payouts: usize, label:
     let client = load::client();
     let url = format!("{base}/exports/payouts.csv");
     let mut o = load::Outcome::default();
+    let cpu = cpu::Sample::now();
     let started = Instant::now();
     let mut rows_total = 0u64;
     while o.requests == 0 || started.elapsed() < plan.duration {
@@ -821,13 +928,15 @@ async fn export(base: &str, plan: &Plan, tokens: &Tokens, payouts: usize, label:
     o.wall = started.elapsed();
     o.lat.sort_unstable();
     let mut row = Row::new(format!("`GET /exports/payouts.csv`, whole history ({payouts} payouts)"), label, 1, &o);
+    // The CPU column per row exported.
+    row.cpu = cpu.until(&cpu::Sample::now()).per(rows_total);
     let seconds = o.wall.as_secs_f64().max(1e-9);
     // The throughput column in rows; the files in the notes.
     row.per_second = rows_total as f64 / seconds;
     row.notes = join(
         &row.notes,
         &format!(
-            "throughput in rows/s; requests = files ({:.1} MB each, {:.1} MB/s, {:.2} files/s)",
+            "throughput and CPU per row; requests = files ({:.1} MB each, {:.1} MB/s, {:.2} files/s)",
             o.bytes as f64 / 1e6 / o.requests.max(1) as f64,
             o.bytes as f64 / 1e6 / seconds,
             o.requests as f64 / seconds
@@ -893,16 +1002,16 @@ fn print_table(cli: &Cli, report: &Report, took: Duration) {
     );
     println!();
     println!(
-        "| scenario | database | connections | requests | throughput | p50 | p99 | errors | vs baseline | notes |"
+        "| scenario | database | connections | requests | throughput | p50 | p99 | errors | vs baseline | CPU ms each: server / db / bench | notes |"
     );
-    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---|");
+    println!("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|");
     for r in &report.rows {
         let vs = match r.base.and_then(|b| report.baselines.get(&(r.database.clone(), b))) {
             Some(b) if *b > 0.0 => format!("{:.1} % of {}/s", r.per_second * 100.0 / b, thousands(*b)),
             _ => r.vs.clone(),
         };
         println!(
-            "| {} | {} | {} | {} | {}/s | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {}/s | {} | {} | {} | {} | {} | {} |",
             r.scenario,
             r.database,
             r.conns,
@@ -912,6 +1021,7 @@ fn print_table(cli: &Cli, report: &Report, took: Duration) {
             ms(r.p99),
             r.errors,
             vs,
+            r.cpu,
             r.notes
         );
     }

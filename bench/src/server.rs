@@ -20,15 +20,33 @@ const SEAL_KEY: &str = "smallpay-bench-seal-key-0123456789abcdef012345678";
 /// A fresh database: a temporary SQLite file, or a PostgreSQL database created for the run and
 /// dropped after.
 pub enum BenchDb {
-    Sqlite { dir: PathBuf, url: String },
-    Postgres { admin_url: String, name: String, url: String },
+    Sqlite {
+        dir: PathBuf,
+        url: String,
+    },
+    /// `replica`: the same database on a hot standby of the server `admin_url` names.
+    Postgres {
+        admin_url: String,
+        name: String,
+        url: String,
+        replica: Option<String>,
+    },
 }
 
 impl BenchDb {
     pub fn label(&self) -> &'static str {
         match self {
             BenchDb::Sqlite { .. } => "SQLite",
-            BenchDb::Postgres { .. } => "PostgreSQL",
+            BenchDb::Postgres { replica: None, .. } => "PostgreSQL",
+            BenchDb::Postgres { replica: Some(_), .. } => "PostgreSQL + standby",
+        }
+    }
+
+    /// The standby's URL for this database, if the run has one.
+    pub fn replica(&self) -> Option<&str> {
+        match self {
+            BenchDb::Postgres { replica, .. } => replica.as_deref(),
+            BenchDb::Sqlite { .. } => None,
         }
     }
 
@@ -49,7 +67,9 @@ impl BenchDb {
         BenchDb::Sqlite { dir, url }
     }
 
-    pub async fn postgres(admin_url: &str) -> BenchDb {
+    /// A new database on `admin_url`'s server; `standby`: a hot standby of that server, on
+    /// which the server under test reads (`SMALLPAY_DATABASE_REPLICA_URL`).
+    pub async fn postgres(admin_url: &str, standby: Option<&str>) -> BenchDb {
         let name = format!("smallpay_bench_{}", random_id());
         let admin = sea_orm::Database::connect(admin_url)
             .await
@@ -57,7 +77,8 @@ impl BenchDb {
         admin.execute_unprepared(&format!("CREATE DATABASE {name}")).await.expect("CREATE DATABASE");
         admin.close().await.ok();
         let url = replace_db_name(admin_url, &name);
-        BenchDb::Postgres { admin_url: admin_url.to_owned(), name, url }
+        let replica = standby.map(|s| replace_db_name(s, &name));
+        BenchDb::Postgres { admin_url: admin_url.to_owned(), name, url, replica }
     }
 
     /// Removes the file or drops the database.
@@ -146,9 +167,13 @@ pub async fn audit(binary: &Path, url: &str) -> (bool, String) {
 
 impl Proc {
     /// `smallpay serve --no-demo` on `url`, on a free port.
-    pub async fn smallpay(binary: &Path, url: &str, log_dir: &Path, tag: &str) -> Proc {
+    pub async fn smallpay(binary: &Path, db: &BenchDb, log_dir: &Path, tag: &str) -> Proc {
+        let url = db.url();
         let mut cmd = Command::new(binary);
         server_env(&mut cmd);
+        if let Some(replica) = db.replica() {
+            cmd.env("SMALLPAY_DATABASE_REPLICA_URL", replica);
+        }
         cmd.arg("--bind").arg("127.0.0.1:0").arg("--database-url").arg(url).arg("serve").arg("--no-demo");
         Proc::start(cmd, log_dir.join(format!("{tag}.log"))).await
     }
@@ -207,6 +232,46 @@ impl Proc {
             let _ = self.child.kill().await;
         }
     }
+}
+
+/// Waits (up to two minutes) until the standby has replayed everything the primary had
+/// written when this was called: the bench's bulk load is there before a read is measured.
+pub async fn standby_caught_up(primary: &str, standby: &str) {
+    let lsn = |db: sea_orm::DatabaseConnection, sql: &'static str| async move {
+        let row = db.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql)).await;
+        row.ok().flatten().and_then(|r| r.try_get_by_index::<String>(0).ok())
+    };
+    let Ok(p) = sea_orm::Database::connect(primary).await else { return };
+    let Some(target) = lsn(p.clone(), "SELECT pg_current_wal_insert_lsn()::text").await else { return };
+    p.close().await.ok();
+    let Ok(s) = sea_orm::Database::connect(standby).await else {
+        eprintln!("   the standby does not answer: reads will go to the primary");
+        return;
+    };
+    let started = std::time::Instant::now();
+    let sql = format!("SELECT (pg_last_wal_replay_lsn() >= '{target}'::pg_lsn)::text");
+    while started.elapsed() < Duration::from_secs(120) {
+        let done = s.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, sql.clone())).await;
+        if done.ok().flatten().and_then(|r| r.try_get_by_index::<String>(0).ok()).as_deref() == Some("true") {
+            eprintln!("   the standby replayed the fill in {:.1} s", started.elapsed().as_secs_f64());
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    s.close().await.ok();
+}
+
+/// How many queries the server at `base` has answered from the standby (its
+/// `graphql_reads_total{database="standby"}`), and from the primary.
+pub async fn reads_by_database(base: &str) -> Option<(f64, f64)> {
+    let text = reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()?;
+    let count = |database: &str| {
+        text.lines()
+            .filter(|l| l.starts_with("graphql_reads_total{") && l.contains(&format!("database=\"{database}\"")))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum::<f64>()
+    };
+    Some((count("standby"), count("primary")))
 }
 
 /// The process's CPU time so far (user + system), in milliseconds: `/proc/<pid>/stat`'s
