@@ -45,6 +45,10 @@ max_wal_senders = 4
 CONF
   # shellcheck disable=SC2046
   "${as_pg[@]}" $(pin "${PRIMARY_CPUS:-}") "$bin/pg_ctl" -D "$dir/primary" -l "$dir/primary.log" -w start >/dev/null
+  if [ "${STANDBY:-1}" = 0 ]; then
+    echo "PRIMARY_URL=postgres://postgres@127.0.0.1:$primary_port/postgres" | tee "$dir/urls"
+    exit 0
+  fi
   "${as_pg[@]}" "$bin/pg_basebackup" -h 127.0.0.1 -p "$primary_port" -U postgres -D "$dir/standby" -R -X stream -c fast
   cat >>"$dir/standby/postgresql.auto.conf" <<CONF
 port = $standby_port

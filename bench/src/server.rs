@@ -248,6 +248,16 @@ pub async fn standby_caught_up(primary: &str, standby: &str) {
         eprintln!("   the standby does not answer: reads will go to the primary");
         return;
     };
+    // Its processes' CPU apart: the postmaster is the parent of this connection's backend.
+    let backend = s.query_one_raw(sea_orm::Statement::from_string(
+        sea_orm::DbBackend::Postgres,
+        "SELECT pg_backend_pid()",
+    ));
+    if let Some(pid) = backend.await.ok().flatten().and_then(|r| r.try_get_by_index::<i32>(0).ok())
+        && let Some(postmaster) = u32::try_from(pid).ok().and_then(crate::cpu::parent_of)
+    {
+        crate::cpu::set_standby(postmaster);
+    }
     let started = std::time::Instant::now();
     let sql = format!("SELECT (pg_last_wal_replay_lsn() >= '{target}'::pg_lsn)::text");
     while started.elapsed() < Duration::from_secs(120) {
