@@ -249,10 +249,8 @@ pub async fn standby_caught_up(primary: &str, standby: &str) {
         return;
     };
     // Its processes' CPU apart: the postmaster is the parent of this connection's backend.
-    let backend = s.query_one_raw(sea_orm::Statement::from_string(
-        sea_orm::DbBackend::Postgres,
-        "SELECT pg_backend_pid()",
-    ));
+    let backend =
+        s.query_one_raw(sea_orm::Statement::from_string(sea_orm::DbBackend::Postgres, "SELECT pg_backend_pid()"));
     if let Some(pid) = backend.await.ok().flatten().and_then(|r| r.try_get_by_index::<i32>(0).ok())
         && let Some(postmaster) = u32::try_from(pid).ok().and_then(crate::cpu::parent_of)
     {
