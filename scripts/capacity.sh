@@ -11,14 +11,15 @@
 # PostgreSQL and the bench: the model takes its costs from one configuration and predicts
 # the others' throughput (BENCHMARKS.md does the arithmetic).
 #
-#   scripts/capacity.sh                  # all three, 10 s per scenario
+#   scripts/capacity.sh                  # all three, 10 s per scenario (creation on 16 shops,
+#                                        # preview, the history page at 1 and 64 connections)
 #   CONFIGS="A B" DURATION=5s SCENARIOS=preview scripts/capacity.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 configs=${CONFIGS:-A B C}
 duration=${DURATION:-10s}
-scenarios=${SCENARIOS:-create-shops,preview}
+scenarios=${SCENARIOS:-create-shops,preview,history}
 command -v haproxy >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y haproxy >&2
 cargo build --release --locked -p smallpay -p smallpay-bench >&2
 bin=target/release/smallpay
@@ -57,6 +58,8 @@ run() {
   psql "$pg" -qc "CREATE DATABASE capacity"
   db_url="${pg%/*}/capacity"
   "$bin" --database-url "$db_url" migrate >&2
+  # The history shop goes in before any instance starts (their publishers would replay it).
+  "$bench" --database-url "$db_url" --history-file "$work/history-$config" >&2
   local urls=() i=0
   for cpus in "$@"; do
     i=$((i + 1))
@@ -82,7 +85,7 @@ run() {
   echo "== $config: instances on cores [$*], PostgreSQL on [$pg_cpus], bench on [$bench_cpus]" >&2
   taskset -c "$bench_cpus" "$bench" --url "$target" --jwt-secret "$SMALLPAY_JWT_SECRET" --database-url "$db_url" \
     --label "$config: ${#urls[@]} instance(s) on [$*], PostgreSQL [$pg_cpus], bench [$bench_cpus]" \
-    --scenarios "$scenarios" --duration "$duration"
+    --history-file "$work/history-$config" --scenarios "$scenarios" --duration "$duration"
   stop_all
 }
 

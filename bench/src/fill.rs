@@ -190,6 +190,36 @@ pub struct History {
     pub deducted_to: DateTime<Utc>,
 }
 
+impl History {
+    /// One field a line, for `--history-file`.
+    pub fn to_lines(&self) -> String {
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}\n",
+            self.payouts,
+            self.order_sn,
+            self.applicant,
+            self.goods,
+            self.deducted_from.to_rfc3339(),
+            self.deducted_to.to_rfc3339()
+        )
+    }
+
+    /// What [`History::to_lines`] wrote.
+    pub fn from_lines(text: &str) -> Option<Self> {
+        let mut lines = text.lines();
+        let mut next = || lines.next().map(str::to_owned);
+        let time = |t: String| DateTime::parse_from_rfc3339(&t).ok().map(|t| t.with_timezone(&Utc));
+        Some(Self {
+            payouts: next()?.parse().ok()?,
+            order_sn: next()?,
+            applicant: next()?,
+            goods: next()?,
+            deducted_from: time(next()?)?,
+            deducted_to: time(next()?)?,
+        })
+    }
+}
+
 /// The history shop with `n` payouts spread over the last 190 days, created directly in the
 /// database before the server starts (so the event publisher never replays them): the shop
 /// and its opening entry, its accounts, an order per two payouts, and per payout its row and

@@ -80,6 +80,12 @@ struct Cli {
     /// they go through `syncOrder`).
     #[arg(long)]
     database_url: Option<String>,
+    /// With --database-url and without --url, before the deployment starts: load the history
+    /// shop into that database, describe it in this file and exit. With --url afterwards: run
+    /// the history scenarios on the history the file describes. (The history goes in before any
+    /// instance starts: a running publisher would replay every transition as new.)
+    #[arg(long)]
+    history_file: Option<PathBuf>,
     /// With --url: what the table's database column says.
     #[arg(long, default_value = "deployment")]
     label: String,
@@ -328,13 +334,23 @@ async fn run(cli: Cli) -> ExitCode {
     }
     let mut report = Report::default();
     let started = Instant::now();
+    if let (Some(file), Some(db), None) = (&cli.history_file, &cli.database_url, &cli.url) {
+        let h = fill::bulk_history(db, plan.hist_payouts).await;
+        std::fs::write(file, h.to_lines()).expect("write --history-file");
+        eprintln!("{} payouts of history loaded; described in {}", h.payouts, file.display());
+        return ExitCode::SUCCESS;
+    }
     if let Some(url) = &cli.url {
         let Some(secret) = &cli.jwt_secret else {
             eprintln!("--url needs --jwt-secret (the deployment's SMALLPAY_JWT_SECRET)");
             return ExitCode::from(2);
         };
+        let history = cli.history_file.as_ref().map(|file| {
+            let text = std::fs::read_to_string(file).expect("read --history-file");
+            fill::History::from_lines(&text).expect("a --history-file this bench wrote")
+        });
         let target = Target::Deployment { base: url.trim_end_matches('/').to_owned() };
-        run_target(&cli, &plan, &selected, &Tokens::new(secret), target, None, &mut report).await;
+        run_target(&cli, &plan, &selected, &Tokens::new(secret), target, history, &mut report).await;
     } else {
         let Some(binary) = cli.server.clone() else {
             eprintln!("give --server PATH (the smallpay binary) or --url of a running deployment");
@@ -658,7 +674,7 @@ async fn run_target(
             }
         }
     } else if ON_HISTORY.iter().any(|s| on(s)) {
-        eprintln!("   history scenarios skipped: they need a database the bench loads itself (not --url)");
+        eprintln!("   history scenarios skipped: with --url they need --history-file (see --help)");
     }
     if on("me") {
         let admin = tokens.admin(HOT);
