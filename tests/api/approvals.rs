@@ -220,17 +220,31 @@ async fn two_admins_deciding_at_once_make_one_decision(app: TestApp) {
         app.gql(Some(token), query, vars)
     });
     let answers = futures_util::future::join_all(calls).await;
-    let wins = answers.iter().filter(|r| r.get("errors").is_none()).count();
-    assert_eq!(wins, 1, "{answers:?}");
+    let winners: Vec<usize> = (0..answers.len()).filter(|&i| answers[i].get("errors").is_none()).collect();
+    assert_eq!(winners.len(), 1, "{answers:?}");
     for r in answers.iter().filter(|r| r.get("errors").is_some()) {
         assert_eq!(first_code(r), "INVALID_STATE", "{r}");
     }
-    let history = app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"]["history"].clone();
-    let decisions = history.as_array().unwrap().iter().filter(|t| t["from"] == "PENDING_APPROVAL").count();
-    assert_eq!(decisions, 1);
+    // What is stored is the winner's decision, by the winner's account, and the balance moved
+    // by it alone: 10.00 less after an approval from the balance, unchanged after a rejection.
+    let winner = winners[0];
+    let (approved, by) = (!winner.is_multiple_of(3), if winner.is_multiple_of(2) { "admin" } else { "admin-2" });
+    let stored = app.ok(&admin, PAYOUT, json!({ "id": a["id"] })).await["payout"].clone();
+    assert_eq!(stored["approver"]["id"], by, "{stored}");
+    let decisions: Vec<&Value> =
+        stored["history"].as_array().unwrap().iter().filter(|t| t["from"] == "PENDING_APPROVAL").collect();
+    assert_eq!(decisions.len(), 1, "{stored}");
     let (balance, ledger) = app.balance_and_ledger("s1").await;
     assert_eq!(balance, ledger);
-    assert!(balance == 10000 || balance == 9000, "{balance}");
+    if approved {
+        assert_eq!(decisions[0]["to"], "PAYING", "{stored}");
+        assert_eq!(stored["funding"], "BALANCE", "{stored}");
+        assert_eq!(balance, 9000);
+    } else {
+        assert_eq!(decisions[0]["to"], "REJECTED", "{stored}");
+        assert_eq!(stored["rejectReason"], "no", "{stored}");
+        assert_eq!(balance, 10000);
+    }
 }
 
 async fn an_undecided_request_expires_after_seven_days(app: TestApp) {

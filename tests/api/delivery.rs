@@ -60,6 +60,9 @@ async fn a_pending_delivery_survives_a_restart(mut app: TestApp) {
     assert_eq!(channel_rows(&app, &p["id"]).await, ["DELIVERED"]);
 }
 
+/// rules.md "Statuses", `CLOSED` (a decision that came from the README): when the channel
+/// answers at the close that it already delivered the money, the payout is `SUCCEEDED`, never
+/// closed or refunded — money paid is never returned to the shop.
 async fn a_close_never_refunds_what_the_channel_delivered(app: TestApp) {
     let (admin, _, _) = shop(&app, "100", json!({})).await;
     app.sync_order("O-1", "s1", json!({ "buyerId": "b-timeout" })).await;

@@ -489,6 +489,25 @@ impl Subscription {
         }
     }
 
+    /// The subscription's messages that have already arrived, without waiting for more: the
+    /// `data` of each `next`, or its errors. For "nothing was sent": ask after a marker that
+    /// was sent later than the frame that must not come.
+    pub fn arrived(&mut self) -> Vec<Value> {
+        use futures_util::FutureExt as _;
+        let mut frames: Vec<Message> = self.pending.drain(..).collect();
+        while let Some(Some(Ok(frame))) = self.socket.next().now_or_never() {
+            frames.push(frame);
+        }
+        frames
+            .into_iter()
+            .filter_map(|frame| {
+                let Message::Text(text) = frame else { return None };
+                let value: Value = serde_json::from_str(&text).ok()?;
+                matches!(value["type"].as_str(), Some("next" | "data" | "error")).then(|| value["payload"].clone())
+            })
+            .collect()
+    }
+
     /// Waits for the socket to close (or the subscription to complete); returns the close code.
     pub async fn closed(&mut self) -> Option<u16> {
         while let Some(frame) = self.pending.pop_front() {

@@ -94,7 +94,12 @@ fn assert_refused(answer: &(u16, Value), limit: &str) {
     assert_eq!(answer["data"], Value::Null);
 }
 
-/// Sends `body` to /graphql while checking that /healthz keeps answering within 100 ms.
+/// Sends `body` to /graphql while checking that /healthz keeps answering within 1 s.
+///
+/// A body that got past the guard would pin a worker for seconds (what these tests refuse);
+/// the probe itself takes a few milliseconds. 1 s, not 100 ms, because `.ci/run` runs this on
+/// a loaded 2-core machine where a scheduling delay of a few hundred milliseconds is not an
+/// attack (the bench measures the latency itself).
 async fn send_while_healthy(app: &TestApp, body: reqwest::Body, content_type: &str) -> (u16, Value) {
     let request = app.http.post(app.url("/graphql")).header("content-type", content_type).body(body).send();
     let probe = async {
@@ -107,7 +112,7 @@ async fn send_while_healthy(app: &TestApp, body: reqwest::Body, content_type: &s
     let (answer, health_took) = tokio::time::timeout(Duration::from_secs(5), async { tokio::join!(request, probe) })
         .await
         .expect("answered within 5 s");
-    assert!(health_took < Duration::from_millis(100), "healthz took {health_took:?} meanwhile");
+    assert!(health_took < Duration::from_secs(1), "healthz took {health_took:?} meanwhile");
     let answer = answer.expect("an answer");
     let status = answer.status().as_u16();
     (status, answer.json().await.unwrap_or(Value::Null))

@@ -39,10 +39,26 @@ async fn the_test_clock_moves_only_when_told(app: TestApp) {
     assert_eq!(now, start + chrono::TimeDelta::hours(1));
     assert_eq!(app.state.clock.now(), start + chrono::TimeDelta::hours(1));
     assert_eq!(answer["jobsRun"], 0);
-    // The shop's "today" follows the service clock: orders synced now carry its time.
-    app.sync_shop("s1", "0", json!({})).await;
-    let order = app.sync_order("O-1", "s1", json!({ "groupedAt": null })).await;
-    assert_eq!(order["groupedAt"], json!(null));
+    // The shop's "today" follows the service clock, not the machine's: a payout made now
+    // carries the service clock's time and counts in today's sums until the service clock
+    // passes the shop's midnight — one second before it still today, at it a new day.
+    let shop = app.sync_shop("s1", "100", json!({})).await;
+    let zone: chrono_tz::Tz = shop["timeZone"].as_str().unwrap().parse().unwrap();
+    app.sync_order("O-1", "s1", json!({})).await;
+    let admin = app.admin("s1");
+    let payout = app.pay(&admin, "O-1", "5.00", "BALANCE").await;
+    let created = chrono::DateTime::parse_from_rfc3339(payout["createdAt"].as_str().unwrap()).unwrap();
+    assert_eq!(created, app.state.clock.now());
+    let paid_today = async || app.ok(&admin, "{ shop { paidToday } }", json!({})).await["shop"]["paidToday"].clone();
+    assert_eq!(paid_today().await, "5.00");
+    let local = app.state.clock.now().with_timezone(&zone);
+    let midnight = (local.date_naive() + chrono::TimeDelta::days(1)).and_hms_opt(0, 0, 0).unwrap();
+    let midnight = midnight.and_local_timezone(zone).single().unwrap().with_timezone(&chrono::Utc);
+    app.advance((midnight - app.state.clock.now()).num_seconds() - 1).await;
+    assert_eq!(paid_today().await, "5.00", "one second before the shop's midnight");
+    app.advance(1).await;
+    assert_eq!(app.state.clock.now(), midnight);
+    assert_eq!(paid_today().await, "0.00", "at the shop's midnight");
 }
 
 #[tokio::test]

@@ -121,9 +121,28 @@ async fn the_same_subs_in_two_shops_are_different_accounts(app: TestApp) {
     assert_eq!(own.next().await.unwrap()["payoutStatusChanged"], json!({ "payoutId": p1, "to": "PENDING_APPROVAL" }));
     let mut other = app.subscribe("graphql-transport-ws", &bob2, status, json!({ "p": p1, "a": "0" })).await;
     assert!(other.registered);
-    // A frame within a second would be another shop's event (the replay is immediate).
-    let nothing = tokio::time::timeout(std::time::Duration::from_secs(1), other.next()).await;
-    assert!(nothing.is_err(), "another shop's payout leaked: {nothing:?}");
+    // Everything s2 may see, from the start: its own payout's events, then a marker — a
+    // payout made in s2 after a new event of s1's payout — and nothing of s1's in between.
+    let all = "subscription($a: ID) { payoutStatusChanged(afterEventId: $a) { payoutId to } }";
+    let mut everything = app.subscribe("graphql-transport-ws", &bob2, all, json!({ "a": "0" })).await;
+    app.sync_order("A-2", "s1", json!({})).await;
+    let p3 = app.pay(&alice1, "A-2", "2.00", "BALANCE").await["id"].clone();
+    app.sync_order("B-2", "s2", json!({})).await;
+    let marker = app.pay(&alice2, "B-2", "1.00", "BALANCE").await["id"].clone();
+    loop {
+        let event = everything.next().await.expect("an event")["payoutStatusChanged"].clone();
+        assert!(event["payoutId"] == p2 || event["payoutId"] == marker, "another shop's payout leaked: {event}");
+        if event["payoutId"] == marker {
+            break;
+        }
+    }
+    // The filtered subscription's replay went out when it registered, before the marker was
+    // made: had it leaked s1's payout, that frame would have arrived by now.
+    assert_eq!(
+        other.arrived(),
+        Vec::<serde_json::Value>::new(),
+        "another shop's payout leaked (filtered by {p1}, then {p3})"
+    );
 }
 
 on_both_databases!(

@@ -77,6 +77,98 @@ async fn strings_are_trimmed_non_blank_and_bounded(app: TestApp) {
     assert_eq!(data["syncShop"]["name"].as_str().unwrap().chars().count(), 200);
 }
 
+/// Each length bound on a mutation's text, both sides: the limit itself is accepted and one
+/// character more is refused with `BAD_USER_INPUT` naming the field (characters, not bytes:
+/// 因 is three bytes). The refusals write nothing.
+async fn every_length_bound_accepts_its_limit_and_refuses_one_past_it(app: TestApp) {
+    app.sync_shop("s1", "100.00", json!({})).await;
+    let (platform, admin) = (app.platform(), app.admin("s1"));
+    let cs = app.token(smallpay::auth::Role::Cs, Some("s1"), "cs-1");
+    app.ok(&cs, "{ me { id } }", json!({})).await;
+    let order = |sn: &str, field: &str, value: &str| {
+        let mut input = json!({
+            "orderSn": sn, "shopId": "s1", "buyerId": "buyer-1", "goodsId": "G-1", "goodsName": "Goods",
+            "activityGoods": false, "paidAmount": "99.00",
+            "groupedAt": (app.state.clock.now() - chrono::TimeDelta::days(1)).to_rfc3339(),
+        });
+        input[field] = json!(value);
+        json!({ "i": input })
+    };
+    let sync_order = "mutation($i: OrderInput!) { syncOrder(input: $i) { orderSn } }";
+    let counts = async || {
+        let orders = app.ok(&admin, "{ orders { totalCount } }", json!({})).await["orders"]["totalCount"].clone();
+        (orders, app.payout_count("s1").await, app.balance_and_ledger("s1").await)
+    };
+    // (field, limit, the request with a value of that many characters)
+    type Request = (String, &'static str, Value);
+    type Case<'a> = (&'static str, usize, Box<dyn FnMut(String) -> Request + 'a>);
+    let mut n = 0;
+    let mut cases: Vec<Case<'_>> = vec![
+        ("orderSn", 64, Box::new(|v| (platform.clone(), sync_order, order(&v, "orderSn", &v)))),
+        ("goodsId", 64, Box::new(|v| (platform.clone(), sync_order, order("O-G", "goodsId", &v)))),
+        ("buyerId", 128, Box::new(|v| (platform.clone(), sync_order, order("O-B", "buyerId", &v)))),
+        ("goodsName", 200, Box::new(|v| (platform.clone(), sync_order, order("O-N", "goodsName", &v)))),
+        (
+            "reference",
+            128,
+            Box::new(|v| {
+                let adjust = "mutation($r: String!) { adjustShopBalance(shopId: \"s1\", amount: \"1.00\", reference: $r) { balance } }";
+                (platform.clone(), adjust, json!({ "r": v }))
+            }),
+        ),
+    ];
+    for (field, limit, request) in &mut cases {
+        for (length, accepted) in [(*limit + 1, false), (*limit, true)] {
+            n += 1;
+            let value: String = format!("{n}-").chars().chain(std::iter::repeat('因')).take(length).collect();
+            let value = if *field == "orderSn" || *field == "goodsId" { value.replace('因', "x") } else { value };
+            let (token, query, vars) = request(value);
+            let before = counts().await;
+            let response = app.gql(Some(&token), query, vars).await;
+            if accepted {
+                assert!(response.get("errors").is_none(), "{field} of {length} characters: {response}");
+            } else {
+                assert_eq!(first_code(&response), "BAD_USER_INPUT", "{field} of {length}: {response}");
+                assert_eq!(response["errors"][0]["extensions"]["field"], *field, "{response}");
+                assert_eq!(counts().await, before, "{field} of {length} wrote something");
+            }
+        }
+    }
+
+    // The payout's own texts, each on an order of its own (the 60 s rule).
+    for (field, limit, funding, token) in
+        [("approvalNote", 500, "REQUEST_APPROVAL", &cs), ("idempotencyKey", 128, "BALANCE", &admin)]
+    {
+        for (length, accepted) in [(limit + 1, false), (limit, true)] {
+            let sn = format!("O-{field}-{length}");
+            app.sync_order(&sn, "s1", json!({})).await;
+            let value = format!("{length}").chars().chain(std::iter::repeat('k')).take(length).collect::<String>();
+            let before = counts().await;
+            let response = app.create_payout(token, &sn, "1.00", funding, json!({ field: value })).await;
+            if accepted {
+                assert!(response.get("errors").is_none(), "{field} of {length} characters: {response}");
+            } else {
+                assert_eq!(first_code(&response), "BAD_USER_INPUT", "{field} of {length}: {response}");
+                assert_eq!(response["errors"][0]["extensions"]["field"], field, "{response}");
+                assert_eq!(counts().await, before, "{field} of {length} wrote something");
+            }
+        }
+    }
+    // A rejection's reason: 500 characters.
+    app.sync_order("O-R", "s1", json!({})).await;
+    let asked = app.create_payout(&cs, "O-R", "1.00", "REQUEST_APPROVAL", json!({})).await;
+    let id = asked["data"]["createPayout"]["id"].clone();
+    let reject = "mutation($id: ID!, $r: String!) { rejectPayout(payoutId: $id, reason: $r) { status rejectReason } }";
+    let refused = app.gql(Some(&admin), reject, json!({ "id": id, "r": "因".repeat(501) })).await;
+    assert_eq!(first_code(&refused), "BAD_USER_INPUT", "{refused}");
+    assert_eq!(refused["errors"][0]["extensions"]["field"], "reason", "{refused}");
+    let status = "query($id: ID!) { payout(id: $id) { status } }";
+    assert_eq!(app.ok(&admin, status, json!({ "id": id })).await["payout"]["status"], "PENDING_APPROVAL");
+    let rejected = app.ok(&admin, reject, json!({ "id": id, "r": "因".repeat(500) })).await;
+    assert_eq!(rejected["rejectPayout"]["status"], "REJECTED");
+    assert_eq!(rejected["rejectPayout"]["rejectReason"].as_str().unwrap().chars().count(), 500);
+}
+
 #[tokio::test]
 async fn bad_documents_are_graphql_validation_failed() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -117,4 +209,8 @@ async fn no_error_reveals_internals() {
     }
 }
 
-on_both_databases!(money_input_is_exact_or_refused, strings_are_trimmed_non_blank_and_bounded);
+on_both_databases!(
+    money_input_is_exact_or_refused,
+    strings_are_trimmed_non_blank_and_bounded,
+    every_length_bound_accepts_its_limit_and_refuses_one_past_it
+);
