@@ -9,10 +9,12 @@
 #   PLANTS="5 7" scripts/plants.sh  # some of them, by number
 #   DRY=1 scripts/plants.sh         # only show each plant's diff
 #
-# It works on a copy of the tree (a git worktree of HEAD in a temporary directory, building
-# into this checkout's target/: the dependencies are shared, the workspace's crates from the
-# copy get artifacts of their own), so the checkout stays untouched and a crash leaves nothing
-# planted.
+# It works on a copy of the tree (a git worktree of HEAD in a temporary directory), so the
+# checkout stays untouched and a crash leaves nothing planted. The copy builds into
+# target/plants, never target/: cargo names a workspace crate's artifacts by its path inside
+# the workspace, so the copy's planted build would overwrite the checkout's under the same
+# names and, being newer than the checkout's sources, pass for fresh there (seen once: a later
+# `cargo test` in the checkout ran the last plant).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -32,7 +34,7 @@ wanted=${PLANTS:-1 2 3 4 5 6 7}
 work=$(mktemp -d /tmp/smallpay-plants.XXXXXX)
 git worktree add -q --detach "$work/tree" HEAD
 trap 'git -C "$root" worktree remove --force "$work/tree"; rm -rf "$work"' EXIT
-export CARGO_TARGET_DIR="$root/target"
+export CARGO_TARGET_DIR="$root/target/plants"
 unset TEST_POSTGRES_URL
 
 results=()
