@@ -300,6 +300,25 @@ struct Payout {
     refunded: bool,
 }
 
+impl Payout {
+    /// Its next deadline, if one is pending: the request's 7-day expiry, the 1 h recharge
+    /// window, the 7-day close, the refund 3 business days after the close.
+    fn due(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            Status::PendingApproval => Some(self.created + TimeDelta::days(7)),
+            Status::PendingRecharge => self.committed.map(|c| c + expect::RECHARGE_WINDOW),
+            Status::Paying | Status::Failed => self.committed.map(|c| c + expect::CLOSE_AFTER),
+            Status::Closed if !self.refunded => self.refund_due,
+            _ => None,
+        }
+    }
+
+    /// When its account card expires, while one is open.
+    fn card_due(&self) -> Option<DateTime<Utc>> {
+        self.card.and_then(|(s, at)| (s == CardStatus::Open).then_some(at))
+    }
+}
+
 /// How an approval request ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Decision {
@@ -475,20 +494,32 @@ impl Case {
         verdict(codes)
     }
 
+    /// The instants after now at which one of this case's answers changes: each pending
+    /// deadline and open card's expiry, the shop's next local midnight (a new day's sums), and
+    /// 59 and 60 s after each order's newest payout (the 60 s rule) — earliest first.
+    fn boundaries(&self) -> Vec<DateTime<Utc>> {
+        let mut at = vec![expect::next_midnight(self.now, self.spec.zone)];
+        for p in &self.payouts {
+            at.extend(p.due());
+            at.extend(p.card_due());
+        }
+        for order in 0..ORDERS {
+            if let Some(last) = self.payouts.iter().filter(|p| p.order == order).map(|p| p.created).max() {
+                at.extend([last + TimeDelta::seconds(59), last + TimeDelta::seconds(60)]);
+            }
+        }
+        at.retain(|t| *t > self.now);
+        at.sort();
+        at.dedup();
+        at
+    }
+
     /// Applies every deadline due by `until`, earliest first.
     fn advance(&mut self, until: DateTime<Utc>) {
         loop {
             let mut next: Option<(DateTime<Utc>, usize, bool)> = None;
             for (i, p) in self.payouts.iter().enumerate() {
-                let due = match p.status {
-                    Status::PendingApproval => Some(p.created + TimeDelta::days(7)),
-                    Status::PendingRecharge => p.committed.map(|c| c + expect::RECHARGE_WINDOW),
-                    Status::Paying | Status::Failed => p.committed.map(|c| c + expect::CLOSE_AFTER),
-                    Status::Closed if !p.refunded => p.refund_due,
-                    _ => None,
-                };
-                let card = p.card.and_then(|(s, at)| (s == CardStatus::Open).then_some(at));
-                for (at, is_card) in [(due, false), (card, true)] {
+                for (at, is_card) in [(p.due(), false), (p.card_due(), true)] {
                     if let Some(at) = at.filter(|at| *at <= until)
                         && next.is_none_or(|(n, ..)| at < n)
                     {
@@ -1246,7 +1277,21 @@ impl Case {
 /// One batch: `cases` cases from `seed` on `app`, starting at the clock as it stands (moved
 /// first by a seeded offset of up to a week, so batches start at every hour and weekday; not
 /// moved for a batch on a daylight-saving change day of `dst`'s zone).
-async fn run_batch(app: &TestApp, seed: u64, cases: usize, tally: &mut BTreeMap<String, usize>, dst: Option<Tz>) {
+///
+/// `aimed`: half of the clock's moves (drawn from the seed) go to one case's boundary — a
+/// pending deadline, an open card's expiry, the shop's next local midnight, 59 or 60 s after a
+/// payout on an order ([`Case::boundaries`]) — one second before it, at it or one second after,
+/// instead of a move from `MOVES`. The draws come from the seed and the boundary from the
+/// model's own state, so a batch replays exactly. (Batches recorded before the aim existed
+/// replay without it.)
+async fn run_batch(
+    app: &TestApp,
+    seed: u64,
+    cases: usize,
+    tally: &mut BTreeMap<String, usize>,
+    dst: Option<Tz>,
+    aimed: bool,
+) {
     let mut rng = StdRng::seed_from_u64(seed);
     if dst.is_none() {
         app.advance(rng.random_range(0..7 * 86_400)).await;
@@ -1275,16 +1320,42 @@ async fn run_batch(app: &TestApp, seed: u64, cases: usize, tally: &mut BTreeMap<
         })
         .collect();
     let moves: Vec<i64> = (0..ROUNDS).map(|_| pick(&mut rng, MOVES)).chain([30 * 86_400]).collect();
+    // Per move: whether it is aimed, at which case and boundary (reduced modulo when known),
+    // and the offset from the boundary.
+    let aims: Vec<(bool, usize, usize, i64)> = (0..ROUNDS)
+        .map(|_| {
+            let on = rng.random_bool(0.5);
+            (on && aimed, rng.random_range(0..usize::MAX), rng.random_range(0..usize::MAX), rng.random_range(-1..=1))
+        })
+        .collect();
     futures_util::stream::iter(batch.iter_mut()).for_each_concurrent(CONCURRENCY, |c| c.set_up(app)).await;
     // Each round: the cases' operations, the clock's move, then every case compared.
-    for (round, by) in moves.iter().enumerate() {
+    for (round, drawn) in moves.iter().enumerate() {
         if round < ROUNDS {
             futures_util::stream::iter(batch.iter_mut()).for_each_concurrent(CONCURRENCY, |c| c.play(app, round)).await;
         }
-        app.advance(*by).await;
+        let mut by = *drawn;
+        let mut aim_note = String::new();
+        if let Some(&(true, case, which, offset)) = aims.get(round)
+            && !batch.is_empty()
+        {
+            let target = &batch[case % batch.len()];
+            let boundaries = target.boundaries();
+            if !boundaries.is_empty() {
+                let at = boundaries[which % boundaries.len()] + TimeDelta::seconds(offset);
+                by = (at - target.now).num_seconds().max(1);
+                aim_note =
+                    format!(" (aimed: case {}'s boundary {} {offset:+} s)", target.n, at - TimeDelta::seconds(offset));
+                *tally.entry(format!("Clock: a move aimed at a boundary {offset:+} s")).or_default() += 1;
+            }
+        }
+        if aim_note.is_empty() && round < ROUNDS {
+            *tally.entry("Clock: a move from MOVES".to_owned()).or_default() += 1;
+        }
+        app.advance(by).await;
         for c in &mut batch {
-            c.advance(c.now + TimeDelta::seconds(*by));
-            c.log.push(format!("the clock moves {by} s to {}", c.now));
+            c.advance(c.now + TimeDelta::seconds(by));
+            c.log.push(format!("the clock moves {by} s to {}{aim_note}", c.now));
         }
         let when = format!("after round {round} and the clock's move by {by} s");
         futures_util::stream::iter(batch.iter()).for_each_concurrent(CONCURRENCY, |c| c.check(app, &when)).await;
@@ -1324,15 +1395,33 @@ fn regressions_file() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/api/model-regressions.txt")
 }
 
-/// The batches that failed before (`seed=… cases=… start=… [dst=<zone>]` lines).
-fn regressions() -> Vec<(u64, usize, DateTime<Utc>, Option<Tz>)> {
+/// A batch that failed once: replayed first on every run.
+struct Regression {
+    seed: u64,
+    cases: usize,
+    start: DateTime<Utc>,
+    /// A batch on that zone's daylight-saving change day.
+    dst: Option<Tz>,
+    /// Recorded since the clock's moves were aimed (`aimed=1`); older lines replay unaimed.
+    aimed: bool,
+}
+
+/// The batches that failed before (`seed=… cases=… start=… [dst=<zone>] [aimed=1]` lines).
+fn regressions() -> Vec<Regression> {
     let text = std::fs::read_to_string(regressions_file()).unwrap_or_default();
     text.lines()
         .filter(|l| !l.trim_start().starts_with('#') && !l.trim().is_empty())
         .filter_map(|l| {
             let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k));
             let dst = field("dst=").and_then(|z| z.parse::<Tz>().ok());
-            Some((field("seed=")?.parse().ok()?, field("cases=")?.parse().ok()?, field("start=")?.parse().ok()?, dst))
+            let aimed = field("aimed=") == Some("1");
+            Some(Regression {
+                seed: field("seed=")?.parse().ok()?,
+                cases: field("cases=")?.parse().ok()?,
+                start: field("start=")?.parse().ok()?,
+                dst,
+                aimed,
+            })
         })
         .collect()
 }
@@ -1363,10 +1452,11 @@ fn run_model(backend: Backend) {
     // One batch, printed and appended to the regressions when it fails.
     let batch = |app: &TestApp, seed: u64, size: usize, tally: &mut BTreeMap<String, usize>, dst: Option<Tz>| {
         let at = app.state.clock.now();
-        let run = std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_batch(app, seed, size, tally, dst))));
+        let run =
+            std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_batch(app, seed, size, tally, dst, true))));
         if let Err(panic) = run {
             let dst_field = dst.map(|z| format!(" dst={}", z.name())).unwrap_or_default();
-            let line = format!("seed={seed} cases={size} start={}{dst_field}", at.to_rfc3339());
+            let line = format!("seed={seed} cases={size} start={}{dst_field} aimed=1", at.to_rfc3339());
             eprintln!("model: a batch failed; replay it with {line} (appended to {})", regressions_file().display());
             if dst.is_none() {
                 eprintln!(
@@ -1381,10 +1471,10 @@ fn run_model(backend: Backend) {
             std::panic::resume_unwind(panic);
         }
     };
-    for (seed, cases, start, dst) in regressions() {
+    for Regression { seed, cases, start, dst, aimed } in regressions() {
         let Some(app) = spawn(Some(start)) else { return };
         eprintln!("model: regression seed={seed} cases={cases} start={}", start.to_rfc3339());
-        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new(), dst));
+        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new(), dst, aimed));
     }
     // An eighth of the cases (up to a batch) from each of the daylight-saving starts.
     let dst_cases = (cases / 8).min(BATCH);
