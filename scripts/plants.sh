@@ -3,7 +3,7 @@
 # a developer runs before CI — `cargo test` on SQLite: the unit tests, every API test and the
 # reference model's fixed-seed cases — and puts the file back. Prints, for each plant, whether
 # it was caught and by which tests (issue 28; the table in docs/testing.md). Not in CI: each
-# plant is a rebuild and a whole test run (about 6–10 minutes on 2 cores).
+# plant is a rebuild and a whole test run (2–3 minutes on 2 cores after the first build).
 #
 #   scripts/plants.sh               # every plant
 #   PLANTS="5 7" scripts/plants.sh  # some of them, by number

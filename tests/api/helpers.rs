@@ -313,6 +313,17 @@ impl TestApp {
     /// Creates or updates an order through `syncOrder` (grouped a day ago unless `extra` says
     /// otherwise).
     pub async fn sync_order(&self, sn: &str, shop: &str, extra: Value) -> Value {
+        self.ok(
+            &self.platform(),
+            "mutation($i: OrderInput!) { syncOrder(input: $i) { orderSn goodsId groupedAt refunded } }",
+            json!({ "i": self.order_input(sn, shop, extra) }),
+        )
+        .await["syncOrder"]
+            .clone()
+    }
+
+    /// The `OrderInput` [`TestApp::sync_order`] sends: grouped a day ago, `extra` overriding.
+    pub fn order_input(&self, sn: &str, shop: &str, extra: Value) -> Value {
         let now = self.state.clock.now();
         let mut input = json!({
             "orderSn": sn, "shopId": shop, "buyerId": "buyer-1", "goodsId": "G-1",
@@ -320,13 +331,7 @@ impl TestApp {
             "groupedAt": (now - chrono::TimeDelta::days(1)).to_rfc3339(),
         });
         merge(&mut input, extra);
-        self.ok(
-            &self.platform(),
-            "mutation($i: OrderInput!) { syncOrder(input: $i) { orderSn goodsId groupedAt refunded } }",
-            json!({ "i": input }),
-        )
-        .await["syncOrder"]
-            .clone()
+        input
     }
 
     /// Sends `createPayout`; returns the whole response. `extra` overrides input fields.

@@ -51,9 +51,7 @@ async fn the_test_clock_moves_only_when_told(app: TestApp) {
     assert_eq!(created, app.state.clock.now());
     let paid_today = async || app.ok(&admin, "{ shop { paidToday } }", json!({})).await["shop"]["paidToday"].clone();
     assert_eq!(paid_today().await, "5.00");
-    let local = app.state.clock.now().with_timezone(&zone);
-    let midnight = (local.date_naive() + chrono::TimeDelta::days(1)).and_hms_opt(0, 0, 0).unwrap();
-    let midnight = midnight.and_local_timezone(zone).single().unwrap().with_timezone(&chrono::Utc);
+    let midnight = crate::expect::next_midnight(app.state.clock.now(), zone);
     app.advance((midnight - app.state.clock.now()).num_seconds() - 1).await;
     assert_eq!(paid_today().await, "5.00", "one second before the shop's midnight");
     app.advance(1).await;

@@ -77,6 +77,17 @@ async fn strings_are_trimmed_non_blank_and_bounded(app: TestApp) {
     assert_eq!(data["syncShop"]["name"].as_str().unwrap().chars().count(), 200);
 }
 
+/// The answer to a text of `length` characters in `field`: no error where it is `accepted`,
+/// else `BAD_USER_INPUT` naming the field.
+fn assert_bound(field: &str, length: usize, accepted: bool, response: &Value) {
+    if accepted {
+        assert!(response.get("errors").is_none(), "{field} of {length} characters: {response}");
+    } else {
+        assert_eq!(first_code(response), "BAD_USER_INPUT", "{field} of {length}: {response}");
+        assert_eq!(response["errors"][0]["extensions"]["field"], field, "{response}");
+    }
+}
+
 /// Each length bound on a mutation's text, both sides: the limit itself is accepted and one
 /// character more is refused with `BAD_USER_INPUT` naming the field (characters, not bytes:
 /// 因 is three bytes). The refusals write nothing.
@@ -85,15 +96,7 @@ async fn every_length_bound_accepts_its_limit_and_refuses_one_past_it(app: TestA
     let (platform, admin) = (app.platform(), app.admin("s1"));
     let cs = app.token(smallpay::auth::Role::Cs, Some("s1"), "cs-1");
     app.ok(&cs, "{ me { id } }", json!({})).await;
-    let order = |sn: &str, field: &str, value: &str| {
-        let mut input = json!({
-            "orderSn": sn, "shopId": "s1", "buyerId": "buyer-1", "goodsId": "G-1", "goodsName": "Goods",
-            "activityGoods": false, "paidAmount": "99.00",
-            "groupedAt": (app.state.clock.now() - chrono::TimeDelta::days(1)).to_rfc3339(),
-        });
-        input[field] = json!(value);
-        json!({ "i": input })
-    };
+    let order = |sn: &str, field: &str, value: &str| json!({ "i": app.order_input(sn, "s1", json!({ field: value })) });
     let sync_order = "mutation($i: OrderInput!) { syncOrder(input: $i) { orderSn } }";
     let counts = async || {
         let orders = app.ok(&admin, "{ orders { totalCount } }", json!({})).await["orders"]["totalCount"].clone();
@@ -125,11 +128,8 @@ async fn every_length_bound_accepts_its_limit_and_refuses_one_past_it(app: TestA
             let (token, query, vars) = request(value);
             let before = counts().await;
             let response = app.gql(Some(&token), query, vars).await;
-            if accepted {
-                assert!(response.get("errors").is_none(), "{field} of {length} characters: {response}");
-            } else {
-                assert_eq!(first_code(&response), "BAD_USER_INPUT", "{field} of {length}: {response}");
-                assert_eq!(response["errors"][0]["extensions"]["field"], *field, "{response}");
+            assert_bound(field, length, accepted, &response);
+            if !accepted {
                 assert_eq!(counts().await, before, "{field} of {length} wrote something");
             }
         }
@@ -145,11 +145,8 @@ async fn every_length_bound_accepts_its_limit_and_refuses_one_past_it(app: TestA
             let value = format!("{length}").chars().chain(std::iter::repeat('k')).take(length).collect::<String>();
             let before = counts().await;
             let response = app.create_payout(token, &sn, "1.00", funding, json!({ field: value })).await;
-            if accepted {
-                assert!(response.get("errors").is_none(), "{field} of {length} characters: {response}");
-            } else {
-                assert_eq!(first_code(&response), "BAD_USER_INPUT", "{field} of {length}: {response}");
-                assert_eq!(response["errors"][0]["extensions"]["field"], field, "{response}");
+            assert_bound(field, length, accepted, &response);
+            if !accepted {
                 assert_eq!(counts().await, before, "{field} of {length} wrote something");
             }
         }
