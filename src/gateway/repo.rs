@@ -4,7 +4,7 @@ use entity::{
     channel_transfer,
     vocab::{ChannelOutcome, Fen, TransferFailureKind},
 };
-use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, sea_query::OnConflict};
+use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 
 /// What the books record for a key.
 pub struct Entry<'a> {
@@ -32,14 +32,45 @@ pub async fn record_once(
         reason: Set(entry.reason),
         at: Set(entry.at),
     };
-    let inserted = channel_transfer::Entity::insert(row)
-        .on_conflict(OnConflict::column(channel_transfer::Column::Key).do_nothing().to_owned())
-        .exec_without_returning(db)
-        .await?;
+    // One statement when the key is new (the usual case); the stored row is read only when
+    // the key was there already. A conflict returns no row, which SeaORM reports as
+    // `RecordNotFound` (with `RETURNING`) or `RecordNotInserted` (without).
+    match channel_transfer::Entity::insert(row).on_conflict_do_nothing().exec_with_returning(db).await {
+        Ok(TryInsertResult::Inserted(stored)) => return Ok((stored, true)),
+        Ok(_) | Err(DbErr::RecordNotFound(_)) => {}
+        Err(e) => return Err(e),
+    }
     let stored = find(db, entry.key).await?.ok_or_else(|| DbErr::RecordNotFound(entry.key.to_owned()))?;
-    Ok((stored, inserted > 0))
+    Ok((stored, false))
 }
 
 pub async fn find(db: &impl ConnectionTrait, key: &str) -> Result<Option<channel_transfer::Model>, DbErr> {
     channel_transfer::Entity::find_by_id(key.to_owned()).one(db).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A key's first record writes it (one statement); a second returns the first's row.
+    #[tokio::test]
+    async fn a_key_is_recorded_once() {
+        let db = crate::db::connect_small("sqlite::memory:").await.unwrap();
+        crate::db::migrate(&db).await.unwrap();
+        let entry = |outcome| Entry {
+            key: "k-1",
+            payout_id: 1,
+            amount: Fen(100),
+            outcome,
+            failure_kind: None,
+            reason: None,
+            at: Utc::now(),
+        };
+        let (first, wrote) = record_once(&db, entry(ChannelOutcome::Delivered)).await.unwrap();
+        assert!(wrote);
+        assert_eq!(first.outcome, ChannelOutcome::Delivered);
+        let (again, wrote) = record_once(&db, entry(ChannelOutcome::Cancelled)).await.unwrap();
+        assert!(!wrote);
+        assert_eq!(again, first);
+    }
 }

@@ -31,7 +31,33 @@ pub async fn schedule_leased(
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> AppResult<scheduled_job::Model> {
-    Ok(pending(kind, Some(payout_id), None, until, 1, now).insert(db).await?)
+    Ok(leased(kind, payout_id, until, now).insert(db).await?)
+}
+
+/// The row [`schedule_leased`] writes, for [`schedule_all`].
+pub fn leased(kind: JobKind, payout_id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> scheduled_job::ActiveModel {
+    pending(kind, Some(payout_id), None, until, 1, now)
+}
+
+/// The row [`schedule`] writes, for [`schedule_all`].
+pub fn of_payout(
+    kind: JobKind,
+    payout_id: i64,
+    due_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> scheduled_job::ActiveModel {
+    pending(kind, Some(payout_id), None, due_at, 0, now)
+}
+
+/// Writes several job rows in one statement, and returns them as stored (in no given order).
+pub async fn schedule_all(
+    db: &impl ConnectionTrait,
+    rows: Vec<scheduled_job::ActiveModel>,
+) -> AppResult<Vec<scheduled_job::Model>> {
+    if rows.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(scheduled_job::Entity::insert_many(rows).exec_with_returning(db).await?)
 }
 
 /// Schedules the expiry of an account card at `due_at`.

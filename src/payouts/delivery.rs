@@ -66,6 +66,11 @@ pub async fn schedule_leased(
     jobs::repo::schedule_leased(tx, JobKind::Deliver, payout_id, now + LEASE, now).await
 }
 
+/// The row [`schedule_leased`] writes, for a creation that writes its jobs in one statement.
+pub fn leased_row(payout_id: i64, now: chrono::DateTime<chrono::Utc>) -> scheduled_job::ActiveModel {
+    jobs::repo::leased(JobKind::Deliver, payout_id, now + LEASE, now)
+}
+
 /// The first attempt of a new payout's delivery, with the job [`schedule_leased`] gave the
 /// request: the transfer (no account has been submitted yet), then the answer recorded.
 /// Failures are logged; when the lease runs out a runner asks the channel again.

@@ -4,7 +4,7 @@
 //! [`super::delivery`]'s; scan-to-pay is [`super::recharge`]'s.
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use entity::payout;
+use entity::{payout, scheduled_job};
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DatabaseTransaction};
 
 use super::repo::{self, NewTransition};
@@ -89,17 +89,29 @@ pub(crate) async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payou
 /// Schedules the deadlines of a payout that has just been created or committed: a request's
 /// 7-day expiry, a scan payout's recharge window, and the close 7 days after commit.
 pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, now: DateTime<Utc>) -> AppResult<()> {
+    jobs::repo::schedule_all(tx, deadline_jobs(p, now)).await?;
+    Ok(())
+}
+
+/// The jobs [`schedule_deadlines`] writes for `p`, to write with others in one statement.
+pub fn deadline_jobs(p: &payout::Model, now: DateTime<Utc>) -> Vec<scheduled_job::ActiveModel> {
     if p.status == PayoutStatus::PendingApproval {
-        return jobs::schedule(tx, JobKind::ApprovalExpiry, p.id, p.created_at + rules::APPROVAL_EXPIRES_AFTER, now)
-            .await;
+        return vec![jobs::repo::of_payout(
+            JobKind::ApprovalExpiry,
+            p.id,
+            p.created_at + rules::APPROVAL_EXPIRES_AFTER,
+            now,
+        )];
     }
     let Some(committed) = p.committed_at else {
-        return Ok(());
+        return Vec::new();
     };
+    let mut due = Vec::with_capacity(2);
     if let Some(deadline) = p.recharge_deadline {
-        jobs::schedule(tx, JobKind::RechargeDeadline, p.id, deadline, now).await?;
+        due.push(jobs::repo::of_payout(JobKind::RechargeDeadline, p.id, deadline, now));
     }
-    jobs::schedule(tx, JobKind::Close, p.id, committed + rules::CLOSE_AFTER, now).await
+    due.push(jobs::repo::of_payout(JobKind::Close, p.id, committed + rules::CLOSE_AFTER, now));
+    due
 }
 
 /// A transfer's outcome, as the channel or the platform reports it.

@@ -90,7 +90,8 @@ pub async fn history_page(
     page: PageRequest,
     probe: bool,
 ) -> AppResult<Page<payout::Model>> {
-    history_keyset().page(db, history(scope, filter), page, probe).await
+    let range = filter.deducted_from.is_some() || filter.deducted_to.is_some();
+    history_keyset().sorting_matches(range).page(db, history(scope, filter), page, probe).await
 }
 
 pub async fn history_count(db: &impl ConnectionTrait, scope: &ShopScope, filter: &HistoryFilter) -> AppResult<u64> {

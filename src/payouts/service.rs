@@ -21,7 +21,7 @@ use crate::{
         create::{InitialState, initial_state},
         money::Cny,
         payout::{self as rules, Decision},
-        vocab::{FundingChoice, PayoutStatus, PayoutType, RefundStatus, Role},
+        vocab::{FundingChoice, JobKind, PayoutStatus, PayoutType, RefundStatus, Role},
     },
     error::{AppError, AppResult},
     gateway::Payments,
@@ -156,11 +156,14 @@ async fn create_once(
         note,
     };
     repo::publish_transition(&tx, first).await?;
-    let delivery = match initial.status {
-        PayoutStatus::Paying => Some(delivery::schedule_leased(&tx, payout.id, now).await?),
-        _ => None,
-    };
-    lifecycle::schedule_deadlines(&tx, &payout, now).await?;
+    // Its jobs in one statement: a `PAYING` payout's delivery, then the deadlines.
+    let mut due = Vec::with_capacity(3);
+    if initial.status == PayoutStatus::Paying {
+        due.push(delivery::leased_row(payout.id, now));
+    }
+    due.extend(lifecycle::deadline_jobs(&payout, now));
+    let scheduled = crate::jobs::repo::schedule_all(&tx, due).await?;
+    let delivery = scheduled.into_iter().find(|job| job.kind == JobKind::Deliver);
     if let Some(key) = &input.idempotency_key {
         keep_key(&tx, scope, viewer, key, fingerprint, payout.id, now).await?;
     }

@@ -131,6 +131,14 @@ async fn the_history_walks_both_ways_alike(app: TestApp) {
     walks_both_ways(&app, &admin, "payouts", json!({ "status": ["SUCCEEDED"] }), 2, &balance).await;
     walks_both_ways(&app, &admin, "payouts", json!({ "status": ["PENDING_RECHARGE"] }), 4, &recharging).await;
     walks_both_ways(&app, &admin, "payouts", json!({ "orderSn": "O-4" }), 1, &all[4..5]).await;
+    // A range of `deductedAt`: its matching keys are sorted, not walked (keyset::sorting_matches).
+    let now = app.state.clock.now();
+    let (from, to) =
+        ((now - chrono::TimeDelta::seconds(1)).to_rfc3339(), (now + chrono::TimeDelta::seconds(1)).to_rfc3339());
+    for size in [1, 2, 5] {
+        walks_both_ways(&app, &admin, "payouts", json!({ "deductedFrom": from, "deductedTo": to }), size, &balance)
+            .await;
+    }
     walks_both_ways(&app, &admin, "payouts", json!({ "orderSn": "nothing" }), 3, &[]).await;
 
     // `last` without `before`: the oldest items, in list order.
