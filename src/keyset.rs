@@ -16,8 +16,8 @@
 //! backwards testing each row (PostgreSQL's plan: it estimates the matches spread evenly over
 //! the ids — wrong for a range of dates, whose matches are one run of ids: 46,000 rows read for
 //! a week in the middle of 100,000 payouts). The `OFFSET 0` keeps PostgreSQL from merging the
-//! two steps. BENCHMARKS.md, 2026-12-06: the week's filter 205 → 570/s on SQLite, 190 → 371/s on
-//! PostgreSQL. Other lists walk the key's index (their filter's index gives the key order).
+//! two steps (BENCHMARKS.md, 2026-12-06: the history's week filter 2–3× the pages per second on
+//! both databases). Other lists walk the key's index (their filter's index gives the key order).
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DbBackend, EntityTrait, Order, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
     Select,

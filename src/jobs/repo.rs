@@ -1,9 +1,7 @@
 //! Queries on `scheduled_jobs`: scheduling, finding due jobs, claiming, counting failures.
 use chrono::{DateTime, Utc};
 use entity::scheduled_job;
-use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
 
 use crate::{
     domain::vocab::{JobKind, JobStatus},
@@ -21,20 +19,10 @@ pub async fn schedule(
     insert(db, kind, Some(payout_id), None, due_at, now).await
 }
 
-/// Schedules `kind` for a payout, already leased to the caller until `until` with one attempt
-/// counted (as [`lease`] would leave it): the caller runs it right after the commit, and if it
-/// never does, the lease runs out and a runner takes the job as a repeated attempt.
-pub async fn schedule_leased(
-    db: &impl ConnectionTrait,
-    kind: JobKind,
-    payout_id: i64,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> AppResult<scheduled_job::Model> {
-    Ok(leased(kind, payout_id, until, now).insert(db).await?)
-}
-
-/// The row [`schedule_leased`] writes, for [`schedule_all`].
+/// A job of `kind` for a payout, already leased to the caller until `until` with one attempt
+/// counted (as [`lease`] would leave it), for [`schedule_all`]: the caller runs it right after
+/// the commit, and if it never does, the lease runs out and a runner takes the job as a
+/// repeated attempt.
 pub fn leased(kind: JobKind, payout_id: i64, until: DateTime<Utc>, now: DateTime<Utc>) -> scheduled_job::ActiveModel {
     pending(kind, Some(payout_id), None, until, 1, now)
 }

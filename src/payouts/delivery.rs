@@ -55,23 +55,14 @@ pub async fn start(deps: Deps<'_>, payments: Payments<'_>, payout_id: i64) {
     }
 }
 
-/// The `DELIVER` job of a payout created `PAYING`, in the creating transaction and leased to
-/// the request, which makes the first attempt after the commit ([`first_attempt`]): no lease
-/// to take, nothing to read back.
-pub async fn schedule_leased(
-    tx: &impl sea_orm::ConnectionTrait,
-    payout_id: i64,
-    now: chrono::DateTime<chrono::Utc>,
-) -> AppResult<scheduled_job::Model> {
-    jobs::repo::schedule_leased(tx, JobKind::Deliver, payout_id, now + LEASE, now).await
-}
-
-/// The row [`schedule_leased`] writes, for a creation that writes its jobs in one statement.
+/// The `DELIVER` job's row of a payout created `PAYING`, written with the creation's other jobs
+/// (`jobs::repo::schedule_all`) and leased to the request, which makes the first attempt after
+/// the commit ([`first_attempt`]): no lease to take, nothing to read back.
 pub fn leased_row(payout_id: i64, now: chrono::DateTime<chrono::Utc>) -> scheduled_job::ActiveModel {
     jobs::repo::leased(JobKind::Deliver, payout_id, now + LEASE, now)
 }
 
-/// The first attempt of a new payout's delivery, with the job [`schedule_leased`] gave the
+/// The first attempt of a new payout's delivery, with the job [`leased_row`] gave the
 /// request: the transfer (no account has been submitted yet), then the answer recorded.
 /// Failures are logged; when the lease runs out a runner asks the channel again.
 pub async fn first_attempt(deps: Deps<'_>, payments: Payments<'_>, job: &scheduled_job::Model, p: &payout::Model) {
