@@ -10,11 +10,28 @@
 //! account submissions by the buyer. The model decides every one (allowed, or the exact list
 //! of broken rules) and applies every deadline itself: recharge windows, approval expiry,
 //! card expiry, the 7-day close and the refund 3 business days later in the shop's zone.
-//! After each round it compares the shop's balance, today's sums, each quota's usage and
-//! each payout's status, funding, refund status, card and history with the server's. After
-//! the last round and at the end it also computes, from its own record, every account's
-//! `accountDailyReport` over the case's days, the `summary` of six history filters and their
-//! CSV export's rows, and compares them (docs/testing.md, "Reports").
+//! Since `extras=1` each round also has, from a random stream of its own, creations whose
+//! amount is aimed one fen below, at or above what is left of a limit (the daily cap, the
+//! balance cap, the balance, the per-payout and daily quota, the order's maximum), carrying
+//! idempotency keys; replays of keyed creations (the same request: the same payout as it is
+//! now; another amount: `IDEMPOTENCY_KEY_REUSED`; after 24 h: a new creation), the platform's
+//! `adjustShopBalance` (some references repeated, some taking the balance to or past zero),
+//! approvals paid by Alipay scan, a STAFF account (with or without a quota) creating and
+//! previewing, the admin setting, clearing or wrongly setting quotas mid-case, card resends
+//! (refused for an `OTHER` failure and within a minute of the last card), the platform's
+//! compensations (with and without references, dated now or earlier) and refunded orders —
+//! the preview's duplicates and `orderRefunded` judged with them. The clock's moves are aimed
+//! too (`aimed=1`): at a pending deadline, the shop's midnight or 60 s after a payout, ± 1 s.
+//!
+//! After each round it compares the shop's balance, today's sums, each quota's usage and each
+//! payout's status, funding, refund status, card and history with the server's — each
+//! transition's time and actor, and its note where a rule fixes it (the request's note, the
+//! rejection's reason, "expired", the failure's reason) — and the payout's `createdAt`,
+//! `deductedAt`, `succeededAt`, `closedAt` and `refundedAt`; every preview's limits, attempts,
+//! quota and duplicates. After the last round and at the end it also computes, from its own
+//! record, every account's `accountDailyReport` over the case's days (with the quota limits in
+//! force at each day's end), the `summary` of six history filters and their CSV export's rows,
+//! and the buyer's notices, and compares them (docs/testing.md, "Reports").
 //!
 //! Cases run in **batches** on one server: the clock is the server's, so the cases of a batch
 //! share its moves (between rounds, and 30 days at the end, after which everything has
@@ -24,8 +41,8 @@
 //!
 //! An eighth of the cases start on a daylight-saving change day (`DST_STARTS`).
 //!
-//! `cargo test`: 300 cases from a fixed seed (about 25 s on SQLite and 40 s on PostgreSQL in a
-//! debug build on 2 cores: strong enough on its own to catch the service-code bugs planted by
+//! `cargo test`: 300 cases from a fixed seed (about 50 s on SQLite and 2 min on PostgreSQL in a
+//! debug build on 2 cores with the other core busy: strong enough on its own to catch the service-code bugs planted by
 //! `scripts/plants.sh`). `SMALLPAY_MODEL_CASES=10000` (and `SMALLPAY_MODEL_SEED`) for the
 //! long run `.ci/run` makes.
 use std::{
@@ -63,6 +80,13 @@ const MOVES: &[i64] =
 const AMOUNTS: &[i64] = &[50, 100, 101, 999, 1_000, 1_500, 2_500, 3_000, 3_001, 5_000, 8_000];
 /// PayoutType, in the enum's order.
 const TYPES: &[&str] = &["SHIPPING_FEE", "PRICE_DIFFERENCE", "OTHER"];
+/// The quotas a case's accounts may have (the last one is refused: per-payout above daily).
+const QUOTAS: &[Quota] = &[
+    Quota { per: 1_000, daily: 1_500 },
+    Quota { per: 3_000, daily: 3_000 },
+    Quota { per: 500, daily: 1_000 },
+    Quota { per: 2_000, daily: 1_000 },
+];
 const ZONES: &[Tz] = &[chrono_tz::Asia::Shanghai, chrono_tz::America::New_York, chrono_tz::Europe::Berlin];
 
 // ---------------------------------------------------------------------------------------
@@ -73,6 +97,8 @@ enum Actor {
     Admin,
     CsAdmin,
     Cs,
+    /// Any other shop role: like CS (rules.md "Actors"); acts in the extras only.
+    Staff,
 }
 
 impl Actor {
@@ -81,6 +107,7 @@ impl Actor {
             Actor::Admin => "admin",
             Actor::CsAdmin => "csa",
             Actor::Cs => "cs",
+            Actor::Staff => "staff",
         }
     }
 }
@@ -106,16 +133,107 @@ impl Funding {
 
 #[derive(Clone, Debug)]
 enum Op {
-    Create { actor: Actor, order: usize, amount: i64, funding: Funding },
-    Preview { actor: Actor, order: usize, amount: Option<i64> },
-    Approve { payout: usize, funding: Funding },
-    Reject { payout: usize },
-    Confirm { payout: usize },
-    Report { payout: usize, ok: bool, buyer_account: bool },
-    Submit { payout: usize },
+    Create {
+        actor: Actor,
+        order: usize,
+        amount: i64,
+        funding: Funding,
+    },
+    Preview {
+        actor: Actor,
+        order: usize,
+        amount: Option<i64>,
+    },
+    Approve {
+        payout: usize,
+        funding: Funding,
+    },
+    Reject {
+        payout: usize,
+    },
+    Confirm {
+        payout: usize,
+    },
+    Report {
+        payout: usize,
+        ok: bool,
+        buyer_account: bool,
+    },
+    Submit {
+        payout: usize,
+    },
+    // The extras (`extras=1`, drawn from a stream of their own so that older batches replay
+    // unchanged):
+    /// A creation whose amount is aimed, when applied, one fen below, at or above what is left
+    /// of a limit (`Case::aimed_amount`).
+    Aimed {
+        actor: Actor,
+        order: usize,
+        funding: Funding,
+        target: usize,
+        offset: i64,
+    },
+    /// An earlier keyed creation sent again: the same request, or (`same: false`) one fen more.
+    Replay {
+        pick: usize,
+        same: bool,
+    },
+    /// The platform's `adjustShopBalance`: `amount` in fen (`None`: the whole balance out),
+    /// plus `offset`, under one of a few references (so some are repeated).
+    Adjust {
+        amount: Option<i64>,
+        offset: i64,
+        reference: usize,
+    },
+    /// The admin sets an account's quota (`Some`) or clears it (`None`) mid-case.
+    SetQuota {
+        actor: Actor,
+        quota: Option<Quota>,
+    },
+    /// A merchant sends the buyer a new account card.
+    Resend {
+        payout: usize,
+        by: Actor,
+    },
+    /// The platform records a compensation of its own on an order: `type` by index, amount in
+    /// fen, dated `earlier` (3 h before now) or now, under a reference (some repeated) or none.
+    Compensate {
+        order: usize,
+        kind: usize,
+        amount: i64,
+        earlier: bool,
+        reference: Option<usize>,
+    },
+    /// The marketplace reports the order refunded (`syncOrder` with `refunded: true`).
+    RefundOrder {
+        order: usize,
+    },
 }
 
-#[derive(Clone, Copy, Debug)]
+/// A compensation the platform recorded.
+#[derive(Clone, Debug)]
+struct Compensation {
+    id: String,
+    order: usize,
+    kind: &'static str,
+    amount: i64,
+    at: DateTime<Utc>,
+    reference: Option<String>,
+}
+
+/// A creation as sent (kept to send it again under its idempotency key).
+#[derive(Clone, Debug)]
+struct Sent {
+    actor: Actor,
+    order: usize,
+    amount: i64,
+    funding: Funding,
+    kind: &'static str,
+    note: Option<String>,
+    key: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Quota {
     per: i64,
     daily: i64,
@@ -125,6 +243,8 @@ struct Quota {
 struct Order {
     grouped: Option<DateTime<Utc>>,
     activity: bool,
+    /// Refunded by the marketplace (the extras' `Op::RefundOrder`).
+    refunded: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -166,17 +286,16 @@ impl Spec {
                     18 => None,
                     _ => Some(start - TimeDelta::days(1)),
                 };
-                Order { grouped, activity: rng.random_bool(0.25) }
+                Order { grouped, activity: rng.random_bool(0.25), refunded: false }
             })
             .collect();
-        let quota_choices =
-            [Quota { per: 1_000, daily: 1_500 }, Quota { per: 3_000, daily: 3_000 }, Quota { per: 500, daily: 1_000 }];
+        let quota_choices = &QUOTAS[..3];
         let mut quotas = HashMap::new();
         if rng.random_bool(0.7) {
-            quotas.insert(Actor::Cs, pick(rng, &quota_choices));
+            quotas.insert(Actor::Cs, pick(rng, quota_choices));
         }
         if rng.random_bool(0.5) {
-            quotas.insert(Actor::CsAdmin, pick(rng, &quota_choices));
+            quotas.insert(Actor::CsAdmin, pick(rng, quota_choices));
         }
         Spec {
             zone,
@@ -191,6 +310,51 @@ impl Spec {
             quotas,
         }
     }
+}
+
+/// A round's extra operations (`extras=1`): creations with aimed amounts and idempotency
+/// keys, replays of keyed creations, balance adjustments, approvals paid by Alipay scan, STAFF
+/// creating and previewing, quota changes, card resends, the platform's compensations and
+/// refunded orders.
+fn generate_extras(rng: &mut StdRng) -> Vec<Op> {
+    let actors = [Actor::Admin, Actor::CsAdmin, Actor::Cs, Actor::Staff, Actor::Staff];
+    let fundings = [Funding::Balance, Funding::Balance, Funding::Wechat, Funding::Alipay, Funding::Request];
+    (0..rng.random_range(0..=3))
+        .map(|_| match rng.random_range(0..17) {
+            0..=3 => Op::Aimed {
+                actor: pick(rng, &actors),
+                order: rng.random_range(0..ORDERS).min(rng.random_range(0..ORDERS)),
+                funding: pick(rng, &fundings),
+                target: rng.random_range(0..6),
+                offset: rng.random_range(-1..=1),
+            },
+            4 | 5 => Op::Replay { pick: rng.random_range(0..1_000), same: rng.random_bool(0.6) },
+            6 => Op::Adjust {
+                amount: rng.random_bool(0.7).then(|| pick(rng, &[-5_000, -2_000, -100, 100, 3_000, 20_000])),
+                offset: if rng.random_bool(0.5) { 0 } else { rng.random_range(-1..=1) },
+                reference: rng.random_range(0..4),
+            },
+            7 => Op::Approve { payout: rng.random_range(0..1_000), funding: Funding::Alipay },
+            8 => Op::SetQuota {
+                actor: pick(rng, &[Actor::Admin, Actor::CsAdmin, Actor::Cs, Actor::Staff]),
+                quota: rng.random_bool(0.75).then(|| pick(rng, QUOTAS)),
+            },
+            9 | 10 => Op::Resend { payout: rng.random_range(0..1_000), by: pick(rng, &actors) },
+            11 | 12 => Op::Compensate {
+                order: rng.random_range(0..ORDERS),
+                kind: rng.random_range(0..TYPES.len()),
+                amount: pick(rng, &[800, 800, 1_200]),
+                earlier: rng.random_bool(0.3),
+                reference: rng.random_bool(0.5).then(|| rng.random_range(0..3)),
+            },
+            13 => Op::RefundOrder { order: rng.random_range(0..ORDERS) },
+            _ => Op::Preview {
+                actor: pick(rng, &actors),
+                order: rng.random_range(0..ORDERS),
+                amount: rng.random_bool(0.7).then(|| pick(rng, AMOUNTS)),
+            },
+        })
+        .collect()
 }
 
 fn generate_round(rng: &mut StdRng) -> Vec<Op> {
@@ -298,6 +462,32 @@ struct Payout {
     card: Option<(CardStatus, DateTime<Utc>)>,
     refund_due: Option<DateTime<Utc>>,
     refunded: bool,
+    /// When the channel reported the transfer delivered.
+    succeeded: Option<DateTime<Utc>>,
+    /// Its last failure was the buyer's account (a card may be resent while it is FAILED).
+    account_failure: bool,
+    /// Its history as rules.md records it: every transition's status, time and actor, and the
+    /// note where a rule or the request sets it.
+    history: Vec<Entry>,
+}
+
+/// One transition of a payout's history.
+#[derive(Clone, Debug)]
+struct Entry {
+    to: Status,
+    at: DateTime<Utc>,
+    /// An account id, `buyer:<buyer id>`, `system` or `platform` (rules.md "Statuses").
+    actor: String,
+    /// `None`: a note no rule fixes (the server's own wording), not judged.
+    note: Option<Option<String>>,
+}
+
+impl Payout {
+    /// Moves it to `to`, recording the transition.
+    fn enter(&mut self, to: Status, at: DateTime<Utc>, actor: &str, note: Option<Option<&str>>) {
+        self.status = to;
+        self.history.push(Entry { to, at, actor: actor.to_owned(), note: note.map(|n| n.map(str::to_owned)) });
+    }
 }
 
 impl Payout {
@@ -357,6 +547,18 @@ struct Case {
     buyer_token: String,
     /// How each kind of operation was judged ("Create: DAILY_QUOTA_EXCEEDED"), for the summary.
     tally: RefCell<BTreeMap<String, usize>>,
+    /// Creations carry idempotency keys (the extras).
+    keyed: bool,
+    /// Keyed creations that made a payout, with its index: what `Op::Replay` sends again.
+    sent: Vec<(Sent, usize)>,
+    /// The balance adjustments made, by reference.
+    adjusted: HashMap<String, i64>,
+    /// Every quota set or cleared, with when (the reports' limits at a day's end).
+    quota_log: Vec<(Actor, DateTime<Utc>, Option<Quota>)>,
+    /// The buyer's notices as they were sent: the payout, the kind and when.
+    notices: Vec<(usize, &'static str, DateTime<Utc>)>,
+    /// The platform's compensations on the case's orders.
+    compensations: Vec<Compensation>,
 }
 
 impl Case {
@@ -398,6 +600,11 @@ impl Case {
         self.spec.orders[order].grouped.is_some_and(|g| g < expect::months_before(at, self.spec.zone, months))
     }
 
+    /// The order's maximum amount: the activity goods' or the regular one (rules.md "Limits").
+    fn max_amount(&self, order: usize) -> i64 {
+        if self.spec.orders[order].activity { self.spec.max_activity } else { self.spec.max_regular }
+    }
+
     /// The payout blockers (about the shop, the order and the amount), in rules.md's order.
     fn blockers(&self, order: usize, amount: Option<i64>) -> Vec<&'static str> {
         let judged = amount.unwrap_or(100);
@@ -421,11 +628,10 @@ impl Case {
             codes.push("ORDER_ATTEMPTS_EXHAUSTED");
         }
         if let Some(amount) = amount {
-            let max = if self.spec.orders[order].activity { self.spec.max_activity } else { self.spec.max_regular };
             if amount < 100 {
                 codes.push("AMOUNT_BELOW_MINIMUM");
             }
-            if amount > max {
+            if amount > self.max_amount(order) {
                 codes.push("AMOUNT_ABOVE_MAXIMUM");
             }
         }
@@ -447,7 +653,7 @@ impl Case {
             codes.push("ZERO_ENTRY_NO_DEPOSIT");
         }
         let quota = self.quota(actor);
-        if actor == Actor::Cs && quota.is_none() {
+        if matches!(actor, Actor::Cs | Actor::Staff) && quota.is_none() {
             codes.push("NO_QUOTA_CONFIGURED");
         }
         if let Some(q) = quota {
@@ -537,12 +743,13 @@ impl Case {
             }
             match p.status {
                 Status::PendingApproval => {
-                    p.status = Status::Rejected;
+                    // rules.md: 7 days undecided -> REJECTED (actor "system", reason "expired").
+                    p.enter(Status::Rejected, due, "system", Some(Some("expired")));
                     p.request = Some(Some(Decision::Expired));
                 }
-                Status::PendingRecharge => p.status = Status::RechargeFailed,
+                Status::PendingRecharge => p.enter(Status::RechargeFailed, due, "system", None),
                 Status::Paying | Status::Failed => {
-                    p.status = Status::Closed;
+                    p.enter(Status::Closed, due, "system", None);
                     p.closed = Some(due);
                     if let Some((CardStatus::Open, at)) = p.card {
                         p.card = Some((CardStatus::Expired, at));
@@ -607,14 +814,18 @@ impl Case {
 // Running a case against the server
 
 const PREVIEW: &str = "query($o: String!, $a: Decimal) { payoutPreview(orderSn: $o, amount: $a) {
-  allowed blockers balanceAllowed balanceBlockers remainingAttempts perPayoutLimit remainingQuotaToday
-  canRequestApproval } }";
+  allowed blockers balanceAllowed balanceBlockers minAmount maxAmount remainingAttempts perPayoutLimit
+  remainingQuotaToday canRequestApproval orderRefunded duplicates { source payoutId type amount status at } } }";
 const CHECK: &str = "{ shop { balance paidToday paidFromBalanceToday } quotas { account { id } usedToday }
   payouts(first: 50) { totalCount edges { node { id status funding refundStatus accountCard { status }
-  history { from to } } } } }";
+  createdAt deductedAt succeededAt closedAt refundedAt history { from to at actor note } } } } }";
 
 fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
+}
+
+fn signed_yuan(fen: i64) -> String {
+    if fen < 0 { format!("-{}", yuan(-fen)) } else { yuan(fen) }
 }
 
 impl Case {
@@ -651,7 +862,13 @@ impl Case {
         }
         let _ = write!(orders, ") {{ {fields} }}");
         app.ok(&app.platform(), &orders, Value::Object(vars)).await;
-        for (actor, role) in [(Actor::Admin, Role::Admin), (Actor::CsAdmin, Role::CsAdmin), (Actor::Cs, Role::Cs)] {
+        let roles = [
+            (Actor::Admin, Role::Admin),
+            (Actor::CsAdmin, Role::CsAdmin),
+            (Actor::Cs, Role::Cs),
+            (Actor::Staff, Role::Staff),
+        ];
+        for (actor, role) in roles {
             let token = app.token(role, Some(&self.shop), actor.sub());
             app.ok(&token, "{ me { id } }", json!({})).await; // the account exists from now on
             self.tokens.insert(actor, token);
@@ -667,6 +884,7 @@ impl Case {
             }
             set.push('}');
             app.ok(&self.tokens[&Actor::Admin], &set, json!({})).await;
+            self.quota_log.extend(s.quotas.iter().map(|(a, q)| (*a, self.now, Some(*q))));
         }
         self.buyer_token = app.token(Role::Buyer, None, &self.buyer);
     }
@@ -689,6 +907,126 @@ impl Case {
         (pick.is_multiple_of(3) && !self.payouts.is_empty()).then(|| pick % self.payouts.len())
     }
 
+    /// Sends a creation.
+    async fn send(&self, app: &TestApp, sent: &Sent) -> Value {
+        app.create_payout(
+            &self.tokens[&sent.actor],
+            &self.order_sn(sent.order),
+            &yuan(sent.amount),
+            sent.funding.choice(),
+            json!({ "type": sent.kind, "approvalNote": sent.note, "idempotencyKey": sent.key }),
+        )
+        .await
+    }
+
+    /// A creation, judged and, when allowed, recorded.
+    async fn create(&mut self, app: &TestApp, label: &str, sent: Sent) {
+        let r = self.send(app, &sent).await;
+        let Sent { actor, order, amount, funding, kind, .. } = sent;
+        let note = sent.note.clone();
+        if actor == Actor::Admin && funding == Funding::Request {
+            if r["errors"][0]["extensions"]["code"] != "FORBIDDEN" {
+                self.fail(format!("{label}: an admin cannot request approval, the server says {r}"));
+            }
+            return;
+        }
+        let Some(data) = self.judge(label, &r, &self.creation(actor, order, amount, funding)) else { return };
+        if let Some(key) = &sent.key {
+            // A forgotten key made again replaces the old one.
+            self.sent.retain(|(s, _)| s.key.as_ref() != Some(key) || s.actor != actor);
+            self.sent.push((sent.clone(), self.payouts.len()));
+        }
+        let (status, decided) = match funding {
+            Funding::Balance => (Status::Paying, Some(funding)),
+            Funding::Wechat | Funding::Alipay => (Status::PendingRecharge, Some(funding)),
+            Funding::Request => (Status::PendingApproval, None),
+        };
+        if funding == Funding::Balance {
+            self.balance -= amount;
+        }
+        let id = data["createPayout"]["id"].as_str().unwrap_or_default().to_owned();
+        self.expect_eq(&format!("{label}: status"), &data["createPayout"]["status"], status.name());
+        let history = vec![Entry { to: status, at: self.now, actor: actor.sub().to_owned(), note: Some(note) }];
+        self.payouts.push(Payout {
+            id,
+            order,
+            applicant: actor,
+            amount,
+            created: self.now,
+            status,
+            funding: decided,
+            uses_quota: funding == Funding::Balance,
+            committed: (status != Status::PendingApproval).then_some(self.now),
+            deducted: (funding == Funding::Balance).then_some(self.now),
+            kind,
+            request: (funding == Funding::Request).then_some(None),
+            closed: None,
+            card: None,
+            refund_due: None,
+            refunded: false,
+            succeeded: None,
+            account_failure: false,
+            history,
+        });
+    }
+
+    /// What is left of one limit for this creation, plus `offset` fen (at least 1 fen): the
+    /// shop's daily cap, its daily balance cap, its balance, the operator's per-payout quota or
+    /// what is left of its daily quota (the balance without a quota), or the order's maximum.
+    fn aimed_amount(&self, actor: Actor, order: usize, target: usize, offset: i64) -> i64 {
+        let quota = self.quota(actor);
+        let left = match target % 6 {
+            0 => self.spec.daily_cap - self.paid_today(),
+            1 => self.spec.balance_cap - self.paid_from_balance_today(),
+            2 => self.balance,
+            3 => quota.map_or(self.balance, |q| q.per),
+            4 => quota.map_or(self.balance, |q| q.daily - self.used_today(actor)),
+            _ => self.max_amount(order),
+        };
+        (left + offset).max(1)
+    }
+
+    /// The preview's duplicate records (rules.md "Preview"): every payout of the order and every
+    /// compensation the platform recorded for it, newest first (docs/rules.md; records of the
+    /// same instant in any order).
+    fn check_duplicates(&self, label: &str, order: usize, got: &Value) {
+        let got: Vec<Value> = got.as_array().cloned().unwrap_or_default();
+        let at = |v: &Value| v["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+        if got.windows(2).any(|w| at(&w[0]) < at(&w[1])) {
+            self.fail(format!("{label}: duplicates not newest first: {got:?}"));
+        }
+        let mut want: Vec<(DateTime<Utc>, Value)> = self
+            .payouts
+            .iter()
+            .filter(|p| p.order == order)
+            .map(|p| {
+                let v = json!({ "source": "PAYOUT", "payoutId": p.id, "type": p.kind, "amount": yuan(p.amount),
+                    "status": p.status.name() });
+                (p.created, v)
+            })
+            .chain(self.compensations.iter().filter(|c| c.order == order).map(|c| {
+                let v = json!({ "source": "PLATFORM", "payoutId": null, "type": c.kind, "amount": yuan(c.amount),
+                    "status": null });
+                (c.at, v)
+            }))
+            .collect();
+        let mut seen: Vec<(DateTime<Utc>, Value)> = got
+            .iter()
+            .map(|d| {
+                let mut v = d.clone();
+                let t = v.as_object_mut().and_then(|o| o.remove("at"));
+                let t = t.as_ref().and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                (t.map(|t| t.with_timezone(&Utc)).unwrap_or_default(), v)
+            })
+            .collect();
+        let key = |(t, v): &(DateTime<Utc>, Value)| (std::cmp::Reverse(*t), v.to_string());
+        want.sort_by_key(key);
+        seen.sort_by_key(key);
+        if seen != want {
+            self.fail(format!("{label}: duplicates {got:?}, the model's {want:?}"));
+        }
+    }
+
     async fn apply(&mut self, app: &TestApp, label: &str, op: Op) {
         let admin = self.tokens[&Actor::Admin].clone();
         let platform = app.platform();
@@ -696,50 +1034,193 @@ impl Case {
             Op::Create { actor, order, amount, funding } => {
                 // The type follows from the case's history (no draw: the seeds' cases stay).
                 let kind = TYPES[(self.log.len() + order) % TYPES.len()];
-                let r = app
-                    .create_payout(
-                        &self.tokens[&actor],
-                        &self.order_sn(order),
-                        &yuan(amount),
-                        funding.choice(),
-                        json!({ "type": kind }),
-                    )
-                    .await;
-                if actor == Actor::Admin && funding == Funding::Request {
-                    if r["errors"][0]["extensions"]["code"] != "FORBIDDEN" {
-                        self.fail(format!("{label}: an admin cannot request approval, the server says {r}"));
-                    }
+                // A request says why (rules.md "Approvals": an optional note), and the creation's
+                // history entry carries it.
+                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
+                let key = self.keyed.then(|| format!("k{}", self.log.len()));
+                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+            }
+            Op::Aimed { actor, order, funding, target, offset } => {
+                let amount = self.aimed_amount(actor, order, target, offset);
+                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
+                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
+                let key = Some(format!("k{}", self.log.len()));
+                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+            }
+            Op::Replay { pick, same } => {
+                if self.sent.is_empty() {
                     return;
                 }
-                let Some(data) = self.judge(label, &r, &self.creation(actor, order, amount, funding)) else { return };
-                let (status, decided) = match funding {
-                    Funding::Balance => (Status::Paying, Some(funding)),
-                    Funding::Wechat | Funding::Alipay => (Status::PendingRecharge, Some(funding)),
-                    Funding::Request => (Status::PendingApproval, None),
-                };
-                if funding == Funding::Balance {
-                    self.balance -= amount;
+                let (mut sent, i) = self.sent[pick % self.sent.len()].clone();
+                if !same {
+                    sent.amount += 1;
                 }
-                let id = data["createPayout"]["id"].as_str().unwrap_or_default().to_owned();
-                self.expect_eq(&format!("{label}: status"), &data["createPayout"]["status"], status.name());
-                self.payouts.push(Payout {
-                    id,
-                    order,
-                    applicant: actor,
-                    amount,
-                    created: self.now,
-                    status,
-                    funding: decided,
-                    uses_quota: funding == Funding::Balance,
-                    committed: (status != Status::PendingApproval).then_some(self.now),
-                    deducted: (funding == Funding::Balance).then_some(self.now),
-                    kind,
-                    request: (funding == Funding::Request).then_some(None),
-                    closed: None,
-                    card: None,
-                    refund_due: None,
-                    refunded: false,
+                // rules.md "Idempotency": kept (this server: exactly 24 h), the same request
+                // answers the payout as it is now and moves nothing; another payload is refused.
+                if self.now < self.payouts[i].created + TimeDelta::hours(24) {
+                    let r = self.send(app, &sent).await;
+                    let want = if same {
+                        Verdict::Allowed
+                    } else {
+                        Verdict::Refused("IDEMPOTENCY_KEY_REUSED", vec!["IDEMPOTENCY_KEY_REUSED"])
+                    };
+                    if let Some(data) = self.judge(label, &r, &want) {
+                        let p = &self.payouts[i];
+                        self.expect_eq(&format!("{label}: the replay's payout"), &data["createPayout"]["id"], &p.id);
+                        self.expect_eq(
+                            &format!("{label}: its status now"),
+                            &data["createPayout"]["status"],
+                            p.status.name(),
+                        );
+                    }
+                } else {
+                    // A forgotten key: a new request, judged as one.
+                    self.create(app, label, sent).await;
+                }
+            }
+            Op::Adjust { amount, offset, reference } => {
+                let amount = amount.unwrap_or(-self.balance) + offset;
+                if amount == 0 {
+                    return;
+                }
+                let reference = format!("{}-adj-{reference}", self.shop);
+                let q = "mutation($s: ID!, $a: Decimal!, $r: String!) {
+                  adjustShopBalance(shopId: $s, amount: $a, reference: $r) { balance } }";
+                let vars = json!({ "s": self.shop, "a": signed_yuan(amount), "r": reference });
+                let r = app.gql(Some(&platform), q, vars).await;
+                // rules.md "Money": idempotent on its reference, refused below zero.
+                let want = match self.adjusted.get(&reference) {
+                    Some(done) if *done == amount => Verdict::Allowed,
+                    Some(_) => Verdict::Refused("IDEMPOTENCY_KEY_REUSED", vec!["IDEMPOTENCY_KEY_REUSED"]),
+                    None if self.balance + amount < 0 => {
+                        Verdict::Refused("INSUFFICIENT_BALANCE", vec!["INSUFFICIENT_BALANCE"])
+                    }
+                    None => Verdict::Allowed,
+                };
+                let Some(data) = self.judge(label, &r, &want) else { return };
+                if !self.adjusted.contains_key(&reference) {
+                    self.balance += amount;
+                    self.adjusted.insert(reference, amount);
+                }
+                self.expect_eq(
+                    &format!("{label}: balance"),
+                    &data["adjustShopBalance"]["balance"],
+                    &yuan(self.balance),
+                );
+            }
+            Op::SetQuota { actor, quota } => {
+                let admin_token = &self.tokens[&Actor::Admin];
+                let r = match quota {
+                    Some(q) => {
+                        let m = "mutation($a: ID!, $p: Decimal!, $d: Decimal!) {
+                          setQuota(accountId: $a, perPayoutLimit: $p, dailyLimit: $d) { perPayoutLimit dailyLimit } }";
+                        app.gql(Some(admin_token), m, json!({ "a": actor.sub(), "p": yuan(q.per), "d": yuan(q.daily) }))
+                            .await
+                    }
+                    None => {
+                        let m = "mutation($a: ID!) { clearQuota(accountId: $a) { id } }";
+                        app.gql(Some(admin_token), m, json!({ "a": actor.sub() })).await
+                    }
+                };
+                // rules.md "Quotas": positive, per-payout ≤ daily; an admin has none (`ADMIN` pays
+                // under the shop's caps only).
+                let refused = quota.is_some_and(|q| q.per > q.daily || actor == Actor::Admin);
+                let want =
+                    if refused { Verdict::Refused("BAD_USER_INPUT", vec!["BAD_USER_INPUT"]) } else { Verdict::Allowed };
+                if self.judge(label, &r, &want).is_none() || actor == Actor::Admin {
+                    return;
+                }
+                let before = match quota {
+                    Some(q) => self.spec.quotas.insert(actor, q),
+                    None => self.spec.quotas.remove(&actor),
+                };
+                // A change is recorded when there is one (clearing nothing records nothing).
+                if quota.is_some() || before.is_some() {
+                    self.quota_log.push((actor, self.now, quota));
+                }
+            }
+            Op::Resend { payout, by } => {
+                let Some(i) = self.payout_index(payout, |p| p.status == Status::Failed && p.account_failure) else {
+                    return;
+                };
+                let m = "mutation($id: ID!) { resendAccountCard(payoutId: $id) { status expiresAt } }";
+                let r = app.gql(Some(&self.tokens[&by]), m, json!({ "id": self.payouts[i].id })).await;
+                let p = &self.payouts[i];
+                // rules.md "Statuses": while FAILED for the buyer's account a new card may be
+                // sent (the old one expires); docs/rules.md: at most one a minute per payout.
+                let sent_last = p.card.map(|(_, expires)| expires - TimeDelta::hours(72));
+                let want = if p.status != Status::Failed || !p.account_failure {
+                    Verdict::Refused("INVALID_STATE", vec!["INVALID_STATE"])
+                } else if sent_last.is_some_and(|at| self.now - at < TimeDelta::seconds(60)) {
+                    Verdict::Refused("RATE_LIMITED", vec!["RATE_LIMITED"])
+                } else {
+                    Verdict::Allowed
+                };
+                let Some(data) = self.judge(label, &r, &want) else { return };
+                let expires = self.now + TimeDelta::hours(72);
+                self.expect_eq(&format!("{label}: the card"), &data["resendAccountCard"]["status"], "OPEN");
+                let got =
+                    data["resendAccountCard"]["expiresAt"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+                if got.map(|t| t.with_timezone(&Utc)) != Some(expires) {
+                    self.fail(format!("{label}: the card expires at {got:?}, the model {expires}"));
+                }
+                self.payouts[i].card = Some((CardStatus::Open, expires));
+                self.notices.push((i, "ACCOUNT_CARD_SENT", self.now));
+            }
+            Op::Compensate { order, kind, amount, earlier, reference } => {
+                let kind = TYPES[kind % TYPES.len()];
+                let at = earlier.then(|| self.now - TimeDelta::hours(3));
+                let reference = reference.map(|r| format!("{}-comp-{r}", self.shop));
+                let m = "mutation($i: PlatformCompensationInput!) { recordPlatformCompensation(input: $i) { id at } }";
+                let input = json!({
+                    "orderSn": self.order_sn(order), "type": kind, "amount": yuan(amount),
+                    "at": at.map(|t| t.to_rfc3339()), "reference": reference,
                 });
+                let r = app.gql(Some(&platform), m, json!({ "i": input })).await;
+                // rules.md "Creating a payout": a repeated reference returns the same record;
+                // docs/rules.md: the same reference for another order, type, amount or time is
+                // IDEMPOTENCY_KEY_REUSED. Without one, every call is a new compensation.
+                let same = reference
+                    .as_ref()
+                    .and_then(|r| self.compensations.iter().position(|c| c.reference.as_ref() == Some(r)));
+                let want = match same.map(|j| &self.compensations[j]) {
+                    Some(c)
+                        if c.order != order
+                            || c.kind != kind
+                            || c.amount != amount
+                            || at.is_some_and(|t| t != c.at) =>
+                    {
+                        Verdict::Refused("IDEMPOTENCY_KEY_REUSED", vec!["IDEMPOTENCY_KEY_REUSED"])
+                    }
+                    _ => Verdict::Allowed,
+                };
+                let Some(data) = self.judge(label, &r, &want) else { return };
+                let got = &data["recordPlatformCompensation"];
+                if let Some(j) = same {
+                    let c = &self.compensations[j];
+                    self.expect_eq(&format!("{label}: the same record"), &got["id"], &c.id);
+                    return;
+                }
+                let id = got["id"].as_str().unwrap_or_default().to_owned();
+                let at = at.unwrap_or(self.now);
+                self.compensations.push(Compensation { id, order, kind, amount, at, reference });
+            }
+            Op::RefundOrder { order } => {
+                let o = &self.spec.orders[order];
+                let m = "mutation($i: OrderInput!) { syncOrder(input: $i) { refunded } }";
+                let input = json!({
+                    "orderSn": self.order_sn(order), "shopId": self.shop, "buyerId": self.buyer, "goodsId": "G-1",
+                    "goodsName": "Goods", "activityGoods": o.activity, "paidAmount": "99.00",
+                    "groupedAt": o.grouped.map(|g| g.to_rfc3339()), "refunded": true,
+                });
+                let r = app.gql(Some(&platform), m, json!({ "i": input })).await;
+                let Some(data) = self.judge(label, &r, &Verdict::Allowed) else { return };
+                if data["syncOrder"]["refunded"] != true {
+                    self.fail(format!("{label}: the order is not refunded: {data}"));
+                }
+                // rules.md "Counting": the refund returns no payout and resets no count (the
+                // preview says the order was refunded; nothing else changes).
+                self.spec.orders[order].refunded = true;
             }
             Op::Preview { actor, order, amount } => {
                 let r = app
@@ -763,21 +1244,33 @@ impl Case {
                     "blockers": blockers,
                     "balanceAllowed": blockers.is_empty() && balance_blockers.is_empty(),
                     "balanceBlockers": balance_blockers,
+                    // rules.md "Limits": [1.00, the order's maximum by its goods].
+                    "minAmount": "1.00",
+                    "maxAmount": yuan(self.max_amount(order)),
                     "remainingAttempts": 3usize.saturating_sub(applications),
                     "perPayoutLimit": quota.map(|q| yuan(q.per)),
                     "remainingQuotaToday": quota.map(|q| yuan((q.daily - self.used_today(actor)).max(0))),
                     "canRequestApproval": actor != Actor::Admin && blockers.is_empty(),
                 });
-                if data["payoutPreview"] != want {
-                    self.fail(format!("{label}: the preview is {}, the model's {want}", data["payoutPreview"]));
+                let mut got = data["payoutPreview"].clone();
+                let duplicates = got.as_object_mut().and_then(|o| o.remove("duplicates")).unwrap_or_default();
+                let refunded = got.as_object_mut().and_then(|o| o.remove("orderRefunded")).unwrap_or_default();
+                if got != want {
+                    self.fail(format!("{label}: the preview is {got}, the model's {want}"));
                 }
+                if refunded != self.spec.orders[order].refunded {
+                    self.fail(format!(
+                        "{label}: orderRefunded {refunded}, the model {}",
+                        self.spec.orders[order].refunded
+                    ));
+                }
+                self.check_duplicates(label, order, &duplicates);
             }
             Op::Approve { payout, funding } => {
                 let Some(i) = self.payout_index(payout, |p| p.status == Status::PendingApproval) else { return };
                 let p = self.payouts[i].clone();
                 let q = "mutation($id: ID!, $f: FundingMethod) { approvePayout(payoutId: $id, funding: $f) { status funding } }";
-                let method = if funding == Funding::Balance { "BALANCE" } else { "WECHAT_SCAN" };
-                let r = app.gql(Some(&admin), q, json!({ "id": p.id, "f": method })).await;
+                let r = app.gql(Some(&admin), q, json!({ "id": p.id, "f": funding.choice() })).await;
                 let want = if p.status == Status::PendingApproval {
                     self.approval(&p, funding)
                 } else {
@@ -794,7 +1287,8 @@ impl Case {
                 if funding == Funding::Balance {
                     p.deducted = Some(now);
                 }
-                p.status = if funding == Funding::Balance { Status::Paying } else { Status::PendingRecharge };
+                let to = if funding == Funding::Balance { Status::Paying } else { Status::PendingRecharge };
+                p.enter(to, now, Actor::Admin.sub(), None);
                 if funding == Funding::Balance {
                     self.balance -= p.amount;
                 }
@@ -805,7 +1299,8 @@ impl Case {
                 let Some(i) = self.payout_index(payout, |p| p.status == Status::PendingApproval) else { return };
                 let q = "mutation($id: ID!) { rejectPayout(payoutId: $id, reason: \"not this time\") { status } }";
                 let r = app.gql(Some(&admin), q, json!({ "id": self.payouts[i].id })).await;
-                if self.transition(label, &r, i, Status::PendingApproval, Status::Rejected) {
+                let by = (Actor::Admin.sub(), Some(Some("not this time")));
+                if self.transition(label, &r, i, Status::PendingApproval, Status::Rejected, by) {
                     self.payouts[i].funding = None;
                     self.payouts[i].request = Some(Some(Decision::Rejected));
                 }
@@ -816,19 +1311,37 @@ impl Case {
                     "mutation($id: ID!, $t: String!) { confirmRecharge(payoutId: $id, channelTxnId: $t) { status } }";
                 let txn = format!("{}-txn-{}", self.shop, self.log.len());
                 let r = app.gql(Some(&platform), q, json!({ "id": self.payouts[i].id, "t": txn })).await;
-                if self.transition(label, &r, i, Status::PendingRecharge, Status::Paying) {
+                if self.transition(label, &r, i, Status::PendingRecharge, Status::Paying, ("platform", None)) {
                     self.payouts[i].deducted = Some(self.now);
                 }
             }
             Op::Report { payout, ok, buyer_account } => {
                 let Some(i) = self.payout_index(payout, |p| p.status == Status::Paying) else { return };
-                let q = "mutation($id: ID!, $ok: Boolean!, $k: TransferFailureKind) {
-                  reportTransferResult(payoutId: $id, succeeded: $ok, failureKind: $k) { status } }";
+                let q = "mutation($id: ID!, $ok: Boolean!, $k: TransferFailureKind, $why: String) {
+                  reportTransferResult(payoutId: $id, succeeded: $ok, failureKind: $k, failureReason: $why) { status } }";
                 let kind = if buyer_account { "BUYER_ACCOUNT" } else { "OTHER" };
-                let r = app.gql(Some(&platform), q, json!({ "id": self.payouts[i].id, "ok": ok, "k": kind })).await;
+                // A failure's reason is its history note (api.graphql: failureReason).
+                let reason = (!ok).then(|| format!("{kind} at step {}", self.log.len()));
+                let vars = json!({ "id": self.payouts[i].id, "ok": ok, "k": kind, "why": reason });
+                let r = app.gql(Some(&platform), q, vars).await;
                 let to = if ok { Status::Succeeded } else { Status::Failed };
-                if self.transition(label, &r, i, Status::Paying, to) && !ok && buyer_account {
-                    self.payouts[i].card = Some((CardStatus::Open, self.now + TimeDelta::hours(72)));
+                let note = if ok { None } else { Some(reason.as_deref()) };
+                if self.transition(label, &r, i, Status::Paying, to, ("platform", note)) {
+                    // rules.md "Statuses": a notice for either result, and on a failure for the
+                    // buyer's account a card, open 72 h.
+                    let now = self.now;
+                    let p = &mut self.payouts[i];
+                    p.account_failure = !ok && buyer_account;
+                    if ok {
+                        p.succeeded = Some(now);
+                        self.notices.push((i, "PAYOUT_SUCCEEDED", now));
+                    } else {
+                        self.notices.push((i, "PAYOUT_FAILED", now));
+                        if buyer_account {
+                            p.card = Some((CardStatus::Open, now + TimeDelta::hours(72)));
+                            self.notices.push((i, "ACCOUNT_CARD_SENT", now));
+                        }
+                    }
                 }
             }
             Op::Submit { payout } => {
@@ -856,22 +1369,33 @@ impl Case {
                 let want =
                     if open { Verdict::Allowed } else { Verdict::Refused("INVALID_STATE", vec!["INVALID_STATE"]) };
                 if self.judge(label, &r, &want).is_some() {
+                    let (now, buyer) = (self.now, format!("buyer:{}", self.buyer));
                     let p = &mut self.payouts[i];
                     p.card = p.card.map(|(_, at)| (CardStatus::Submitted, at));
-                    p.status = Status::Paying;
+                    p.enter(Status::Paying, now, &buyer, None);
                 }
             }
         }
     }
 
-    /// A move from `from` to `to`, or `INVALID_STATE` from any other status; `true` if made.
-    fn transition(&mut self, label: &str, r: &Value, i: usize, from: Status, to: Status) -> bool {
+    /// A move from `from` to `to` by an actor (with the note it records, where judged), or
+    /// `INVALID_STATE` from any other status; `true` if made.
+    fn transition(
+        &mut self,
+        label: &str,
+        r: &Value,
+        i: usize,
+        from: Status,
+        to: Status,
+        (actor, note): (&str, Option<Option<&str>>),
+    ) -> bool {
         let allowed = self.payouts[i].status == from;
         let want = if allowed { Verdict::Allowed } else { Verdict::Refused("INVALID_STATE", vec!["INVALID_STATE"]) };
         let Some(data) = self.judge(label, r, &want) else { return false };
         let status = data.as_object().and_then(|o| o.values().next()).map(|p| p["status"].clone()).unwrap_or_default();
         self.expect_eq(&format!("{label}: status"), &status, to.name());
-        self.payouts[i].status = to;
+        let now = self.now;
+        self.payouts[i].enter(to, now, actor, note);
         true
     }
 
@@ -886,7 +1410,8 @@ impl Case {
             &yuan(self.paid_from_balance_today()),
         );
         for quota in data["quotas"].as_array().into_iter().flatten() {
-            let actor = [Actor::CsAdmin, Actor::Cs].into_iter().find(|a| quota["account"]["id"] == a.sub());
+            let actor =
+                [Actor::CsAdmin, Actor::Cs, Actor::Staff].into_iter().find(|a| quota["account"]["id"] == a.sub());
             let Some(actor) = actor else { self.fail(at(&format!("an unknown quota {quota}"))) };
             self.expect_eq(&at(&format!("{actor:?}'s usedToday")), &quota["usedToday"], &yuan(self.used_today(actor)));
         }
@@ -929,6 +1454,33 @@ impl Case {
                 && history.last().is_some_and(|h| h["to"] == m.status.name());
             if !chained {
                 self.fail(what(&format!("history {:?}", p["history"])));
+            }
+            // Each transition's time, actor and note (rules.md: "recorded with time, actor and
+            // note"), and the payout's own instants.
+            let instant = |v: &Value| {
+                v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+            };
+            let recorded = history.len() == m.history.len()
+                && history.iter().zip(&m.history).all(|(got, want)| {
+                    got["to"] == want.to.name()
+                        && instant(&got["at"]) == Some(want.at)
+                        && got["actor"] == want.actor.as_str()
+                        && want.note.as_ref().is_none_or(|n| got["note"].as_str() == n.as_deref())
+                });
+            if !recorded {
+                self.fail(what(&format!("history {:?}, the model's {:?}", p["history"], m.history)));
+            }
+            let instants = [
+                ("createdAt", Some(m.created)),
+                ("deductedAt", m.deducted),
+                ("succeededAt", m.succeeded),
+                ("closedAt", m.closed),
+                ("refundedAt", m.refund_due.filter(|_| m.refunded)),
+            ];
+            for (field, want) in instants {
+                if instant(&p[field]) != want || want.is_none() && !p[field].is_null() {
+                    self.fail(what(&format!("{field} {} (model {want:?})", p[field])));
+                }
             }
         }
     }
@@ -1081,7 +1633,14 @@ impl Case {
         }
         days.into_iter()
             .map(|((date, sub), (actor, d))| {
-                let quota = self.quota(actor);
+                // rules.md "Reports": the limits in force at the day's end — the last change made
+                // before the next local midnight, or the current ones when none was.
+                let quota = self
+                    .quota_log
+                    .iter()
+                    .rev()
+                    .find(|(a, at, _)| *a == actor && at.with_timezone(&zone).date_naive() <= date)
+                    .map_or_else(|| self.quota(actor), |(_, _, q)| *q);
                 let by_type: Vec<Value> = TYPES
                     .iter()
                     .zip(d.by_type)
@@ -1124,6 +1683,34 @@ impl Case {
                 ..Filter::default()
             },
         ]
+    }
+
+    /// The buyer's notices, newest first (rules.md "Statuses": a success notice titled
+    /// "商家补偿转账通知" in the app and on WeChat; a failure notice in the app; a card's notice
+    /// with every card sent).
+    async fn check_notices(&self, app: &TestApp, what: &str) {
+        let r = app.ok(&self.buyer_token, "{ myNotifications { payoutId kind channels title at } }", json!({})).await;
+        let got = r["myNotifications"].as_array().cloned().unwrap_or_default();
+        let fits = |n: &Value, (i, kind, at): &(usize, &str, DateTime<Utc>)| {
+            let when = n["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            n["payoutId"] == self.payouts[*i].id.as_str()
+                && n["kind"] == *kind
+                && when.map(|t| t.with_timezone(&Utc)) == Some(*at)
+                && match *kind {
+                    "PAYOUT_SUCCEEDED" => {
+                        n["channels"] == json!(["IN_APP", "WECHAT"]) && n["title"] == "商家补偿转账通知"
+                    }
+                    "PAYOUT_FAILED" => n["channels"] == json!(["IN_APP"]),
+                    _ => true,
+                }
+        };
+        let same =
+            got.len() == self.notices.len() && got.iter().zip(self.notices.iter().rev()).all(|(n, m)| fits(n, m));
+        if !same {
+            let model: Vec<String> =
+                self.notices.iter().rev().map(|(i, k, at)| format!("{} {k} {at}", self.payouts[*i].id)).collect();
+            self.fail(format!("{what}: {got:?}, the model's {model:?}"));
+        }
     }
 
     fn expected_summary(&self, f: &Filter) -> Value {
@@ -1171,6 +1758,9 @@ impl Case {
                     json!(want)
                 )));
             }
+        }
+        if last {
+            self.check_notices(app, &at("the buyer's notices")).await;
         }
         let filters = self.filters(start, u64::from(last));
         let mut doc = String::from("query(");
@@ -1291,6 +1881,7 @@ async fn run_batch(
     tally: &mut BTreeMap<String, usize>,
     dst: Option<Tz>,
     aimed: bool,
+    extras: bool,
 ) {
     let mut rng = StdRng::seed_from_u64(seed);
     if dst.is_none() {
@@ -1316,6 +1907,12 @@ async fn run_batch(
                 tokens: HashMap::new(),
                 buyer_token: String::new(),
                 tally: RefCell::default(),
+                keyed: extras,
+                sent: Vec::new(),
+                adjusted: HashMap::new(),
+                quota_log: Vec::new(),
+                notices: Vec::new(),
+                compensations: Vec::new(),
             }
         })
         .collect();
@@ -1328,6 +1925,22 @@ async fn run_batch(
             (on && aimed, rng.random_range(0..usize::MAX), rng.random_range(0..usize::MAX), rng.random_range(-1..=1))
         })
         .collect();
+    if extras {
+        // From a stream of their own: the draws above, and so older batches, stay as they were.
+        let mut more = StdRng::seed_from_u64(seed ^ 0x00e7_7a5e_ed00_0001);
+        for c in &mut batch {
+            // STAFF acts in the extras only: its quota (or none) comes from their stream.
+            if more.random_bool(0.6) {
+                c.spec.quotas.insert(Actor::Staff, pick(&mut more, &QUOTAS[..3]));
+            }
+            for round in &mut c.rounds {
+                for op in generate_extras(&mut more) {
+                    let at = more.random_range(0..=round.len());
+                    round.insert(at, op);
+                }
+            }
+        }
+    }
     futures_util::stream::iter(batch.iter_mut()).for_each_concurrent(CONCURRENCY, |c| c.set_up(app)).await;
     // Each round: the cases' operations, the clock's move, then every case compared.
     for (round, drawn) in moves.iter().enumerate() {
@@ -1404,6 +2017,8 @@ struct Regression {
     dst: Option<Tz>,
     /// Recorded since the clock's moves were aimed (`aimed=1`); older lines replay unaimed.
     aimed: bool,
+    /// Recorded since the extra operations (`extras=1`); older lines replay without them.
+    extras: bool,
 }
 
 /// The batches that failed before (`seed=… cases=… start=… [dst=<zone>] [aimed=1]` lines).
@@ -1415,12 +2030,14 @@ fn regressions() -> Vec<Regression> {
             let field = |k: &str| l.split_whitespace().find_map(|w| w.strip_prefix(k));
             let dst = field("dst=").and_then(|z| z.parse::<Tz>().ok());
             let aimed = field("aimed=") == Some("1");
+            let extras = field("extras=") == Some("1");
             Some(Regression {
                 seed: field("seed=")?.parse().ok()?,
                 cases: field("cases=")?.parse().ok()?,
                 start: field("start=")?.parse().ok()?,
                 dst,
                 aimed,
+                extras,
             })
         })
         .collect()
@@ -1452,11 +2069,12 @@ fn run_model(backend: Backend) {
     // One batch, printed and appended to the regressions when it fails.
     let batch = |app: &TestApp, seed: u64, size: usize, tally: &mut BTreeMap<String, usize>, dst: Option<Tz>| {
         let at = app.state.clock.now();
-        let run =
-            std::panic::catch_unwind(AssertUnwindSafe(|| rt.block_on(run_batch(app, seed, size, tally, dst, true))));
+        let run = std::panic::catch_unwind(AssertUnwindSafe(|| {
+            rt.block_on(run_batch(app, seed, size, tally, dst, true, true))
+        }));
         if let Err(panic) = run {
             let dst_field = dst.map(|z| format!(" dst={}", z.name())).unwrap_or_default();
-            let line = format!("seed={seed} cases={size} start={}{dst_field} aimed=1", at.to_rfc3339());
+            let line = format!("seed={seed} cases={size} start={}{dst_field} aimed=1 extras=1", at.to_rfc3339());
             eprintln!("model: a batch failed; replay it with {line} (appended to {})", regressions_file().display());
             if dst.is_none() {
                 eprintln!(
@@ -1471,10 +2089,10 @@ fn run_model(backend: Backend) {
             std::panic::resume_unwind(panic);
         }
     };
-    for Regression { seed, cases, start, dst, aimed } in regressions() {
+    for Regression { seed, cases, start, dst, aimed, extras } in regressions() {
         let Some(app) = spawn(Some(start)) else { return };
         eprintln!("model: regression seed={seed} cases={cases} start={}", start.to_rfc3339());
-        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new(), dst, aimed));
+        rt.block_on(run_batch(&app, seed, cases, &mut BTreeMap::new(), dst, aimed, extras));
     }
     // An eighth of the cases (up to a batch) from each of the daylight-saving starts.
     let dst_cases = (cases / 8).min(BATCH);
