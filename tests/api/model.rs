@@ -19,8 +19,10 @@
 //! approvals paid by Alipay scan, a STAFF account (with or without a quota) creating and
 //! previewing, the admin setting, clearing or wrongly setting quotas mid-case, card resends
 //! (refused for an `OTHER` failure and within a minute of the last card), the platform's
-//! compensations (with and without references, dated now or earlier) and refunded orders —
-//! the preview's duplicates and `orderRefunded` judged with them. The clock's moves are aimed
+//! compensations (with and without references, dated now or earlier), refunded orders — the
+//! preview's duplicates and `orderRefunded` judged with them — and the marketplace changing
+//! the shop's caps, maximums, unpaid bills or deposit mid-case (the daily cap sometimes to
+//! exactly what was paid today). The clock's moves are aimed
 //! too (`aimed=1`): at a pending deadline, the shop's midnight or 60 s after a payout, ± 1 s.
 //!
 //! After each round it compares the shop's balance, today's sums, each quota's usage and each
@@ -208,6 +210,13 @@ enum Op {
     RefundOrder {
         order: usize,
     },
+    /// The marketplace changes the shop's policy mid-case (`syncShop`): one of its caps or
+    /// maximums (`which`, the new value drawn by `pick`), its unpaid bills or deposit, or its
+    /// daily cap set to what it paid today (+ 0 or 1.00).
+    Policy {
+        which: usize,
+        pick: usize,
+    },
 }
 
 /// A compensation the platform recorded.
@@ -320,7 +329,7 @@ fn generate_extras(rng: &mut StdRng) -> Vec<Op> {
     let actors = [Actor::Admin, Actor::CsAdmin, Actor::Cs, Actor::Staff, Actor::Staff];
     let fundings = [Funding::Balance, Funding::Balance, Funding::Wechat, Funding::Alipay, Funding::Request];
     (0..rng.random_range(0..=3))
-        .map(|_| match rng.random_range(0..17) {
+        .map(|_| match rng.random_range(0..18) {
             0..=3 => Op::Aimed {
                 actor: pick(rng, &actors),
                 order: rng.random_range(0..ORDERS).min(rng.random_range(0..ORDERS)),
@@ -348,6 +357,7 @@ fn generate_extras(rng: &mut StdRng) -> Vec<Op> {
                 reference: rng.random_bool(0.5).then(|| rng.random_range(0..3)),
             },
             13 => Op::RefundOrder { order: rng.random_range(0..ORDERS) },
+            14 => Op::Policy { which: rng.random_range(0..7), pick: rng.random_range(0..6) },
             _ => Op::Preview {
                 actor: pick(rng, &actors),
                 order: rng.random_range(0..ORDERS),
@@ -833,7 +843,8 @@ impl Case {
         format!("{}-O{order}", self.shop)
     }
 
-    async fn set_up(&mut self, app: &TestApp) {
+    /// The shop as the spec has it (`syncShop`: the opening balance counts the first time only).
+    async fn sync_shop(&self, app: &TestApp) {
         let s = &self.spec;
         app.sync_shop(
             &self.shop,
@@ -846,6 +857,11 @@ impl Case {
             }),
         )
         .await;
+    }
+
+    async fn set_up(&mut self, app: &TestApp) {
+        self.sync_shop(app).await;
+        let s = &self.spec;
         // The orders in one request (aliased mutations run one after another).
         let mut orders = String::from("mutation(");
         let mut fields = String::new();
@@ -1221,6 +1237,24 @@ impl Case {
                 // rules.md "Counting": the refund returns no payout and resets no count (the
                 // preview says the order was refunded; nothing else changes).
                 self.spec.orders[order].refunded = true;
+            }
+            Op::Policy { which, pick } => {
+                let s = &mut self.spec;
+                match which {
+                    0 => s.daily_cap = [5_000, 10_000, 500_000, 2_000, 0, 5_000][pick % 6],
+                    1 => s.balance_cap = [3_000, 8_000, 200_000, 1_000, 0, 3_000][pick % 6],
+                    2 => s.max_regular = [3_000, 20_000, 1_000, 100, 3_000, 20_000][pick % 6],
+                    3 => s.max_activity = [1_500, 5_000, 100, 1_500, 5_000, 1_500][pick % 6],
+                    4 => s.unpaid_bills = !s.unpaid_bills,
+                    5 => s.zero_entry_no_deposit = !s.zero_entry_no_deposit,
+                    _ => {
+                        let paid = self.paid_today();
+                        self.spec.daily_cap = paid + if pick.is_multiple_of(2) { 0 } else { 100 };
+                    }
+                }
+                // rules.md: the policy is the shop's, read at each decision; what was paid stays.
+                self.sync_shop(app).await;
+                *self.tally.borrow_mut().entry("Policy: changed".to_owned()).or_default() += 1;
             }
             Op::Preview { actor, order, amount } => {
                 let r = app
