@@ -55,6 +55,10 @@ async fn the_admin_sees_and_approves_at_once(app: TestApp) {
     assert_eq!(approved["approver"], json!({ "id": "admin" }));
     let now = app.ok(&cs, PAYOUT, json!({ "id": a["id"] })).await["payout"].clone();
     assert_eq!(now["status"], "SUCCEEDED");
+    // The summary is the pending list's, not the shop's history: the approved one has left it.
+    let after =
+        app.ok(&admin, "{ pendingApprovals(first: 1) { totalCount summary { count amount } } }", json!({})).await;
+    assert_eq!(after["pendingApprovals"], json!({ "totalCount": 2, "summary": { "count": 2, "amount": "11.00" } }));
     assert_eq!(
         now["history"],
         json!([
