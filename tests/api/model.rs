@@ -22,7 +22,8 @@
 //! compensations (with and without references, dated now or earlier), refunded orders — the
 //! preview's duplicates and `orderRefunded` judged with them — and the marketplace changing
 //! the shop's caps, maximums, unpaid bills or deposit mid-case (the daily cap sometimes to
-//! exactly what was paid today). The clock's moves are aimed
+//! exactly what was paid today), and creations on the order nearest its 3 applications; a
+//! fifth of the rounds end with the clock moved to one case's last pending close ± 1 s. The clock's moves are aimed
 //! too (`aimed=1`): at a pending deadline, the shop's midnight or 60 s after a payout, ± 1 s.
 //!
 //! After each round it compares the shop's balance, today's sums, each quota's usage and each
@@ -43,10 +44,11 @@
 //!
 //! An eighth of the cases start on a daylight-saving change day (`DST_STARTS`).
 //!
-//! `cargo test`: 300 cases from a fixed seed (about 50 s on SQLite and 2 min on PostgreSQL in a
-//! debug build on 2 cores with the other core busy: strong enough on its own to catch the service-code bugs planted by
-//! `scripts/plants.sh`). `SMALLPAY_MODEL_CASES=10000` (and `SMALLPAY_MODEL_SEED`) for the
-//! long run `.ci/run` makes.
+//! `cargo test`: 300 cases from a fixed seed (about 30 s on SQLite and 48 s on PostgreSQL in a
+//! debug build on 2 idle cores, twice that beside a build: strong enough on its own to catch
+//! the service-code bugs planted by `scripts/plants.sh`). `SMALLPAY_MODEL_CASES=10000` (and
+//! `SMALLPAY_MODEL_SEED`) for the long run `.ci/run` makes; `SMALLPAY_MODEL_REGRESSIONS=0`
+//! leaves out the recorded batches.
 use std::{
     cell::RefCell,
     collections::{BTreeMap, HashMap},
@@ -166,6 +168,13 @@ enum Op {
     },
     // The extras (`extras=1`, drawn from a stream of their own so that older batches replay
     // unchanged):
+    /// A creation on the order with the most applications (the nearest to the 3-limit; the
+    /// lowest of equals), for a small amount.
+    Busiest {
+        actor: Actor,
+        funding: Funding,
+        amount: i64,
+    },
     /// A creation whose amount is aimed, when applied, one fen below, at or above what is left
     /// of a limit (`Case::aimed_amount`).
     Aimed {
@@ -329,7 +338,7 @@ fn generate_extras(rng: &mut StdRng) -> Vec<Op> {
     let actors = [Actor::Admin, Actor::CsAdmin, Actor::Cs, Actor::Staff, Actor::Staff];
     let fundings = [Funding::Balance, Funding::Balance, Funding::Wechat, Funding::Alipay, Funding::Request];
     (0..rng.random_range(0..=3))
-        .map(|_| match rng.random_range(0..18) {
+        .map(|_| match rng.random_range(0..20) {
             0..=3 => Op::Aimed {
                 actor: pick(rng, &actors),
                 order: rng.random_range(0..ORDERS).min(rng.random_range(0..ORDERS)),
@@ -358,6 +367,11 @@ fn generate_extras(rng: &mut StdRng) -> Vec<Op> {
             },
             13 => Op::RefundOrder { order: rng.random_range(0..ORDERS) },
             14 => Op::Policy { which: rng.random_range(0..7), pick: rng.random_range(0..6) },
+            15 | 16 => Op::Busiest {
+                actor: pick(rng, &actors),
+                funding: pick(rng, &fundings),
+                amount: pick(rng, &[100, 500, 999]),
+            },
             _ => Op::Preview {
                 actor: pick(rng, &actors),
                 order: rng.random_range(0..ORDERS),
@@ -501,6 +515,12 @@ impl Payout {
 }
 
 impl Payout {
+    /// One of its order's applications (rules.md "Counting": every payout but a rejected one or
+    /// a failed recharge).
+    fn is_application(&self) -> bool {
+        !matches!(self.status, Status::Rejected | Status::RechargeFailed)
+    }
+
     /// Its next deadline, if one is pending: the request's 7-day expiry, the 1 h recharge
     /// window, the 7-day close, the refund 3 business days after the close.
     fn due(&self) -> Option<DateTime<Utc>> {
@@ -634,7 +654,7 @@ impl Case {
         if on_order().any(|p| self.now - p.created < TimeDelta::seconds(60)) {
             codes.push("ORDER_RATE_LIMITED");
         }
-        if on_order().filter(|p| !matches!(p.status, Status::Rejected | Status::RechargeFailed)).count() >= 3 {
+        if on_order().filter(|p| p.is_application()).count() >= 3 {
             codes.push("ORDER_ATTEMPTS_EXHAUSTED");
         }
         if let Some(amount) = amount {
@@ -1063,6 +1083,15 @@ impl Case {
                 let key = Some(format!("k{}", self.log.len()));
                 self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
             }
+            Op::Busiest { actor, funding, amount } => {
+                let applications =
+                    |o: usize| self.payouts.iter().filter(|p| p.order == o && p.is_application()).count();
+                let order = (0..ORDERS).rev().max_by_key(|o| applications(*o)).unwrap_or(0);
+                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
+                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
+                let key = Some(format!("k{}", self.log.len()));
+                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+            }
             Op::Replay { pick, same } => {
                 if self.sent.is_empty() {
                     return;
@@ -1267,11 +1296,7 @@ impl Case {
                 let Some(data) = self.judge(label, &r, &Verdict::Allowed) else { return };
                 let blockers = self.blockers(order, amount);
                 let balance_blockers = self.balance_blockers(actor, order, amount, self.now);
-                let applications = self
-                    .payouts
-                    .iter()
-                    .filter(|p| p.order == order && !matches!(p.status, Status::Rejected | Status::RechargeFailed))
-                    .count();
+                let applications = self.payouts.iter().filter(|p| p.order == order && p.is_application()).count();
                 let quota = self.quota(actor);
                 let want = json!({
                     "allowed": blockers.is_empty(),
@@ -1959,6 +1984,8 @@ async fn run_batch(
             (on && aimed, rng.random_range(0..usize::MAX), rng.random_range(0..usize::MAX), rng.random_range(-1..=1))
         })
         .collect();
+    // The extras' own clock aims, per round: (aimed, at which case, offset).
+    let mut past_closes: Vec<(bool, usize, i64)> = Vec::new();
     if extras {
         // From a stream of their own: the draws above, and so older batches, stay as they were.
         let mut more = StdRng::seed_from_u64(seed ^ 0x00e7_7a5e_ed00_0001);
@@ -1974,6 +2001,12 @@ async fn run_batch(
                 }
             }
         }
+        // A fifth of the rounds end with a move to one case's last pending close ± 1 s, so that
+        // the rounds after it act on orders whose payouts closed (the 3 applications, the
+        // duplicates and the refunds of closed payouts).
+        past_closes = (0..ROUNDS)
+            .map(|_| (more.random_bool(0.2), more.random_range(0..usize::MAX), more.random_range(-1..=1)))
+            .collect();
     }
     futures_util::stream::iter(batch.iter_mut()).for_each_concurrent(CONCURRENCY, |c| c.set_up(app)).await;
     // Each round: the cases' operations, the clock's move, then every case compared.
@@ -1994,6 +2027,23 @@ async fn run_batch(
                 aim_note =
                     format!(" (aimed: case {}'s boundary {} {offset:+} s)", target.n, at - TimeDelta::seconds(offset));
                 *tally.entry(format!("Clock: a move aimed at a boundary {offset:+} s")).or_default() += 1;
+            }
+        }
+        if let Some(&(true, case, offset)) = past_closes.get(round)
+            && !batch.is_empty()
+        {
+            let target = &batch[case % batch.len()];
+            let last_close = target
+                .payouts
+                .iter()
+                .filter(|p| matches!(p.status, Status::Paying | Status::Failed))
+                .filter_map(Payout::due)
+                .max();
+            if let Some(close) = last_close {
+                let at = close + TimeDelta::seconds(offset);
+                by = (at - target.now).num_seconds().max(1);
+                aim_note = format!(" (aimed: case {}'s last close {close} {offset:+} s)", target.n);
+                *tally.entry(format!("Clock: a move aimed past a case's closes {offset:+} s")).or_default() += 1;
             }
         }
         if aim_note.is_empty() && round < ROUNDS {
