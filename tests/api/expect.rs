@@ -7,6 +7,8 @@ use chrono_tz::Tz;
 pub const RECHARGE_WINDOW: TimeDelta = TimeDelta::hours(1);
 /// A payout still PAYING or FAILED 7 days after its commit closes.
 pub const CLOSE_AFTER: TimeDelta = TimeDelta::days(7);
+/// An account card stays open 72 h.
+pub const CARD_OPEN: TimeDelta = TimeDelta::hours(72);
 
 /// The refund of a closed payout: 3 business days (Monday–Friday in the shop's zone).
 pub const REFUND_BUSINESS_DAYS: u32 = 3;

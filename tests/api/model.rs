@@ -23,8 +23,9 @@
 //! preview's duplicates and `orderRefunded` judged with them — and the marketplace changing
 //! the shop's caps, maximums, unpaid bills or deposit mid-case (the daily cap sometimes to
 //! exactly what was paid today), and creations on the order nearest its 3 applications; a
-//! fifth of the rounds end with the clock moved to one case's last pending close ± 1 s. The clock's moves are aimed
-//! too (`aimed=1`): at a pending deadline, the shop's midnight or 60 s after a payout, ± 1 s.
+//! fifth of the rounds end with the clock moved to one case's last pending close ± 1 s. The
+//! clock's moves are aimed too (`aimed=1`): at a pending deadline, the shop's midnight or 60 s
+//! after a payout, ± 1 s.
 //!
 //! After each round it compares the shop's balance, today's sums, each quota's usage and each
 //! payout's status, funding, refund status, card and history with the server's — each
@@ -512,9 +513,7 @@ impl Payout {
         self.status = to;
         self.history.push(Entry { to, at, actor: actor.to_owned(), note: note.map(|n| n.map(str::to_owned)) });
     }
-}
 
-impl Payout {
     /// One of its order's applications (rules.md "Counting": every payout but a rejected one or
     /// a failed recharge).
     fn is_application(&self) -> bool {
@@ -630,6 +629,11 @@ impl Case {
         self.spec.orders[order].grouped.is_some_and(|g| g < expect::months_before(at, self.spec.zone, months))
     }
 
+    /// The order's applications (rules.md "Counting").
+    fn applications(&self, order: usize) -> usize {
+        self.payouts.iter().filter(|p| p.order == order && p.is_application()).count()
+    }
+
     /// The order's maximum amount: the activity goods' or the regular one (rules.md "Limits").
     fn max_amount(&self, order: usize) -> i64 {
         if self.spec.orders[order].activity { self.spec.max_activity } else { self.spec.max_regular }
@@ -654,7 +658,7 @@ impl Case {
         if on_order().any(|p| self.now - p.created < TimeDelta::seconds(60)) {
             codes.push("ORDER_RATE_LIMITED");
         }
-        if on_order().filter(|p| p.is_application()).count() >= 3 {
+        if self.applications(order) >= 3 {
             codes.push("ORDER_ATTEMPTS_EXHAUSTED");
         }
         if let Some(amount) = amount {
@@ -854,6 +858,11 @@ fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
 }
 
+/// An RFC 3339 instant the server answered, in UTC.
+fn instant(v: &Value) -> Option<DateTime<Utc>> {
+    v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
+}
+
 fn signed_yuan(fen: i64) -> String {
     if fen < 0 { format!("-{}", yuan(-fen)) } else { yuan(fen) }
 }
@@ -861,6 +870,15 @@ fn signed_yuan(fen: i64) -> String {
 impl Case {
     fn order_sn(&self, order: usize) -> String {
         format!("{}-O{order}", self.shop)
+    }
+
+    /// The `OrderInput` of one of the case's orders.
+    fn order_input(&self, i: usize, order: &Order) -> Value {
+        json!({
+            "orderSn": self.order_sn(i), "shopId": self.shop, "buyerId": self.buyer, "goodsId": "G-1",
+            "goodsName": "Goods", "activityGoods": order.activity, "paidAmount": "99.00",
+            "groupedAt": order.grouped.map(|g| g.to_rfc3339()),
+        })
     }
 
     /// The shop as the spec has it (`syncShop`: the opening balance counts the first time only).
@@ -889,12 +907,7 @@ impl Case {
         for (i, order) in s.orders.iter().enumerate() {
             let _ = write!(orders, "$o{i}: OrderInput!, ");
             let _ = write!(fields, "o{i}: syncOrder(input: $o{i}) {{ orderSn }} ");
-            let input = json!({
-                "orderSn": self.order_sn(i), "shopId": self.shop, "buyerId": self.buyer, "goodsId": "G-1",
-                "goodsName": "Goods", "activityGoods": order.activity, "paidAmount": "99.00",
-                "groupedAt": order.grouped.map(|g| g.to_rfc3339()),
-            });
-            vars.insert(format!("o{i}"), input);
+            vars.insert(format!("o{i}"), self.order_input(i, order));
         }
         let _ = write!(orders, ") {{ {fields} }}");
         app.ok(&app.platform(), &orders, Value::Object(vars)).await;
@@ -941,6 +954,16 @@ impl Case {
             return Some(fit[pick / 5 % fit.len()]);
         }
         (pick.is_multiple_of(3) && !self.payouts.is_empty()).then(|| pick % self.payouts.len())
+    }
+
+    /// A creation to send: its type follows from the case's history (no draw: the seeds' cases
+    /// stay), a request says why (rules.md "Approvals": an optional note, which the creation's
+    /// history entry carries), and `keyed` gives it an idempotency key.
+    fn sending(&self, actor: Actor, order: usize, amount: i64, funding: Funding, keyed: bool) -> Sent {
+        let kind = TYPES[(self.log.len() + order) % TYPES.len()];
+        let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
+        let key = keyed.then(|| format!("k{}", self.log.len()));
+        Sent { actor, order, amount, funding, kind, note, key }
     }
 
     /// Sends a creation.
@@ -1027,8 +1050,7 @@ impl Case {
     /// same instant in any order).
     fn check_duplicates(&self, label: &str, order: usize, got: &Value) {
         let got: Vec<Value> = got.as_array().cloned().unwrap_or_default();
-        let at = |v: &Value| v["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-        if got.windows(2).any(|w| at(&w[0]) < at(&w[1])) {
+        if got.windows(2).any(|w| instant(&w[0]["at"]) < instant(&w[1]["at"])) {
             self.fail(format!("{label}: duplicates not newest first: {got:?}"));
         }
         let mut want: Vec<(DateTime<Utc>, Value)> = self
@@ -1050,9 +1072,8 @@ impl Case {
             .iter()
             .map(|d| {
                 let mut v = d.clone();
-                let t = v.as_object_mut().and_then(|o| o.remove("at"));
-                let t = t.as_ref().and_then(Value::as_str).and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-                (t.map(|t| t.with_timezone(&Utc)).unwrap_or_default(), v)
+                let t = v.as_object_mut().and_then(|o| o.remove("at")).unwrap_or_default();
+                (instant(&t).unwrap_or_default(), v)
             })
             .collect();
         let key = |(t, v): &(DateTime<Utc>, Value)| (std::cmp::Reverse(*t), v.to_string());
@@ -1068,29 +1089,18 @@ impl Case {
         let platform = app.platform();
         match op {
             Op::Create { actor, order, amount, funding } => {
-                // The type follows from the case's history (no draw: the seeds' cases stay).
-                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
-                // A request says why (rules.md "Approvals": an optional note), and the creation's
-                // history entry carries it.
-                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
-                let key = self.keyed.then(|| format!("k{}", self.log.len()));
-                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+                let sent = self.sending(actor, order, amount, funding, self.keyed);
+                self.create(app, label, sent).await;
             }
             Op::Aimed { actor, order, funding, target, offset } => {
                 let amount = self.aimed_amount(actor, order, target, offset);
-                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
-                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
-                let key = Some(format!("k{}", self.log.len()));
-                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+                let sent = self.sending(actor, order, amount, funding, true);
+                self.create(app, label, sent).await;
             }
             Op::Busiest { actor, funding, amount } => {
-                let applications =
-                    |o: usize| self.payouts.iter().filter(|p| p.order == o && p.is_application()).count();
-                let order = (0..ORDERS).rev().max_by_key(|o| applications(*o)).unwrap_or(0);
-                let kind = TYPES[(self.log.len() + order) % TYPES.len()];
-                let note = (funding == Funding::Request).then(|| format!("quota used up, order {order}"));
-                let key = Some(format!("k{}", self.log.len()));
-                self.create(app, label, Sent { actor, order, amount, funding, kind, note, key }).await;
+                let order = (0..ORDERS).rev().max_by_key(|o| self.applications(*o)).unwrap_or(0);
+                let sent = self.sending(actor, order, amount, funding, true);
+                self.create(app, label, sent).await;
             }
             Op::Replay { pick, same } => {
                 if self.sent.is_empty() {
@@ -1193,7 +1203,7 @@ impl Case {
                 let p = &self.payouts[i];
                 // rules.md "Statuses": while FAILED for the buyer's account a new card may be
                 // sent (the old one expires); docs/rules.md: at most one a minute per payout.
-                let sent_last = p.card.map(|(_, expires)| expires - TimeDelta::hours(72));
+                let sent_last = p.card.map(|(_, expires)| expires - expect::CARD_OPEN);
                 let want = if p.status != Status::Failed || !p.account_failure {
                     Verdict::Refused("INVALID_STATE", vec!["INVALID_STATE"])
                 } else if sent_last.is_some_and(|at| self.now - at < TimeDelta::seconds(60)) {
@@ -1202,11 +1212,10 @@ impl Case {
                     Verdict::Allowed
                 };
                 let Some(data) = self.judge(label, &r, &want) else { return };
-                let expires = self.now + TimeDelta::hours(72);
+                let expires = self.now + expect::CARD_OPEN;
                 self.expect_eq(&format!("{label}: the card"), &data["resendAccountCard"]["status"], "OPEN");
-                let got =
-                    data["resendAccountCard"]["expiresAt"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-                if got.map(|t| t.with_timezone(&Utc)) != Some(expires) {
+                let got = instant(&data["resendAccountCard"]["expiresAt"]);
+                if got != Some(expires) {
                     self.fail(format!("{label}: the card expires at {got:?}, the model {expires}"));
                 }
                 self.payouts[i].card = Some((CardStatus::Open, expires));
@@ -1251,13 +1260,9 @@ impl Case {
                 self.compensations.push(Compensation { id, order, kind, amount, at, reference });
             }
             Op::RefundOrder { order } => {
-                let o = &self.spec.orders[order];
                 let m = "mutation($i: OrderInput!) { syncOrder(input: $i) { refunded } }";
-                let input = json!({
-                    "orderSn": self.order_sn(order), "shopId": self.shop, "buyerId": self.buyer, "goodsId": "G-1",
-                    "goodsName": "Goods", "activityGoods": o.activity, "paidAmount": "99.00",
-                    "groupedAt": o.grouped.map(|g| g.to_rfc3339()), "refunded": true,
-                });
+                let mut input = self.order_input(order, &self.spec.orders[order]);
+                input["refunded"] = json!(true);
                 let r = app.gql(Some(&platform), m, json!({ "i": input })).await;
                 let Some(data) = self.judge(label, &r, &Verdict::Allowed) else { return };
                 if data["syncOrder"]["refunded"] != true {
@@ -1296,7 +1301,6 @@ impl Case {
                 let Some(data) = self.judge(label, &r, &Verdict::Allowed) else { return };
                 let blockers = self.blockers(order, amount);
                 let balance_blockers = self.balance_blockers(actor, order, amount, self.now);
-                let applications = self.payouts.iter().filter(|p| p.order == order && p.is_application()).count();
                 let quota = self.quota(actor);
                 let want = json!({
                     "allowed": blockers.is_empty(),
@@ -1306,7 +1310,7 @@ impl Case {
                     // rules.md "Limits": [1.00, the order's maximum by its goods].
                     "minAmount": "1.00",
                     "maxAmount": yuan(self.max_amount(order)),
-                    "remainingAttempts": 3usize.saturating_sub(applications),
+                    "remainingAttempts": 3usize.saturating_sub(self.applications(order)),
                     "perPayoutLimit": quota.map(|q| yuan(q.per)),
                     "remainingQuotaToday": quota.map(|q| yuan((q.daily - self.used_today(actor)).max(0))),
                     "canRequestApproval": actor != Actor::Admin && blockers.is_empty(),
@@ -1397,7 +1401,7 @@ impl Case {
                     } else {
                         self.notices.push((i, "PAYOUT_FAILED", now));
                         if buyer_account {
-                            p.card = Some((CardStatus::Open, now + TimeDelta::hours(72)));
+                            p.card = Some((CardStatus::Open, now + expect::CARD_OPEN));
                             self.notices.push((i, "ACCOUNT_CARD_SENT", now));
                         }
                     }
@@ -1516,9 +1520,6 @@ impl Case {
             }
             // Each transition's time, actor and note (rules.md: "recorded with time, actor and
             // note"), and the payout's own instants.
-            let instant = |v: &Value| {
-                v.as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok()).map(|t| t.with_timezone(&Utc))
-            };
             let recorded = history.len() == m.history.len()
                 && history.iter().zip(&m.history).all(|(got, want)| {
                     got["to"] == want.to.name()
@@ -1751,10 +1752,9 @@ impl Case {
         let r = app.ok(&self.buyer_token, "{ myNotifications { payoutId kind channels title at } }", json!({})).await;
         let got = r["myNotifications"].as_array().cloned().unwrap_or_default();
         let fits = |n: &Value, (i, kind, at): &(usize, &str, DateTime<Utc>)| {
-            let when = n["at"].as_str().and_then(|t| DateTime::parse_from_rfc3339(t).ok());
             n["payoutId"] == self.payouts[*i].id.as_str()
                 && n["kind"] == *kind
-                && when.map(|t| t.with_timezone(&Utc)) == Some(*at)
+                && instant(&n["at"]) == Some(*at)
                 && match *kind {
                     "PAYOUT_SUCCEEDED" => {
                         n["channels"] == json!(["IN_APP", "WECHAT"]) && n["title"] == "商家补偿转账通知"
