@@ -415,6 +415,9 @@ pub async fn bulk_history(url: &str, n: usize) -> History {
                     failure_kind: Set(None),
                     reason: Set(None),
                     at: Set(later),
+                    payee_kind: Set(None),
+                    payee_account_masked: Set(None),
+                    payee_holder: Set(None),
                 });
             }
         }

@@ -12,6 +12,7 @@ mod m20261203_000001_shop_payout_count;
 mod m20261203_000002_commit_buckets;
 mod m20261204_000001_transition_actor_kind;
 mod m20261205_000001_quota_changes;
+mod m20261206_000001_channel_payee;
 
 pub struct Migrator;
 
@@ -28,6 +29,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261203_000002_commit_buckets::Migration),
             Box::new(m20261204_000001_transition_actor_kind::Migration),
             Box::new(m20261205_000001_quota_changes::Migration),
+            Box::new(m20261206_000001_channel_payee::Migration),
         ]
     }
 }

@@ -11,7 +11,10 @@ use crate::{
         Role, RoleGuard,
         guards::{Throttle, viewer},
     },
-    domain::{card as rules, money::Cny},
+    domain::{
+        card::{self as rules, ReceivingAccount},
+        money::Cny,
+    },
     error::AppError,
     graphql::{
         enums::{AccountCardStatus, NotificationChannel, NotificationKind, PayoutType, ReceivingAccountKind},
@@ -149,9 +152,9 @@ pub struct ReceivingAccountInput {
 }
 
 impl ReceivingAccountInput {
-    fn validate(self) -> Result<service::ReceivingAccount, AppError> {
+    fn validate(self) -> Result<ReceivingAccount, AppError> {
         let kind = self.kind.into();
-        Ok(service::ReceivingAccount {
+        Ok(ReceivingAccount {
             kind,
             number: rules::normalise(kind, &self.account_no)
                 .map_err(|invalid| AppError::bad_input("accountNo", invalid.0))?,

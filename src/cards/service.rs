@@ -11,7 +11,7 @@ use crate::{
     db::{self, Deps},
     domain::{
         actor::Actor,
-        card::{self as rules, AccountKind},
+        card::{self as rules, ReceivingAccount},
         vocab::{AccountCardStatus, PayoutStatus, TransferFailureKind},
     },
     error::{AppError, AppResult},
@@ -22,13 +22,6 @@ use crate::{
         repo as payouts_repo,
     },
 };
-
-/// A validated receiving account.
-pub struct ReceivingAccount {
-    pub kind: AccountKind,
-    pub number: String,
-    pub holder: String,
-}
 
 /// The buyer submits a receiving account on its own open card: the card is submitted and the
 /// transfer retried at once (`FAILED` → `PAYING`).

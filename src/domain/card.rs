@@ -5,6 +5,27 @@ use regex::Regex;
 
 pub use super::vocab::ReceivingAccountKind as AccountKind;
 
+/// A validated receiving account, as the buyer submitted it on a card: where a retried
+/// transfer goes. Its `Debug` shows the number masked, so a logged transfer never holds it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ReceivingAccount {
+    pub kind: AccountKind,
+    /// Normalised by [`normalise`].
+    pub number: String,
+    /// The account holder's name, which the channel checks against the account.
+    pub holder: String,
+}
+
+impl std::fmt::Debug for ReceivingAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceivingAccount")
+            .field("kind", &self.kind)
+            .field("number", &mask(self.kind, &self.number))
+            .field("holder", &self.holder)
+            .finish()
+    }
+}
+
 /// Why an account number was refused; the message is for the buyer.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{0}")]
@@ -85,6 +106,16 @@ pub fn mask(kind: AccountKind, account_no: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A transfer may be logged: its account shows masked, the holder as given.
+    #[test]
+    fn a_receiving_account_debugs_masked() {
+        let account =
+            ReceivingAccount { kind: AccountKind::Alipay, number: "13800138000".into(), holder: "张三".into() };
+        let shown = format!("{account:?}");
+        assert!(!shown.contains("13800138000"), "{shown}");
+        assert!(shown.contains("138****8000") && shown.contains("张三") && shown.contains("Alipay"), "{shown}");
+    }
 
     #[test]
     fn luhn_accepts_valid_numbers_only() {

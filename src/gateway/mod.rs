@@ -13,7 +13,7 @@ pub mod simulated;
 
 use crate::{
     cards::seal::Sealer,
-    domain::{money::Cny, vocab::TransferFailureKind},
+    domain::{card::ReceivingAccount, money::Cny, vocab::TransferFailureKind},
 };
 
 /// What a use case that hands transfers over touches: the channel, and the sealer that reads
@@ -48,8 +48,9 @@ pub struct Transfer {
     pub payout_id: i64,
     pub buyer_id: String,
     pub amount: Cny,
-    /// The account number the buyer submitted on an account card, for a retry.
-    pub submitted_account: Option<String>,
+    /// The receiving account the buyer submitted on an account card — kind, number and
+    /// holder's name — for a retry; `None` pays the buyer's own account on the platform.
+    pub submitted_account: Option<ReceivingAccount>,
 }
 
 #[async_trait::async_trait]

@@ -2,7 +2,7 @@
 use chrono::{DateTime, Utc};
 use entity::{
     channel_transfer,
-    vocab::{ChannelOutcome, Fen, TransferFailureKind},
+    vocab::{ChannelOutcome, Fen, ReceivingAccountKind, TransferFailureKind},
 };
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 
@@ -15,6 +15,15 @@ pub struct Entry<'a> {
     pub failure_kind: Option<TransferFailureKind>,
     pub reason: Option<String>,
     pub at: DateTime<Utc>,
+    /// Where it went, if not to the buyer's own account.
+    pub payee: Option<Payee>,
+}
+
+/// The receiving account a transfer went to, as the books keep it: the number masked.
+pub struct Payee {
+    pub kind: ReceivingAccountKind,
+    pub account_masked: String,
+    pub holder: String,
 }
 
 /// Records `entry` unless its key is already in the books; returns what the books hold for
@@ -31,6 +40,9 @@ pub async fn record_once(
         failure_kind: Set(entry.failure_kind),
         reason: Set(entry.reason),
         at: Set(entry.at),
+        payee_kind: Set(entry.payee.as_ref().map(|p| p.kind)),
+        payee_account_masked: Set(entry.payee.as_ref().map(|p| p.account_masked.clone())),
+        payee_holder: Set(entry.payee.map(|p| p.holder)),
     };
     // One statement when the key is new (the usual case); the stored row is read only when
     // the key was there already. A conflict returns no row, which SeaORM reports as
@@ -65,6 +77,7 @@ mod tests {
             failure_kind: None,
             reason: None,
             at: Utc::now(),
+            payee: None,
         };
         let (first, wrote) = record_once(&db, entry(ChannelOutcome::Delivered)).await.unwrap();
         assert!(wrote);

@@ -1,6 +1,7 @@
 //! The simulated channel: decides each transfer by [`super::simulated_outcome`] and keeps its
 //! books per key in `channel_transfers`, so a key is paid at most once and "was this paid?"
-//! has a true answer across restarts.
+//! has a true answer across restarts. The books name where each transfer went: the buyer's
+//! own account, or the submitted account's kind, masked number and holder's name.
 //!
 //! One more rule, for tests of lost answers: for a buyer id ending in `-timeout`, the first
 //! call for a key moves the money but its answer is lost (`NoAnswer`); asking again tells.
@@ -11,7 +12,10 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 
 use super::{ChannelAnswer, PaymentChannel, Transfer, repo};
-use crate::{db::WriteGate, domain::vocab::TransferFailureKind};
+use crate::{
+    db::WriteGate,
+    domain::{card::mask, vocab::TransferFailureKind},
+};
 
 /// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
 /// failure when the buyer id ends in `-invalid` and no account was submitted, or the
@@ -69,7 +73,8 @@ impl PaymentChannel for Simulated {
     }
 
     async fn transfer(&self, key: &str, transfer: &Transfer) -> ChannelAnswer {
-        let decided = simulated_outcome(&transfer.buyer_id, transfer.submitted_account.as_deref());
+        let account = transfer.submitted_account.as_ref();
+        let decided = simulated_outcome(&transfer.buyer_id, account.map(|a| a.number.as_str()));
         let (outcome, failure_kind, reason) = match decided {
             ChannelAnswer::Failed { kind, reason } => (ChannelOutcome::Failed, Some(kind), Some(reason)),
             _ => (ChannelOutcome::Delivered, None, None),
@@ -82,6 +87,11 @@ impl PaymentChannel for Simulated {
             failure_kind,
             reason,
             at: Utc::now(),
+            payee: account.map(|a| repo::Payee {
+                kind: a.kind,
+                account_masked: mask(a.kind, &a.number),
+                holder: a.holder.clone(),
+            }),
         };
         match self.record_once(entry).await {
             Ok((_, true)) if transfer.buyer_id.ends_with("-timeout") => ChannelAnswer::NoAnswer,
@@ -113,6 +123,7 @@ impl PaymentChannel for Simulated {
             failure_kind: None,
             reason: None,
             at: Utc::now(),
+            payee: None,
         };
         match self.record_once(entry).await {
             Ok((row, _)) => answer(&row),

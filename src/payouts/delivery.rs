@@ -27,6 +27,7 @@ use crate::{
     cards,
     db::{self, Deps},
     domain::{
+        card::ReceivingAccount,
         money::Cny,
         vocab::{JobKind, PayoutStatus},
     },
@@ -119,17 +120,23 @@ pub async fn run(deps: Deps<'_>, payments: Payments<'_>, job: &scheduled_job::Mo
     Ok(true)
 }
 
-/// What to send: the payout, and the account the buyer submitted last, read back from its seal.
+/// What to send: the payout, and the account the buyer submitted last — its kind, its number
+/// read back from the seal, and its holder's name, which the channel checks against it.
 async fn transfer_of(deps: Deps<'_>, payments: Payments<'_>, p: &payout::Model) -> AppResult<Transfer> {
     let submitted = match cards::repo::latest_submitted(deps.db, p.id).await? {
-        Some(card) => card.account_sealed.as_deref().map(|sealed| payments.sealer.open(sealed)).transpose()?,
+        Some(card) => match (card.account_kind, card.account_sealed.as_deref(), card.holder_name) {
+            (Some(kind), Some(sealed), Some(holder)) => {
+                Some(ReceivingAccount { kind, number: payments.sealer.open(sealed)?, holder })
+            }
+            _ => return Err(AppError::Internal(format!("submitted card {} lacks its account", card.id))),
+        },
         None => None,
     };
     Ok(transfer(p, submitted))
 }
 
 /// The transfer of payout `p` to the buyer (or to the account it submitted).
-fn transfer(p: &payout::Model, submitted_account: Option<String>) -> Transfer {
+fn transfer(p: &payout::Model, submitted_account: Option<ReceivingAccount>) -> Transfer {
     Transfer { payout_id: p.id, buyer_id: p.buyer_id.clone(), amount: Cny::from(p.amount_fen), submitted_account }
 }
 

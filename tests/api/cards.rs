@@ -12,13 +12,32 @@ use crate::{
 const CARDS: &str =
     "{ myAccountCards { id payoutId orderSn shopName amount type status sentAt expiresAt accountKind accountMasked } }";
 const NOTICES: &str = "{ myNotifications { payoutId kind channels title body } }";
-const SUBMIT: &str = "mutation($c: ID!, $k: ReceivingAccountKind!, $n: String!) {
-  submitReceivingAccount(cardId: $c, account: { kind: $k, accountNo: $n, holderName: \"张三\" }) { id status accountKind accountMasked } }";
+const SUBMIT: &str = "mutation($c: ID!, $k: ReceivingAccountKind!, $n: String!, $h: String! = \"张三\") {
+  submitReceivingAccount(cardId: $c, account: { kind: $k, accountNo: $n, holderName: $h }) { id status accountKind accountMasked } }";
 const RESEND: &str = "mutation($id: ID!) { resendAccountCard(payoutId: $id) { id status } }";
 const PAYOUT: &str = "query($id: ID!) { payout(id: $id) { status failureKind accountCard { id status accountMasked } history { from to actor } } }";
 
 fn buyer(app: &TestApp, id: &str) -> String {
     app.token(Role::Buyer, None, id)
+}
+
+/// Where the simulated channel sent each transfer of a payout, from its books: (kind, masked
+/// number, holder's name), all empty for the buyer's own account; sorted, as the transfer keys
+/// are random.
+async fn payees(app: &TestApp, payout_id: &Value) -> Vec<[Option<String>; 3]> {
+    use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
+    let id: i64 = payout_id.as_str().unwrap().parse().unwrap();
+    let rows = entity::channel_transfer::Entity::find()
+        .filter(entity::channel_transfer::Column::PayoutId.eq(id))
+        .all(&app.state.db)
+        .await
+        .unwrap();
+    let mut payees: Vec<[Option<String>; 3]> = rows
+        .into_iter()
+        .map(|t| [t.payee_kind.map(|k| k.to_string()), t.payee_account_masked, t.payee_holder])
+        .collect();
+    payees.sort();
+    payees
 }
 
 async fn a_success_notifies_the_buyer_in_app_and_on_wechat(app: TestApp) {
@@ -102,11 +121,24 @@ async fn a_buyer_account_failure_sends_a_card_the_buyer_fills_in(app: TestApp) {
     let r = app.gql(Some(&carol), SUBMIT, json!({ "c": card["id"], "k": "ALIPAY", "n": "13800138000" })).await;
     assert_eq!(first_code(&r), "INVALID_STATE");
 
-    // An Alipay account on the new card: paid.
-    let r = app.ok(&carol, SUBMIT, json!({ "c": cards[0]["id"], "k": "ALIPAY", "n": "13800138000" })).await;
+    // An Alipay account on the new card, in another holder's name: paid.
+    let r =
+        app.ok(&carol, SUBMIT, json!({ "c": cards[0]["id"], "k": "ALIPAY", "n": "13800138000", "h": "李四" })).await;
     assert_eq!(r["submitReceivingAccount"]["accountMasked"], "138****8000");
     let paid = app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"].clone();
     assert_eq!(paid["status"], "SUCCEEDED");
+    // Each retry went to the account of the card submitted last, with its holder's name: the
+    // channel checks the name against the account (rules.md, Statuses: "the payout is retried").
+    let some = |s: &str| Some(s.to_owned());
+    assert_eq!(
+        payees(&app, &p["id"]).await,
+        [
+            [None, None, None],
+            [some("ALIPAY"), some("138****8000"), some("李四")],
+            [some("BANK_CARD"), some("**** 0000"), some("张三")],
+        ],
+        "the first transfer to the buyer's own account, then each submitted account"
+    );
     assert_eq!(app.balance_and_ledger("s1").await, (9100, 9100), "debited once through every retry");
     // The success after the retry notifies the buyer like any success; each failure told the
     // buyer (in the app only) to contact the platform.
