@@ -95,6 +95,12 @@ impl AccountCard {
     async fn account_masked(&self) -> Option<&str> {
         self.0.account_masked.as_deref()
     }
+
+    /// When the buyer submitted the account (UTC), which retried the transfer; set once
+    /// submitted. (An addition to the contract's AccountCard.)
+    async fn submitted_at(&self) -> Option<DateTime<Utc>> {
+        self.0.submitted_at
+    }
 }
 
 /// A notice to the buyer about a payout.

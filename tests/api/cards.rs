@@ -9,8 +9,8 @@ use crate::{
     payouts::shop,
 };
 
-const CARDS: &str =
-    "{ myAccountCards { id payoutId orderSn shopName amount type status sentAt expiresAt accountKind accountMasked } }";
+const CARDS: &str = "{ myAccountCards { id payoutId orderSn shopName amount type status sentAt expiresAt accountKind \
+                     accountMasked submittedAt } }";
 const NOTICES: &str = "{ myNotifications { payoutId kind channels title body } }";
 const SUBMIT: &str = "mutation($c: ID!, $k: ReceivingAccountKind!, $n: String!, $h: String! = \"张三\") {
   submitReceivingAccount(cardId: $c, account: { kind: $k, accountNo: $n, holderName: $h }) { id status accountKind accountMasked } }";
@@ -19,6 +19,11 @@ const PAYOUT: &str = "query($id: ID!) { payout(id: $id) { status failureKind acc
 
 fn buyer(app: &TestApp, id: &str) -> String {
     app.token(Role::Buyer, None, id)
+}
+
+/// An instant the server answered.
+fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not an instant: {v}"))).unwrap().to_utc()
 }
 
 /// Where the simulated channel sent each transfer of a payout, from its books: (kind, masked
@@ -104,6 +109,8 @@ async fn a_buyer_account_failure_sends_a_card_the_buyer_fills_in(app: TestApp) {
     );
 
     // A bank card ending in 0000 fails again (simulated channel): a new card is sent.
+    assert_eq!(card["submittedAt"], Value::Null, "an open card was not submitted");
+    let first_submitted = app.state.clock.now();
     let r = app.ok(&carol, SUBMIT, json!({ "c": card["id"], "k": "BANK_CARD", "n": "4000 0000 0002 0000" })).await;
     assert_eq!(
         r["submitReceivingAccount"],
@@ -117,16 +124,21 @@ async fn a_buyer_account_failure_sends_a_card_the_buyer_fills_in(app: TestApp) {
     let cards = app.ok(&carol, CARDS, json!({})).await["myAccountCards"].clone();
     assert_eq!(cards.as_array().unwrap().len(), 2);
     assert_eq!((cards[0]["status"].as_str(), cards[1]["status"].as_str()), (Some("OPEN"), Some("SUBMITTED")));
+    assert_eq!((instant(&cards[1]["submittedAt"]), cards[0]["submittedAt"].clone()), (first_submitted, Value::Null));
     // A submitted card cannot be submitted again.
     let r = app.gql(Some(&carol), SUBMIT, json!({ "c": card["id"], "k": "ALIPAY", "n": "13800138000" })).await;
     assert_eq!(first_code(&r), "INVALID_STATE");
 
-    // An Alipay account on the new card, in another holder's name: paid.
+    // An Alipay account on the new card, in another holder's name, 90 s later: paid.
+    app.advance(90).await;
     let r =
         app.ok(&carol, SUBMIT, json!({ "c": cards[0]["id"], "k": "ALIPAY", "n": "13800138000", "h": "李四" })).await;
     assert_eq!(r["submitReceivingAccount"]["accountMasked"], "138****8000");
     let paid = app.ok(&admin, PAYOUT, json!({ "id": p["id"] })).await["payout"].clone();
     assert_eq!(paid["status"], "SUCCEEDED");
+    let cards = app.ok(&carol, CARDS, json!({})).await["myAccountCards"].clone();
+    let submitted: Vec<_> = cards.as_array().unwrap().iter().map(|c| instant(&c["submittedAt"])).collect();
+    assert_eq!(submitted, [first_submitted + chrono::TimeDelta::seconds(90), first_submitted], "each card's own");
     // Each retry went to the account of the card submitted last, with its holder's name: the
     // channel checks the name against the account (rules.md, Statuses: "the payout is retried").
     let some = |s: &str| Some(s.to_owned());
