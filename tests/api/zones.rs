@@ -285,7 +285,48 @@ async fn the_day_sums_follow_every_change_and_a_quarter_hour_zone(app: TestApp) 
     assert_eq!((totals(&app, &admin).await, used().await), (pair("3.00", "3.00"), "3.00".into()));
 }
 
+/// The sums of a window that is not whole quarter hours come from the payouts themselves
+/// (`totals::exact`): no zone in today's tz database has such a day, so no request reaches
+/// that path — the day of a zone whose offset once had seconds (local mean time) would. They
+/// agree with the buckets on a whole window and count only the window's payouts in a part.
+async fn a_window_of_part_quarter_hours_sums_the_payouts_themselves(app: TestApp) {
+    use smallpay::{auth::ShopScope, payouts::totals};
+    app.sync_shop("s1", "500", json!({})).await;
+    let (admin, cs) = (app.admin("s1"), app.token(Role::Cs, Some("s1"), "cs-1"));
+    app.ok(&cs, "{ me { id } }", json!({})).await;
+    let set = "mutation { setQuota(accountId: \"cs-1\", perPayoutLimit: \"30\", dailyLimit: \"50\") { dailyLimit } }";
+    app.ok(&admin, set, json!({})).await;
+    for sn in ["W-1", "W-2", "W-3"] {
+        order(&app, "s1", sn, json!({})).await;
+    }
+    let start = app.state.clock.now(); // 02:00 UTC, a quarter hour
+    app.pay(&admin, "W-1", "10.00", "BALANCE").await; // 02:00
+    app.advance(600).await;
+    app.pay(&cs, "W-2", "20.00", "BALANCE").await; // 02:10
+    app.advance(600).await;
+    app.pay(&cs, "W-3", "5.00", "WECHAT_SCAN").await; // 02:20: paid, not from the balance, no quota
+    let (db, scope, cs_id) = (&app.state.db, ShopScope::platform("s1"), Some("cs-1"));
+    let minutes = |m: i64| start + chrono::TimeDelta::minutes(m);
+    let sums = |t: totals::Totals| (t.paid, t.from_balance, t.quota_used);
+
+    let whole = totals::of_shop(db, &scope, start, minutes(30), cs_id).await.unwrap();
+    assert_eq!(sums(whole), (35_00, 30_00, 20_00), "the buckets");
+    let exact = totals::exact::of_shop(db, &scope, start, minutes(30), cs_id).await.unwrap();
+    assert_eq!(sums(exact), sums(whole), "the payouts themselves agree with the buckets");
+    let part = totals::of_shop(db, &scope, minutes(5), minutes(25), cs_id).await.unwrap();
+    assert_eq!(sums(part), (25_00, 20_00, 20_00), "02:05–02:25: the second and third payouts");
+    let part = totals::of_shop(db, &scope, minutes(1), minutes(11), None).await.unwrap();
+    assert_eq!(sums(part), (20_00, 20_00, 0), "02:01–02:11: the second; no account asked about");
+
+    let accounts = ["cs-1".to_owned(), "admin".to_owned()];
+    let used = totals::quota_used(db, &scope, &accounts, minutes(5), minutes(25)).await.unwrap();
+    assert_eq!(used.get("cs-1"), Some(&20_00), "{used:?}");
+    let used = totals::quota_used(db, &scope, &accounts, minutes(15), minutes(25)).await.unwrap();
+    assert_eq!(used.get("cs-1").copied().unwrap_or(0), 0, "the scan used no quota: {used:?}");
+}
+
 on_both_databases!(
+    a_window_of_part_quarter_hours_sums_the_payouts_themselves,
     the_day_sums_follow_every_change_and_a_quarter_hour_zone,
     the_commit_day_is_the_shops_day,
     berlins_day_ends_at_its_midnight,
