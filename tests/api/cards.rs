@@ -4,7 +4,7 @@ use serde_json::{Value, json};
 use smallpay::auth::Role;
 
 use crate::{
-    helpers::{TestApp, first_code},
+    helpers::{TestApp, first_code, instant},
     on_both_databases,
     payouts::shop,
 };
@@ -19,11 +19,6 @@ const PAYOUT: &str = "query($id: ID!) { payout(id: $id) { status failureKind acc
 
 fn buyer(app: &TestApp, id: &str) -> String {
     app.token(Role::Buyer, None, id)
-}
-
-/// An instant the server answered.
-fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
-    chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not an instant: {v}"))).unwrap().to_utc()
 }
 
 /// Where the simulated channel sent each transfer of a payout, from its books: (kind, masked
