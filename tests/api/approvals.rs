@@ -105,8 +105,7 @@ async fn rejecting_needs_a_reason_and_gives_the_attempt_back(app: TestApp) {
 
     // rules.md, "Refusals": `ORDER_RATE_LIMITED` — a payout on the order created less than 60 s
     // ago, whatever became of it: the rejected request still holds the order for its minute.
-    let since = app.state.clock.now()
-        - chrono::DateTime::parse_from_rfc3339(a["createdAt"].as_str().unwrap()).unwrap().with_timezone(&Utc);
+    let since = app.state.clock.now() - crate::helpers::instant(&a["createdAt"]);
     app.advance(59 - since.num_seconds()).await;
     let r = app.create_payout(&admin, "O-1", "1.00", "BALANCE", json!({})).await;
     assert_eq!(r["errors"][0]["extensions"]["code"], "ORDER_RATE_LIMITED", "59 s after a rejected request: {r}");

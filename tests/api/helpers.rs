@@ -532,12 +532,12 @@ impl Subscription {
 
 pub type WsStream = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-/// `errors[0].extensions.code` of a response (panics when there is no error).
 /// An instant the server answered (RFC 3339), in UTC; panics on anything else.
 pub fn instant(v: &Value) -> chrono::DateTime<chrono::Utc> {
     chrono::DateTime::parse_from_rfc3339(v.as_str().unwrap_or_else(|| panic!("not an instant: {v}"))).unwrap().to_utc()
 }
 
+/// `errors[0].extensions.code` of a response (panics when there is no error).
 pub fn first_code(response: &Value) -> String {
     response["errors"][0]["extensions"]["code"]
         .as_str()

@@ -324,7 +324,7 @@ async fn funding_paths_and_the_first_transition(app: TestApp) {
     assert_eq!(scan["deductedAt"], json!(null));
     assert_eq!(scan["recharge"]["method"], "WECHAT_SCAN");
     assert!(scan["recharge"]["qrPayload"].as_str().unwrap().starts_with("weixin://"));
-    let deadline = DateTime::parse_from_rfc3339(scan["recharge"]["deadline"].as_str().unwrap()).unwrap();
+    let deadline = crate::helpers::instant(&scan["recharge"]["deadline"]);
     assert_eq!(deadline, now + TimeDelta::hours(1));
     let alipay = app.pay(&admin, "O-3", "5.00", "ALIPAY_SCAN").await;
     assert!(alipay["recharge"]["qrPayload"].as_str().unwrap().starts_with("alipays://"));

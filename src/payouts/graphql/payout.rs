@@ -165,6 +165,13 @@ impl Payout {
         self.0.refunded_at
     }
 
+    /// When the payout last changed (UTC): its creation, its newest status change (the last
+    /// `history` entry's `at`) or its refund, whichever came last. An addition to the
+    /// contract's Payout, for a client that keeps copies of payouts and asks what is newer.
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
     /// The newest account card, once FAILED for BUYER_ACCOUNT.
     async fn account_card(&self, ctx: &Context<'_>) -> Result<Option<AccountCard>> {
         let card = loader(ctx)?.load_one(CardByPayout(self.0.id)).await?;
