@@ -31,7 +31,7 @@
 //! payout's status, funding, refund status, card and history with the server's — each
 //! transition's time and actor, and its note where a rule fixes it (the request's note, the
 //! rejection's reason, "expired", the failure's reason) — and the payout's `createdAt`,
-//! `deductedAt`, `succeededAt`, `closedAt` and `refundedAt`; every preview's limits, attempts,
+//! `deductedAt`, `succeededAt`, `closedAt`, `refundedAt` and `updatedAt`; every preview's limits, attempts,
 //! quota and duplicates. After the last round and at the end it also computes, from its own
 //! record, every account's `accountDailyReport` over the case's days (with the quota limits in
 //! force at each day's end), the `summary` of six history filters and their CSV export's rows,
@@ -852,7 +852,7 @@ const PREVIEW: &str = "query($o: String!, $a: Decimal) { payoutPreview(orderSn: 
   remainingQuotaToday canRequestApproval orderRefunded duplicates { source payoutId type amount status at } } }";
 const CHECK: &str = "{ shop { balance paidToday paidFromBalanceToday } quotas { account { id } usedToday }
   payouts(first: 50) { totalCount edges { node { id status funding refundStatus accountCard { status }
-  createdAt deductedAt succeededAt closedAt refundedAt history { from to at actor note } } } } }";
+  createdAt deductedAt succeededAt closedAt refundedAt updatedAt history { from to at actor note } } } } }";
 
 fn yuan(fen: i64) -> String {
     format!("{}.{:02}", fen / 100, fen % 100)
@@ -1536,6 +1536,11 @@ impl Case {
                 ("succeededAt", m.succeeded),
                 ("closedAt", m.closed),
                 ("refundedAt", m.refund_due.filter(|_| m.refunded)),
+                // The last change: its creation, its newest transition or its refund.
+                (
+                    "updatedAt",
+                    m.history.iter().map(|h| h.at).chain([m.created]).chain(m.refund_due.filter(|_| m.refunded)).max(),
+                ),
             ];
             for (field, want) in instants {
                 if instant(&p[field]) != want || want.is_none() && !p[field].is_null() {
