@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use smallpay::auth::Role;
 
 use crate::{
-    helpers::{Backend, TestApp, first_code},
+    helpers::{Backend, TestApp, first_code, instant},
     on_both_databases,
     payouts::shop,
 };
@@ -162,7 +162,7 @@ async fn a_payout_closes_after_seven_days_and_is_refunded_three_business_days_la
 
     // `updatedAt` (an addition to the contract) is the last change's instant: here every
     // payout's creation and first status changes happened at the commit.
-    assert_eq!(crate::helpers::instant(&payout(&app, &admin, &paying).await["updatedAt"]), commit);
+    assert_eq!(instant(&payout(&app, &admin, &paying).await["updatedAt"]), commit);
     app.advance(7 * 86400 - 1).await;
     for id in [&paying, &failed, &scan] {
         assert_eq!(payout(&app, &admin, id).await["refundStatus"], "NONE");
@@ -176,9 +176,9 @@ async fn a_payout_closes_after_seven_days_and_is_refunded_three_business_days_la
             last,
             json!({ "from": from, "to": "CLOSED", "actor": "system", "note": "closed 7 days after commit" })
         );
-        let closed_at = crate::helpers::instant(&closed["closedAt"]);
+        let closed_at = instant(&closed["closedAt"]);
         assert_eq!(closed_at, commit + TimeDelta::days(7));
-        assert_eq!(crate::helpers::instant(&closed["updatedAt"]), closed_at, "the close is its last change");
+        assert_eq!(instant(&closed["updatedAt"]), closed_at, "the close is its last change");
     }
     assert_eq!(payout(&app, &admin, &done).await["status"], "SUCCEEDED", "a delivered payout never closes");
     // A result arriving after the close changes nothing.
@@ -194,8 +194,8 @@ async fn a_payout_closes_after_seven_days_and_is_refunded_three_business_days_la
     for id in [&paying, &failed, &scan] {
         let refunded = payout(&app, &admin, id).await;
         assert_eq!(refunded["refundStatus"], "REFUNDED");
-        assert_eq!(crate::helpers::instant(&refunded["refundedAt"]), wednesday);
-        assert_eq!(crate::helpers::instant(&refunded["updatedAt"]), wednesday, "the refund is its last change");
+        assert_eq!(instant(&refunded["refundedAt"]), wednesday);
+        assert_eq!(instant(&refunded["updatedAt"]), wednesday, "the refund is its last change");
     }
     // 100 − 10 − 20 − 30 + 10 + 20 + 7 (the scan payout's recharge returns to the balance too).
     assert_eq!(app.balance_and_ledger("s1").await, (7700, 7700));
