@@ -12,16 +12,20 @@ use crate::{
 };
 
 /// Notices (and a card) for a transfer result just recorded.
-pub async fn on_transfer_result(db: &impl ConnectionTrait, p: &payout::Model, at: DateTime<Utc>) -> AppResult<()> {
-    let name = repo::shop_name(db, &p.shop_id).await?;
+pub async fn on_transfer_result(
+    db: &impl ConnectionTrait,
+    p: &payout::Model,
+    name: &str,
+    at: DateTime<Utc>,
+) -> AppResult<()> {
     match p.status {
         PayoutStatus::Succeeded => {
-            notify::record(db, p, &name, NotificationKind::PayoutSucceeded, at).await?;
+            notify::record(db, p, name, NotificationKind::PayoutSucceeded, at).await?;
         }
         PayoutStatus::Failed => {
-            notify::record(db, p, &name, NotificationKind::PayoutFailed, at).await?;
+            notify::record(db, p, name, NotificationKind::PayoutFailed, at).await?;
             if p.failure_kind == Some(TransferFailureKind::BuyerAccount) {
-                send(db, p, &name, at).await?;
+                send(db, p, name, at).await?;
             }
         }
         _ => {}

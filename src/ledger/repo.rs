@@ -20,10 +20,31 @@ pub struct NewEntry<'a> {
 /// Applies `entry` to the shop's balance and records it. `Ok(None)` when the balance would
 /// go below zero (nothing is written).
 pub async fn append(db: &impl ConnectionTrait, entry: NewEntry<'_>) -> AppResult<Option<ledger_entry::Model>> {
+    apply(db, entry, false).await
+}
+
+/// [`append`] for the debit of a payout created in this transaction: the same balance statement
+/// also counts the payout in the shop's `payout_count` (one round trip for both).
+pub async fn append_for_new_payout(
+    db: &impl ConnectionTrait,
+    entry: NewEntry<'_>,
+) -> AppResult<Option<ledger_entry::Model>> {
+    apply(db, entry, true).await
+}
+
+async fn apply(
+    db: &impl ConnectionTrait,
+    entry: NewEntry<'_>,
+    counts_new_payout: bool,
+) -> AppResult<Option<ledger_entry::Model>> {
     // One statement: the conditional update returns the balance it left (RETURNING).
-    let updated = shop::Entity::update_many()
+    let mut update = shop::Entity::update_many()
         .col_expr(shop::Column::BalanceFen, Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0))
-        .col_expr(shop::Column::UpdatedAt, Expr::value(entry.at))
+        .col_expr(shop::Column::UpdatedAt, Expr::value(entry.at));
+    if counts_new_payout {
+        update = update.col_expr(shop::Column::PayoutCount, Expr::col(shop::Column::PayoutCount).add(1));
+    }
+    let updated = update
         .filter(Expr::col(shop::Column::Id).eq(entry.shop_id))
         .filter(Expr::col(shop::Column::BalanceFen).add(entry.amount_fen.0).gte(0))
         .exec_with_returning(db)

@@ -178,9 +178,9 @@ async fn settle_if_current(
     deps.write(|| async {
         let now = deps.clock.now();
         let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(shop)).await?;
-        let p = lifecycle::locked(&tx, payout_id).await?;
+        let (p, shop_name) = lifecycle::locked_named(&tx, payout_id).await?;
         if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
-            lifecycle::settle(&tx, &p, result, now).await?;
+            lifecycle::settle(&tx, (&p, &shop_name), result, now).await?;
         }
         if let Some(job) = job {
             jobs::repo::mark_done(&tx, job, now).await?;

@@ -86,6 +86,11 @@ pub(crate) async fn locked(tx: &DatabaseTransaction, id: i64) -> AppResult<payou
     repo::find_for_update_any_shop(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
 }
 
+/// [`locked`] with its shop's name, for [`settle`]'s notices: one statement.
+pub(crate) async fn locked_named(tx: &DatabaseTransaction, id: i64) -> AppResult<(payout::Model, String)> {
+    repo::find_for_update_with_shop_name(tx, id).await?.ok_or_else(|| AppError::not_found(format!("payout {id}")))
+}
+
 /// Schedules the deadlines of a payout that has just been created or committed: a request's
 /// 7-day expiry, a scan payout's recharge window, and the close 7 days after commit.
 pub async fn schedule_deadlines(tx: &impl ConnectionTrait, p: &payout::Model, now: DateTime<Utc>) -> AppResult<()> {
@@ -122,10 +127,11 @@ pub enum TransferResult {
 }
 
 /// Records a transfer's result in `tx`: `PAYING` → `SUCCEEDED` or `FAILED`, with the buyer's
-/// notice (and account card). Anything but `PAYING` is `INVALID_STATE`.
+/// notice (and account card), which name the shop (`shop_name`, read with the payout by
+/// [`locked_named`]). Anything but `PAYING` is `INVALID_STATE`.
 pub async fn settle(
     tx: &DatabaseTransaction,
-    p: &payout::Model,
+    (p, shop_name): (&payout::Model, &str),
     result: &TransferResult,
     now: DateTime<Utc>,
 ) -> AppResult<payout::Model> {
@@ -146,7 +152,7 @@ pub async fn settle(
             .await?
         }
     };
-    cards::dispatch::on_transfer_result(tx, &saved, now).await?;
+    cards::dispatch::on_transfer_result(tx, &saved, shop_name, now).await?;
     Ok(saved)
 }
 
@@ -155,8 +161,8 @@ pub async fn settle(
 pub async fn report_transfer(deps: Deps<'_>, id: i64, result: TransferResult) -> AppResult<payout::Model> {
     deps.write(|| async {
         let tx = db::begin_shop_write(deps.db, db::ShopOf::Payout(id)).await?;
-        let p = locked(&tx, id).await?;
-        let saved = settle(&tx, &p, &result, deps.clock.now()).await?;
+        let (p, shop_name) = locked_named(&tx, id).await?;
+        let saved = settle(&tx, (&p, &shop_name), &result, deps.clock.now()).await?;
         tx.commit().await?;
         Ok(saved)
     })

@@ -3,6 +3,7 @@
 pub mod delivery;
 pub mod funds;
 pub mod graphql;
+pub mod inputs;
 pub mod lifecycle;
 pub mod recharge;
 pub mod repo;

@@ -1,9 +1,11 @@
 //! Payout and transition queries. Merchant reads start from [`in_shop`].
 use chrono::{DateTime, Utc};
-use entity::{idempotency_key, payout, payout_transition};
+use entity::{idempotency_key, payout, payout_transition, shop};
 use sea_orm::{
-    ActiveModelTrait, ActiveValue::Set, ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter,
-    QueryOrder, QuerySelect, Select, sea_query::SimpleExpr,
+    ActiveModelTrait,
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, EntityTrait, PaginatorTrait, QueryFilter, QueryOrder, QuerySelect, Select,
+    sea_query::{Expr, ExprTrait as _, SimpleExpr},
 };
 
 use crate::{
@@ -106,6 +108,28 @@ pub async fn find(db: &impl ConnectionTrait, scope: &ShopScope, id: i64) -> AppR
 /// The payout, locked until the transaction ends (PostgreSQL).
 pub async fn find_for_update_any_shop(db: &impl ConnectionTrait, id: i64) -> AppResult<Option<payout::Model>> {
     Ok(payout::Entity::find_by_id(id).lock_exclusive().one(db).await?)
+}
+
+/// [`find_for_update_any_shop`] with its shop's name (the shop's id should it be gone), in the
+/// same statement: what the buyer's notices of a transfer's result name.
+pub async fn find_for_update_with_shop_name(
+    db: &impl ConnectionTrait,
+    id: i64,
+) -> AppResult<Option<(payout::Model, String)>> {
+    use sea_orm::{FromQueryResult, QueryTrait, sea_query::Query};
+    let name = Query::select()
+        .column((shop::Entity, shop::Column::Name))
+        .from(shop::Entity)
+        .and_where(Expr::col((shop::Entity, shop::Column::Id)).equals((payout::Entity, payout::Column::ShopId)))
+        .to_owned();
+    let select = payout::Entity::find_by_id(id)
+        .lock_exclusive()
+        .expr_as(Expr::SubQuery(None, Box::new(name.into())), "shop_name")
+        .build(db.get_database_backend());
+    let Some(row) = db.query_one_raw(select).await? else { return Ok(None) };
+    let p = payout::Model::from_query_result(&row, "")?;
+    let name = row.try_get::<Option<String>>("", "shop_name")?.unwrap_or_else(|| p.shop_id.clone());
+    Ok(Some((p, name)))
 }
 
 /// Payouts of these ids (any shop: callers pass ids they reached through a scope).

@@ -8,7 +8,9 @@ use sha2::{Digest, Sha256};
 
 pub use super::snapshot::snapshot;
 use super::{
-    delivery, funds, lifecycle,
+    delivery, funds,
+    inputs::{Inputs, Lock},
+    lifecycle,
     repo::{self, NewTransition},
     totals,
 };
@@ -41,13 +43,14 @@ pub struct Preview {
 
 pub async fn preview(deps: Deps<'_>, viewer: &Viewer, order_sn: &str, amount: Option<Cny>) -> AppResult<Preview> {
     let scope = viewer.shop_scope()?;
-    let shop =
-        shops::repo::find(deps.db, &scope).await?.ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-    let order = orders::repo::find_in_shop(deps.db, &scope, order_sn)
+    let now = deps.clock.now();
+    let mut inputs = Inputs::read(deps.db, &scope, order_sn, viewer, (now, deps.default_zone), Lock::No)
         .await?
-        .ok_or_else(|| AppError::not_found(format!("order {order_sn}")))?;
-    let (snapshot, payouts) =
-        snapshot(deps.db, deps.clock.now(), shops::service::zone(deps, &shop), &scope, &shop, &order, viewer).await?;
+        .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
+    let order = inputs.order.take().ok_or_else(|| AppError::not_found(format!("order {order_sn}")))?;
+    let tz = shops::service::zone(deps, &inputs.shop);
+    let snapshot = inputs.snapshot(deps.db, &scope, &order, viewer, (now, tz)).await?;
+    let payouts = repo::of_orders(deps.db, std::slice::from_ref(&order.order_sn)).await?;
     let compensations = orders::repo::compensations_of(deps.db, std::slice::from_ref(&order.order_sn)).await?;
     Ok(Preview { decision: rules::decide(&snapshot, amount), order, payouts, compensations })
 }
@@ -124,27 +127,31 @@ async fn create_once(
     let now = deps.clock.now();
     let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
-    // order's counts cannot change under the decision.
-    let shop = shops::repo::find_for_update(&tx, scope)
+    // order's counts cannot change under the decision. One statement reads all of it.
+    let read = Inputs::read(&tx, scope, &input.order_sn, viewer, (now, deps.default_zone), Lock::ForUpdate)
         .await?
         .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
     if let Some(id) = replay_of(&tx, scope, viewer, input, fingerprint, now).await? {
         return Ok(Created::Replay(id));
     }
-    let order = orders::repo::find_in_shop(&tx, scope, &input.order_sn)
-        .await?
-        .ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
-    let (snapshot, _) = snapshot(&tx, now, shops::service::zone(deps, &shop), scope, &shop, &order, viewer).await?;
+    let order = read.order.clone().ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
+    let tz = shops::service::zone(deps, &read.shop);
+    let snapshot = read.snapshot(&tx, scope, &order, viewer, (now, tz)).await?;
     if let Some(refusal) = rules::decide(&snapshot, Some(input.amount)).refusal(input.funding) {
         return Err(AppError::refused("payout refused", refusal));
     }
-    accounts::repo::upsert(&tx, scope, &viewer.sub, &viewer.name, viewer.role, now).await?;
+    // The account's first write provisions it; later ones write only a changed name or role.
+    if read.account.as_ref().is_none_or(|(name, role)| *name != viewer.name || *role != viewer.role) {
+        accounts::repo::upsert(&tx, scope, &viewer.sub, &viewer.name, viewer.role, now).await?;
+    }
     let initial = initial_state(input.funding, input.amount, now);
     let payout = repo::insert(&tx, new_row(&order, viewer, input, &initial, now)).await?;
-    shops::repo::count_new_payout(&tx, scope.id()).await?;
     totals::record(&tx, None, &payout).await?;
     if initial.commitment.as_ref().is_some_and(|c| c.debit.is_some()) {
-        funds::debit(&tx, &payout, now).await?;
+        // The shop's payout counter counts it in the debit's statement.
+        funds::debit_new(&tx, &payout, now).await?;
+    } else {
+        shops::repo::count_new_payout(&tx, scope.id()).await?;
     }
     let note = payout.approval_note.as_deref();
     let first = NewTransition {

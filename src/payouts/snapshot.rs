@@ -1,7 +1,7 @@
 //! Everything the payout rules read about one order, for one operator, at one instant.
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
-use entity::{order, payout, shop};
+use entity::{order, payout, quota, shop};
 use sea_orm::ConnectionTrait;
 
 use super::{repo, totals};
@@ -16,7 +16,8 @@ use crate::{
     quotas,
 };
 
-/// Everything the rules read about one order, for one operator, now.
+/// Everything the rules read about one order, for one operator, now: five statements (the
+/// approval's path; a preview and a creation read the same in one, [`super::inputs`]).
 pub async fn snapshot(
     db: &impl ConnectionTrait,
     now: DateTime<Utc>,
@@ -31,7 +32,43 @@ pub async fn snapshot(
     let payouts = repo::of_orders(db, std::slice::from_ref(&order.order_sn)).await?;
     let applications = payouts.iter().filter(|p| rules::counts_as_application(p.status)).count();
     let quota = quotas::repo::find(db, scope, &operator.sub).await?;
-    let snapshot = Snapshot {
+    let parts = Parts {
+        totals,
+        order_applications: u32::try_from(applications).unwrap_or(u32::MAX),
+        last_payout_created_at: payouts.iter().map(|p| p.created_at).max(),
+        quota: quota.map(|q| limits(&q)),
+    };
+    Ok((assemble(now, tz, shop, order, operator, parts), payouts))
+}
+
+/// What a snapshot reads beyond the shop and the order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Parts {
+    /// The shop's sums over its day, with the operator's quota usage.
+    pub totals: totals::Totals,
+    /// The order's payouts that count as applications.
+    pub order_applications: u32,
+    /// When the newest payout on the order was created.
+    pub last_payout_created_at: Option<DateTime<Utc>>,
+    /// The operator's quota, if it has one.
+    pub quota: Option<QuotaLimits>,
+}
+
+/// A quota row's limits.
+pub fn limits(q: &quota::Model) -> QuotaLimits {
+    QuotaLimits { per_payout: Cny::from(q.per_payout_limit_fen), daily: Cny::from(q.daily_limit_fen) }
+}
+
+/// The snapshot of `order` in `shop` for `operator` at `now`.
+pub fn assemble(
+    now: DateTime<Utc>,
+    tz: Tz,
+    shop: &shop::Model,
+    order: &order::Model,
+    operator: &Viewer,
+    parts: Parts,
+) -> Snapshot {
+    Snapshot {
         now,
         tz,
         has_unpaid_bills: shop.has_unpaid_bills,
@@ -44,18 +81,14 @@ pub async fn snapshot(
             max_amount_regular: Cny::from(shop.max_amount_regular_fen),
             max_amount_activity: Cny::from(shop.max_amount_activity_fen),
         },
-        shop_paid_today: Cny::from_fen(totals.paid),
-        shop_paid_from_balance_today: Cny::from_fen(totals.from_balance),
+        shop_paid_today: Cny::from_fen(parts.totals.paid),
+        shop_paid_from_balance_today: Cny::from_fen(parts.totals.from_balance),
         grouped_at: order.grouped_at,
         activity_goods: order.activity_goods,
-        order_applications: u32::try_from(applications).unwrap_or(u32::MAX),
-        last_payout_created_at: payouts.iter().map(|p| p.created_at).max(),
+        order_applications: parts.order_applications,
+        last_payout_created_at: parts.last_payout_created_at,
         operator_role: operator.role,
-        operator_quota: quota.map(|q| QuotaLimits {
-            per_payout: Cny::from(q.per_payout_limit_fen),
-            daily: Cny::from(q.daily_limit_fen),
-        }),
-        operator_used_today: Cny::from_fen(totals.quota_used),
-    };
-    Ok((snapshot, payouts))
+        operator_quota: parts.quota,
+        operator_used_today: Cny::from_fen(parts.totals.quota_used),
+    }
 }

@@ -36,7 +36,7 @@ pub fn bucket_of(at: DateTime<Utc>) -> i64 {
 }
 
 /// `[from, to)` as whole buckets, when both ends are bucket boundaries.
-fn whole_buckets(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(i64, i64)> {
+pub fn whole_buckets(from: DateTime<Utc>, to: DateTime<Utc>) -> Option<(i64, i64)> {
     let aligned = |t: DateTime<Utc>| t.timestamp_subsec_nanos() == 0 && t.timestamp() % BUCKET_SECONDS == 0;
     (aligned(from) && aligned(to)).then(|| (from.timestamp(), to.timestamp()))
 }
@@ -167,6 +167,29 @@ pub struct Totals {
 /// `SUM(column)` as a 64-bit integer (0 over no rows) on both databases.
 fn sum(column: &str) -> sea_orm::sea_query::SimpleExpr {
     Expr::cust(format!("CAST(COALESCE(SUM({column}), 0) AS BIGINT)"))
+}
+
+/// The sum of `column` (`paid_fen`, `balance_fen` or `quota_fen`) over the buckets
+/// `[from_bucket, to_bucket)` of the shop `shop` names (a column of the enclosing statement) and
+/// `account` (`""` for the shop's own): a scalar subquery, for a statement that reads it with
+/// more ([`super::inputs`]); the same sum [`of_shop`] reads.
+pub fn bucket_sum(
+    shop: impl sea_orm::sea_query::IntoColumnRef,
+    account: &str,
+    (from_bucket, to_bucket): (i64, i64),
+    column: &str,
+) -> Expr {
+    use sea_orm::sea_query::Query;
+    let t = |c: commit_bucket::Column| Expr::col((commit_bucket::Entity, c));
+    let select = Query::select()
+        .expr(sum(&format!("commit_buckets.{column}")))
+        .from(commit_bucket::Entity)
+        .and_where(t(commit_bucket::Column::ShopId).equals(shop))
+        .and_where(t(commit_bucket::Column::AccountId).eq(account))
+        .and_where(t(commit_bucket::Column::Bucket).gte(from_bucket))
+        .and_where(t(commit_bucket::Column::Bucket).lt(to_bucket))
+        .to_owned();
+    Expr::SubQuery(None, Box::new(select.into()))
 }
 
 /// The shop's buckets in `[from_bucket, to_bucket)` of these accounts, one row per account: add

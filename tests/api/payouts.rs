@@ -543,6 +543,87 @@ async fn the_preview_lists_duplicates_newest_first(app: TestApp) {
     );
 }
 
+/// The one statement a preview and a creation read their inputs with (`payouts::inputs`) and
+/// the five of `payouts::snapshot` judge the same: a shop in the server's zone and one whose day
+/// is another (read with one statement more), payouts that count as applications and one that
+/// does not (`RECHARGE_FAILED`), an operator with a quota and the admin, an order with payouts
+/// and one without.
+async fn the_one_statement_inputs_read_what_five_statements_read(app: TestApp) {
+    use smallpay::{
+        auth::{ShopScope, Viewer},
+        payouts::{
+            inputs::{Inputs, Lock},
+            snapshot::snapshot,
+        },
+    };
+    let (admin, cs, _) = shop(&app, "100", json!({})).await;
+    let set = "mutation($a: ID!, $p: Decimal!, $d: Decimal!) { setQuota(accountId: $a, perPayoutLimit: $p, dailyLimit: $d) { usedToday } }";
+    app.ok(&admin, set, json!({ "a": "cs-1", "p": "50", "d": "80" })).await;
+    app.sync_shop("ktm", "100", json!({ "timeZone": "Asia/Kathmandu" })).await;
+    let ktm = app.admin("ktm");
+    for (sn, shop) in [("O-1", "s1"), ("O-2", "s1"), ("K-1", "ktm"), ("K-2", "ktm")] {
+        app.sync_order(sn, shop, json!({})).await;
+    }
+    app.pay(&cs, "O-1", "7.00", "BALANCE").await;
+    app.advance(60).await; // rules.md: 60 s between an order's payouts
+    app.pay(&cs, "O-1", "9.00", "WECHAT_SCAN").await;
+    app.pay(&ktm, "K-1", "6.00", "BALANCE").await;
+    app.advance(3600).await; // the scan payout's window closes: RECHARGE_FAILED
+    app.pay(&admin, "O-1", "5.00", "BALANCE").await;
+    app.pay(&ktm, "K-1", "4.00", "WECHAT_SCAN").await;
+
+    let (state, deps) = (&app.state, app.state.deps());
+    let now = state.clock.now();
+    let viewer = |shop: &str, sub: &str, role: Role| Viewer {
+        sub: sub.into(),
+        role,
+        shop_id: Some(shop.into()),
+        name: format!("{sub} name"),
+    };
+    let cases = [
+        ("s1", "O-1", viewer("s1", "cs-1", Role::Cs), 1),
+        ("s1", "O-1", viewer("s1", "admin", Role::Admin), 1),
+        ("s1", "O-2", viewer("s1", "cs-1", Role::Cs), 1),
+        ("ktm", "K-1", viewer("ktm", "admin", Role::Admin), 2),
+        ("ktm", "K-2", viewer("ktm", "admin", Role::Admin), 2),
+    ];
+    let mut judged = Vec::new();
+    for (shop, sn, viewer, statements) in cases {
+        let scope = ShopScope::platform(shop);
+        let before = state.statements.load(std::sync::atomic::Ordering::SeqCst);
+        let read = Inputs::read(deps.db, &scope, sn, &viewer, (now, deps.default_zone), Lock::No)
+            .await
+            .unwrap()
+            .expect("the shop");
+        let order = read.order.clone().expect("the order");
+        let tz = smallpay::shops::service::zone(deps, &read.shop);
+        let one = read.snapshot(deps.db, &scope, &order, &viewer, (now, tz)).await.unwrap();
+        let cost = state.statements.load(std::sync::atomic::Ordering::SeqCst) - before;
+        assert_eq!(cost, statements, "{shop} {sn}: statements");
+        let (five, _) = snapshot(deps.db, now, tz, &scope, &read.shop, &order, &viewer).await.unwrap();
+        assert_eq!(format!("{one:?}"), format!("{five:?}"), "{shop} {sn} {}", viewer.sub);
+        judged.push(one);
+    }
+    // What was compared is not empty: sums, the quota's use, counted applications, the newest.
+    let s = |i: usize| &judged[i];
+    assert_eq!(
+        (s(0).shop_paid_today.to_string(), s(0).shop_paid_from_balance_today.to_string()),
+        ("12.00".into(), "12.00".into())
+    );
+    assert_eq!(s(0).operator_used_today.to_string(), "7.00");
+    assert!(s(0).operator_quota.is_some() && s(1).operator_quota.is_none());
+    assert_eq!((s(0).order_applications, s(2).order_applications), (2, 0));
+    assert!(s(0).last_payout_created_at.is_some() && s(2).last_payout_created_at.is_none());
+    assert_eq!((s(3).shop_paid_today.to_string(), s(3).order_applications), ("10.00".into(), 2));
+    // A shop or an order that is not there.
+    let cs1 = viewer("s1", "cs-1", Role::Cs);
+    let at = (now, deps.default_zone);
+    let missing = Inputs::read(deps.db, &ShopScope::platform("nope"), "O-1", &cs1, at, Lock::No).await.unwrap();
+    assert!(missing.is_none());
+    let no_order = Inputs::read(deps.db, &ShopScope::platform("s1"), "K-1", &cs1, at, Lock::No).await.unwrap();
+    assert!(no_order.expect("the shop").order.is_none(), "another shop's order is not this shop's");
+}
+
 /// What a balance payout costs the database, from the request to its delivered answer: the
 /// creation's transaction, the channel's books and the recorded answer (issue 25 counts every
 /// round trip; `BENCHMARKS.md` lists them). A new statement in this path must lower it elsewhere
@@ -560,8 +641,8 @@ async fn a_balance_payout_costs_a_bounded_number_of_statements(app: TestApp) {
     assert_eq!(payout["status"], "PAYING");
     let now = app.ok(&admin, "query($id: ID!) { payout(id: $id) { status } }", json!({ "id": payout["id"] })).await;
     assert_eq!(now["payout"]["status"], "SUCCEEDED", "delivered within the request");
-    // PostgreSQL measured four more (28 before, 26 since): the shop advisory lock that opens
-    // each write transaction among them.
+    // PostgreSQL measured four more (28, 26, now 19): the shop advisory lock that opens each
+    // write transaction among them.
     let bound = match app.state.db.get_database_backend() {
         sea_orm::DbBackend::Postgres => STATEMENTS_PER_BALANCE_PAYOUT + 4,
         _ => STATEMENTS_PER_BALANCE_PAYOUT,
@@ -570,11 +651,15 @@ async fn a_balance_payout_costs_a_bounded_number_of_statements(app: TestApp) {
 }
 
 /// The bound of [`a_balance_payout_costs_a_bounded_number_of_statements`] on SQLite: 24 before
-/// the jobs and the channel's books took one statement each (2026-12-06), 22 since.
-const STATEMENTS_PER_BALANCE_PAYOUT: u64 = 22;
+/// the jobs and the channel's books took one statement each (2026-12-06), 22 after; 15 since the
+/// decision's inputs are one statement (`payouts::inputs`: were five), the new payout is counted
+/// in the debit's statement, an unchanged account is not written again and the transfer's
+/// result reads the shop's name with the payout (2026-12-07).
+const STATEMENTS_PER_BALANCE_PAYOUT: u64 = 15;
 
 on_both_databases!(
     a_balance_payout_costs_a_bounded_number_of_statements,
+    the_one_statement_inputs_read_what_five_statements_read,
     order_and_amount_blockers_at_their_boundaries,
     shop_caps_count_committed_payouts_of_the_shops_day,
     balance_blockers_refuse_the_balance_only,
