@@ -159,31 +159,19 @@ fn statement(
             .expr_as(totals::bucket_sum(shop_id.clone(), "", buckets, "balance_fen"), Alias::new("from_balance"))
             .expr_as(totals::bucket_sum(shop_id, operator, buckets, "quota_fen"), Alias::new("quota_used"));
     }
+    // Each joined row is the shop's (its `shop_id` the shop's id) and has `key` = `value`.
+    let of_shop = |alias: &Alias, key: &str, value: &str| {
+        Condition::all()
+            .add(Expr::col((alias.clone(), Alias::new("shop_id"))).equals((s.clone(), shop::Column::Id)))
+            .add(Expr::col((alias.clone(), Alias::new(key))).eq(value))
+    };
+    let on_order = of_shop(&o, order::Column::OrderSn.as_str(), order_sn);
+    let on_quota = of_shop(&q, quota::Column::AccountId.as_str(), operator);
+    let on_account = of_shop(&a, account::Column::Id.as_str(), operator);
     select
-        .join_as(
-            JoinType::LeftJoin,
-            order::Entity,
-            o.clone(),
-            Condition::all()
-                .add(Expr::col((o.clone(), order::Column::ShopId)).equals((s.clone(), shop::Column::Id)))
-                .add(Expr::col((o.clone(), order::Column::OrderSn)).eq(order_sn)),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            quota::Entity,
-            q.clone(),
-            Condition::all()
-                .add(Expr::col((q.clone(), quota::Column::ShopId)).equals((s.clone(), shop::Column::Id)))
-                .add(Expr::col((q, quota::Column::AccountId)).eq(operator)),
-        )
-        .join_as(
-            JoinType::LeftJoin,
-            account::Entity,
-            a.clone(),
-            Condition::all()
-                .add(Expr::col((a.clone(), account::Column::ShopId)).equals((s.clone(), shop::Column::Id)))
-                .add(Expr::col((a, account::Column::Id)).eq(operator)),
-        )
+        .join_as(JoinType::LeftJoin, order::Entity, o, on_order)
+        .join_as(JoinType::LeftJoin, quota::Entity, q, on_quota)
+        .join_as(JoinType::LeftJoin, account::Entity, a, on_account)
         .and_where(Expr::col((s.clone(), shop::Column::Id)).eq(scope.id()));
     if lock == Lock::ForUpdate {
         // Only the shop's row: PostgreSQL locks no row of an outer join's nullable side.
