@@ -128,13 +128,13 @@ async fn create_once(
     let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
     // order's counts cannot change under the decision. One statement reads all of it.
-    let read = Inputs::read(&tx, scope, &input.order_sn, viewer, (now, deps.default_zone), Lock::ForUpdate)
+    let mut read = Inputs::read(&tx, scope, &input.order_sn, viewer, (now, deps.default_zone), Lock::ForUpdate)
         .await?
         .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
     if let Some(id) = replay_of(&tx, scope, viewer, input, fingerprint, now).await? {
         return Ok(Created::Replay(id));
     }
-    let order = read.order.clone().ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
+    let order = read.order.take().ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
     let tz = shops::service::zone(deps, &read.shop);
     let snapshot = read.snapshot(&tx, scope, &order, viewer, (now, tz)).await?;
     if let Some(refusal) = rules::decide(&snapshot, Some(input.amount)).refusal(input.funding) {

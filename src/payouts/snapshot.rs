@@ -55,7 +55,7 @@ pub struct Parts {
 }
 
 /// A quota row's limits.
-pub fn limits(q: &quota::Model) -> QuotaLimits {
+fn limits(q: &quota::Model) -> QuotaLimits {
     QuotaLimits { per_payout: Cny::from(q.per_payout_limit_fen), daily: Cny::from(q.daily_limit_fen) }
 }
 
