@@ -1,5 +1,5 @@
 //! GraphQL: `Viewer` (`me`), `Account` and the admin's `accounts`.
-use async_graphql::{Context, ID, Object, Result};
+use async_graphql::{Context, ID, Object, Result, Value, resolver_utils::enum_value};
 use entity::account;
 
 use super::repo;
@@ -7,7 +7,10 @@ use crate::graphql::reads::read_db;
 use crate::{
     auth::{Role, RoleGuard, Viewer, guards::viewer},
     error::AppError,
-    graphql::enums,
+    graphql::{
+        enums,
+        plain::{Plain, plain_object},
+    },
     quotas::{self, graphql::Quota},
     shops::{self, graphql::Shop},
     state::AppState,
@@ -55,10 +58,15 @@ impl ViewerObject {
 /// A merchant account of the shop; `id` is its token's `sub`.
 pub struct Account(pub account::Model);
 
+plain_object!(Account, AccountFields);
+
+/// `Account`'s resolvers (its plain fields are read by [`Plain`] as well).
+struct AccountFields<'a>(&'a account::Model);
+
 /// A merchant account of the shop, created on its first authenticated request; its name and
 /// role follow its latest token.
-#[Object]
-impl Account {
+#[Object(name = "Account")]
+impl AccountFields<'_> {
     /// Its token's `sub`; pass it as `accountId` to setQuota and clearQuota.
     async fn id(&self) -> ID {
         ID(self.0.id.clone())
@@ -102,5 +110,17 @@ impl AccountsQuery {
     async fn accounts(&self, ctx: &Context<'_>) -> Result<Vec<Account>> {
         let scope = viewer(ctx)?.shop_scope()?;
         Ok(repo::list(read_db(ctx)?, &scope).await?.into_iter().map(Account).collect())
+    }
+}
+
+impl Plain for AccountFields<'_> {
+    fn plain(&self, name: &str) -> Option<Value> {
+        let a = self.0;
+        Some(match name {
+            "id" => Value::String(a.id.clone()),
+            "name" => Value::String(a.name.clone()),
+            "role" => enum_value(enums::Role::from(a.role)),
+            _ => return None,
+        })
     }
 }

@@ -8,6 +8,7 @@ pub mod loaders;
 pub mod logging;
 pub mod pagination;
 pub mod persisted;
+pub mod plain;
 pub mod reads;
 pub mod scalars;
 pub mod schema;

@@ -2,7 +2,7 @@
 //! `syncOrder` / `recordPlatformCompensation`.
 use std::collections::BTreeSet;
 
-use async_graphql::{Context, ID, InputObject, Lookahead, Object, Result, SimpleObject};
+use async_graphql::{Context, ID, InputObject, Lookahead, Object, Result, SimpleObject, Value};
 use chrono::{DateTime, Utc};
 use entity::{order, platform_compensation};
 
@@ -20,6 +20,7 @@ use crate::{
     graphql::{
         loaders::{self, CompensationsByOrder, PayoutsByOrder, RequestLoader},
         pagination::{self, CursorKind, ListConnection, PageArgs},
+        plain::{Plain, optional, plain_object, scalar},
     },
     payouts::graphql::payout::Payout,
     state::AppState,
@@ -31,9 +32,14 @@ const CURSOR_KIND: CursorKind = CursorKind::Order;
 /// An order of the shop, as the marketplace synced it.
 pub struct Order(pub order::Model);
 
+plain_object!(Order, OrderFields);
+
+/// `Order`'s resolvers (its plain fields are read by [`Plain`] as well).
+struct OrderFields<'a>(&'a order::Model);
+
 /// An order of the shop, as the marketplace synced it.
-#[Object]
-impl Order {
+#[Object(name = "Order")]
+impl OrderFields<'_> {
     /// The marketplace's order number (订单号), unique across shops.
     async fn order_sn(&self) -> &str {
         &self.0.order_sn
@@ -301,5 +307,22 @@ impl OrdersMutation {
             reference: input.reference.as_deref().map(|r| validate::id("reference", r)).transpose()?,
         };
         Ok(PlatformCompensation(service::record_compensation(state.deps(), spec).await?))
+    }
+}
+
+impl Plain for OrderFields<'_> {
+    fn plain(&self, name: &str) -> Option<Value> {
+        let o = self.0;
+        Some(match name {
+            "orderSn" => Value::String(o.order_sn.clone()),
+            "buyerId" => Value::String(o.buyer_id.clone()),
+            "goodsId" => Value::String(o.goods_id.clone()),
+            "goodsName" => Value::String(o.goods_name.clone()),
+            "activityGoods" => Value::Boolean(o.activity_goods),
+            "paidAmount" => scalar(&Cny::from(o.paid_amount_fen)),
+            "groupedAt" => optional(o.grouped_at, |at| scalar(&at)),
+            "refunded" => Value::Boolean(o.refunded),
+            _ => return None,
+        })
     }
 }

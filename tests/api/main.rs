@@ -28,6 +28,7 @@ mod outage;
 mod outbox;
 mod paging;
 mod payouts;
+mod plain;
 mod platform;
 mod private_postgres;
 mod process;

@@ -1,5 +1,5 @@
 //! The `PayoutTransition` object: one status change, in a payout's history and as an event.
-use async_graphql::{Context, Enum, ID, Object, Result};
+use async_graphql::{Context, Enum, ID, Object, Result, Value, resolver_utils::enum_value};
 use chrono::{DateTime, Utc};
 use entity::{payout_transition, vocab};
 
@@ -9,6 +9,7 @@ use crate::{
     graphql::{
         enums::PayoutStatus,
         loaders::{PayoutById, RequestLoader},
+        plain::{Plain, optional, plain_object, scalar},
     },
 };
 
@@ -30,10 +31,15 @@ pub enum ActorKind {
 /// One status change of a payout.
 pub struct PayoutTransition(pub payout_transition::Model);
 
+plain_object!(PayoutTransition, Fields);
+
+/// `PayoutTransition`'s resolvers (its plain fields are read by [`Plain`] as well).
+struct Fields<'a>(&'a payout_transition::Model);
+
 /// One status change of a payout, as recorded in its history and streamed by the
 /// subscriptions.
-#[Object]
-impl PayoutTransition {
+#[Object(name = "PayoutTransition")]
+impl Fields<'_> {
     /// The event id: pass it as afterEventId to resume.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
@@ -81,5 +87,22 @@ impl PayoutTransition {
     /// submitted", "not recharged within 1 h", "closed 7 days after commit".
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
+    }
+}
+
+impl Plain for Fields<'_> {
+    fn plain(&self, name: &str) -> Option<Value> {
+        let t = self.0;
+        Some(match name {
+            "id" => Value::String(t.id.to_string()),
+            "payoutId" => Value::String(t.payout_id.to_string()),
+            "from" => optional(t.from_status, |s| enum_value(PayoutStatus::from(s))),
+            "to" => enum_value(PayoutStatus::from(t.to_status)),
+            "at" => scalar(&t.at),
+            "actor" => Value::String(t.actor.clone()),
+            "actorKind" => enum_value(ActorKind::from(t.actor_kind)),
+            "note" => optional(t.note.clone(), Value::String),
+            _ => return None,
+        })
     }
 }
