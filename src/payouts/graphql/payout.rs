@@ -281,7 +281,8 @@ impl Plain for PayoutFields<'_> {
             "refundStatus" => enum_value(RefundStatus::from(p.refund_status)),
             "refundedAt" => instant(p.refunded_at),
             "updatedAt" => scalar(&p.updated_at),
-            // `approver` without one is plain too, but rare: it resolves.
+            // Null without a read of the viewer unless it is pending recharge (the resolver's
+            // first check); `approver`, null without one, always resolves.
             "recharge" if p.status != vocab::PayoutStatus::PendingRecharge => Value::Null,
             _ => return None,
         })

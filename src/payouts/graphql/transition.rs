@@ -31,15 +31,15 @@ pub enum ActorKind {
 /// One status change of a payout.
 pub struct PayoutTransition(pub payout_transition::Model);
 
-plain_object!(PayoutTransition, Fields);
+plain_object!(PayoutTransition, TransitionFields);
 
 /// `PayoutTransition`'s resolvers (its plain fields are read by [`Plain`] as well).
-struct Fields<'a>(&'a payout_transition::Model);
+struct TransitionFields<'a>(&'a payout_transition::Model);
 
 /// One status change of a payout, as recorded in its history and streamed by the
 /// subscriptions.
 #[Object(name = "PayoutTransition")]
-impl Fields<'_> {
+impl TransitionFields<'_> {
     /// The event id: pass it as afterEventId to resume.
     async fn id(&self) -> ID {
         ID(self.0.id.to_string())
@@ -90,7 +90,7 @@ impl Fields<'_> {
     }
 }
 
-impl Plain for Fields<'_> {
+impl Plain for TransitionFields<'_> {
     fn plain(&self, name: &str) -> Option<Value> {
         let t = self.0;
         Some(match name {
