@@ -17,7 +17,10 @@
 //!
 //! `measure` holds the measure and the limits it is held to; this file, the checks on a
 //! request and the refusals they answer.
-use async_graphql::{Request, ServerError, ServerResult, parser::parse_query};
+use async_graphql::{
+    Request, ServerError, ServerResult,
+    parser::{parse_query, types::ExecutableDocument},
+};
 
 mod measure;
 
@@ -60,17 +63,22 @@ impl Exceeded {
 }
 
 /// Measures a document the request sent, before anything stores or runs it: the text's size,
-/// then the parsed document's (parsed once here; async-graphql uses this parse instead of
-/// parsing again). A request without text (a persisted query's hash alone) passes here and is
-/// measured by [`check_resolved`] once its document is known.
-pub fn check_sent(request: &mut Request, limits: &QueryLimits) -> ServerResult<()> {
+/// then the parsed document's (parsed once here, or `parsed` — the same text's parse, from
+/// the store —; async-graphql uses this parse instead of parsing again). A request without
+/// text (a persisted query's hash alone) passes here and is measured by [`check_resolved`]
+/// once its document is known. The measure takes the request's variables: it runs for every
+/// request, a stored parse or not.
+pub fn check_sent(request: &mut Request, limits: &QueryLimits, parsed: Option<ExecutableDocument>) -> ServerResult<()> {
     if request.query.is_empty() {
         return Ok(());
     }
     if request.query.len() > limits.max_query_bytes {
         return Err(Exceeded::QueryBytes(request.query.len()).into_error(limits));
     }
-    let doc = parse_query(&request.query)?;
+    let doc = match parsed {
+        Some(doc) => doc,
+        None => parse_query(&request.query)?,
+    };
     measure(&doc, &request.variables, limits).map_err(|e| e.into_error(limits))?;
     request.set_parsed_query(doc);
     Ok(())

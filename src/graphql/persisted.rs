@@ -145,17 +145,45 @@ pub fn resolve(
         request.set_parsed_query(doc);
         return Ok((request, None));
     }
-    let hash = format!("{:x}", Sha256::digest(request.query.as_bytes()));
+    let hash = hash(&request.query);
     if persisted.sha256_hash != hash {
         return Err(ServerError::new("provided sha does not match query", None));
     }
     if !may_register {
         return Ok((request, None));
     }
+    let pending = pending(hash, &mut request)?;
+    Ok((request, Some(pending)))
+}
+
+/// The key a document is stored under: the hex SHA-256 of its text, as Apollo's clients
+/// compute it.
+pub fn hash(text: &str) -> String {
+    hex::encode(Sha256::digest(text.as_bytes()))
+}
+
+/// A document sent as text without `persistedQuery`, looked up in the store: its hash and,
+/// when the store holds it, its parse (so the request is not parsed again). The store is
+/// also the service's cache of parsed documents: a document a client sends as text is kept
+/// under its hash as one sent with its hash is (same registration rule, same budget), so a
+/// client that repeats a query — every client without the protocol — costs one parse, not
+/// one a request. `None` for a request without text or with `persistedQuery` ([`resolve`]
+/// handles those).
+pub fn look_up(cache: &DocumentCache, request: &Request) -> Option<(String, Option<ExecutableDocument>)> {
+    if request.query.is_empty() || request.extensions.contains_key("persistedQuery") {
+        return None;
+    }
+    let hash = hash(&request.query);
+    let stored = cache.get(&hash);
+    Some((hash, stored))
+}
+
+/// `request`'s parsed document, to store under `hash` once it has validated.
+pub fn pending(hash: String, request: &mut Request) -> ServerResult<PendingDocument> {
     let text_len = request.query.len();
     let doc = request.parsed_query()?.clone();
     let bytes = weight(&doc, text_len);
-    Ok((request, Some(PendingDocument { hash, doc, bytes })))
+    Ok(PendingDocument { hash, doc, bytes })
 }
 
 #[cfg(test)]

@@ -75,7 +75,16 @@ impl GraphqlService {
         registers: bool,
     ) -> ServerResult<(Request, Option<PendingDocument>)> {
         let sent_a_document = !request.query.is_empty();
-        limits::check_sent(&mut request, &self.limits)?;
+        // A document sent as text is looked up by its hash (within the size limit: nothing
+        // larger is hashed); a stored one is not parsed again.
+        let (sent_hash, stored) = match &self.persisted {
+            Some(cache) if request.query.len() <= self.limits.max_query_bytes => {
+                persisted::look_up(cache, &request).map_or((None, None), |(hash, doc)| (Some(hash), doc))
+            }
+            _ => (None, None),
+        };
+        let parsed_here = stored.is_none();
+        limits::check_sent(&mut request, &self.limits, stored)?;
         let mut registration = None;
         if let Some(cache) = &self.persisted {
             let may_register = registers
@@ -84,6 +93,11 @@ impl GraphqlService {
                     Registration::Authenticated => [Some(&request.data), session].into_iter().flatten().any(has_viewer),
                 };
             (request, registration) = persisted::resolve(cache, request, may_register)?;
+            // A document sent as text, parsed here, is kept under its hash once it has
+            // validated, under the rule a document sent with its hash is kept by.
+            if let (Some(hash), true, true) = (sent_hash, parsed_here, may_register) {
+                registration = Some(persisted::pending(hash, &mut request)?);
+            }
         }
         if !sent_a_document {
             limits::check_resolved(&mut request, &self.limits)?;

@@ -228,6 +228,12 @@ async fn get_reads_the_persisted_store_but_never_writes_it(app: TestApp) {
     assert_eq!(ran["data"]["me"]["role"], "ADMIN", "{ran}");
     let (_, _, still) = read(get(&app, &[("extensions", &persisted(&sha256(query)))]).bearer_auth(&admin)).await;
     assert_eq!(code(&still), "PERSISTED_QUERY_NOT_FOUND", "GET registered nothing: {still}");
+    // The document alone by GET (the store is also the cache of documents sent as text): runs,
+    // is not stored either.
+    let (_, _, ran) = read(get(&app, &[("query", query)]).bearer_auth(&admin)).await;
+    assert_eq!(ran["data"]["me"]["role"], "ADMIN", "{ran}");
+    let (_, _, still) = read(get(&app, &[("extensions", &persisted(&sha256(query)))]).bearer_auth(&admin)).await;
+    assert_eq!(code(&still), "PERSISTED_QUERY_NOT_FOUND", "GET kept no text: {still}");
     // A hash that is not the document's: refused.
     let (_, _, wrong) = read(
         get(&app, &[("query", query), ("extensions", &persisted(&sha256("{ shop { id } }")))]).bearer_auth(&admin),

@@ -150,6 +150,47 @@ async fn persisted_queries_run_by_hash_once_registered(app: TestApp) {
     assert_eq!(crate::helpers::first_code(&bad_version), "BAD_USER_INPUT", "{bad_version}");
 }
 
+/// The persisted-query store is also the service's cache of parsed documents: a document sent
+/// as text (no `persistedQuery`) is kept under its hash once it has validated, by the rule that
+/// keeps one sent with its hash, so a repeated query is parsed once. Observable: its hash alone
+/// then runs it. Every request is still measured with its own variables, a kept document or
+/// not; a document that did not validate is not kept.
+async fn a_document_sent_as_text_is_kept_under_its_hash_once_it_validated(app: TestApp) {
+    let admin = app.admin("s1");
+    app.sync_shop("s1", "10", json!({})).await;
+    let query = "query Balance { shop { id balance } }";
+    let first = app.ok(&admin, query, json!({})).await;
+    assert_eq!(first["shop"]["balance"], "10.00", "{first}");
+    let by_hash = persisted(&app, &admin, &sha256(query), None).await;
+    assert_eq!(by_hash["data"], first, "the hash alone runs the document sent as text: {by_hash}");
+    let again = app.ok(&admin, query, json!({})).await;
+    assert_eq!(again, first, "the text again, from the kept parse");
+
+    // Kept, then sent again as text with a variable that makes it too large: measured, refused.
+    let placed = format!(
+        "query P($n: String!) {{ {} }}",
+        (0..30).map(|i| format!("t{i}: __type(name: $n) {{ name }} ")).collect::<String>()
+    );
+    let kept = app.ok(&admin, &placed, json!({ "n": "Query" })).await;
+    assert_eq!(kept["t0"]["name"], "Query", "{kept}");
+    let by_hash = json!({
+        "extensions": { "persistedQuery": { "version": 1, "sha256Hash": sha256(&placed) } },
+        "variables": { "n": "Query" },
+    });
+    let response = app.http.post(app.url("/graphql")).bearer_auth(&admin).json(&by_hash).send().await.unwrap();
+    let stored: Value = response.json().await.unwrap();
+    assert_eq!(stored["data"], kept, "kept: {stored}");
+    let refused = app.gql(Some(&admin), &placed, json!({ "n": vec![1; 1_000] })).await;
+    assert_eq!(refused["errors"][0]["extensions"]["limit"], "maxNodes", "{refused}");
+
+    // A document that does not validate runs nothing and is not kept.
+    let invalid = "query Bad { shop { id nope } }";
+    let answer = app.gql(Some(&admin), invalid, json!({})).await;
+    assert_eq!(crate::helpers::first_code(&answer), "GRAPHQL_VALIDATION_FAILED", "{answer}");
+    let unknown = persisted(&app, &admin, &sha256(invalid), None).await;
+    assert_eq!(crate::helpers::first_code(&unknown), "PERSISTED_QUERY_NOT_FOUND", "{unknown}");
+}
+
 #[tokio::test]
 async fn a_persisted_query_cannot_get_past_the_limits() {
     let app = TestApp::spawn(Backend::Sqlite).await;
@@ -219,7 +260,8 @@ async fn graphiql_loads_only_its_own_assets_and_carries_no_token_in_production()
 on_both_databases!(
     health_readiness_and_metrics,
     the_test_clock_moves_only_when_told,
-    persisted_queries_run_by_hash_once_registered
+    persisted_queries_run_by_hash_once_registered,
+    a_document_sent_as_text_is_kept_under_its_hash_once_it_validated
 );
 
 /// The real binary as a process on a database of the test's, with `env`.
