@@ -211,7 +211,8 @@ pub struct Config {
     #[arg(long, env = "SMALLPAY_LOG_FORMAT", value_enum, default_value = "text", global = true)]
     pub log_format: LogFormat,
     /// Automatic persisted queries: how many documents this instance remembers by hash (least
-    /// recently used dropped first); 0 turns them off.
+    /// recently used dropped first); documents sent as text are kept there too, so a repeated
+    /// query is parsed once. 0 turns both off.
     #[arg(long, env = "SMALLPAY_PERSISTED_QUERIES", default_value = "1000", global = true)]
     pub persisted_queries: usize,
     /// The persisted-query store's size in bytes of parsed documents (an estimate from their
