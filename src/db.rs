@@ -9,6 +9,8 @@ use sea_orm::{
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
+#[cfg(test)]
+mod driver_tests;
 pub mod replica;
 
 use crate::{
