@@ -166,6 +166,11 @@ impl ConnectionWorker {
                 for (cmd, span) in command_rx {
                     let _guard = span.enter();
                     let mut conn = futures_executor::block_on(shared.conn.lock());
+                    // smallpay patch: a COMMIT's or ROLLBACK's answer, sent once the command
+                    // is done and the connection let go. The answer waits for the caller's
+                    // acknowledgement (a wake-up of this thread); the caller's next command
+                    // need not wait for that to run on its own thread.
+                    let mut reply: Option<(rendezvous_oneshot::Sender<Result<(), Error>>, Result<(), Error>)> = None;
                     let flow: ControlFlow<()> = 'command: {
                     match cmd {
                         Command::Prepare { query, tx } => {
@@ -299,14 +304,8 @@ impl ConnectionWorker {
                             } else {
                                 Ok(())
                             };
-                            let res_ok = res.is_ok();
-
-                            if tx.blocking_send(res).is_err() && res_ok {
-                                // The COMMIT was processed but not acknowledged. This means that
-                                // the `Transaction` doesn't know it was committed and will try to
-                                // rollback on drop. We need to ignore that rollback.
-                                ignore_next_start_rollback = true;
-                            }
+                            // smallpay patch: answered after the connection is let go (below)
+                            reply = Some((tx, res));
                         }
                         Command::Rollback { tx } => {
                             if ignore_next_start_rollback && tx.is_none() {
@@ -326,16 +325,9 @@ impl ConnectionWorker {
                                 Ok(())
                             };
 
-                            let res_ok = res.is_ok();
-
                             if let Some(tx) = tx {
-                                if tx.blocking_send(res).is_err() && res_ok {
-                                    // The ROLLBACK was processed but not acknowledged. This means
-                                    // that the `Transaction` doesn't know it was rolled back and
-                                    // will try to rollback again on drop. We need to ignore that
-                                    // rollback.
-                                    ignore_next_start_rollback = true;
-                                }
+                                // smallpay patch: answered after the connection is let go (below)
+                                reply = Some((tx, res));
                             }
                         }
                         #[cfg(feature = "deserialize")]
@@ -374,6 +366,17 @@ impl ConnectionWorker {
                         break;
                     }
                     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
+                    if let Some((tx, res)) = reply {
+                        let res_ok = res.is_ok();
+                        if tx.blocking_send(res).is_err() && res_ok {
+                            // The COMMIT or ROLLBACK was processed but not acknowledged. This
+                            // means that the `Transaction` doesn't know it was committed or
+                            // rolled back and will try to rollback on drop. We need to ignore
+                            // that rollback. (It is queued behind this command: the caller
+                            // has no transaction to run anything else in.)
+                            ignore_next_start_rollback = true;
+                        }
+                    }
                 }
             })?;
 
