@@ -87,7 +87,7 @@ impl App {
             metrics::histogram!("db_statement_duration_seconds").record(info.elapsed.as_secs_f64());
         });
         let clock = if config.test_clock { Clock::test(config.test_clock_start) } else { Clock::System };
-        let write_gate = Arc::new(db::WriteGate::for_backend(db.get_database_backend()));
+        let write_gate = Arc::new(db::WriteGate::new(&db));
         let channel = payment_channel(config.gateway, db.clone(), write_gate.clone());
         if config.seal_key.is_none() {
             tracing::warn!("SMALLPAY_SEAL_KEY is not set: account numbers are sealed with the public development key");

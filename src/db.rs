@@ -1,17 +1,23 @@
 //! Connecting to SQLite or PostgreSQL, migrations, and write transactions that cannot race.
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono_tz::Tz;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    IsolationLevel, SqliteTransactionMode, Statement, TransactionOptions, TransactionTrait,
+    IsolationLevel, Statement, TransactionTrait,
     sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
 };
 
+mod begin;
 #[cfg(test)]
 mod driver_tests;
+pub mod pipeline;
+#[cfg(test)]
+mod pipeline_tests;
 pub mod replica;
+
+pub use begin::begin_write;
 
 use crate::{
     clock::Clock,
@@ -37,6 +43,33 @@ impl Deps<'_> {
         Fut: Future<Output = AppResult<T>>,
     {
         retrying(self.gate, attempt).await
+    }
+
+    /// Runs one write transaction of `shop`'s, `work` (made afresh for each try), retried like
+    /// [`Deps::write`]. On SQLite it runs in the commit pipeline (group commit: [`pipeline`]):
+    /// in a savepoint of a transaction shared with the other writes that arrive with it, and
+    /// answered once that transaction is durable. On PostgreSQL it runs in a transaction of its
+    /// own, begun by [`begin_shop_write`] and committed after the work.
+    pub async fn write_batched<T: Send + 'static>(
+        self,
+        shop: ShopOf<'_>,
+        mut work: impl FnMut() -> pipeline::Work<T>,
+    ) -> AppResult<T> {
+        match &self.gate.pipeline {
+            Some(pipeline) => with_retries(|| pipeline.submit(work())).await,
+            None => {
+                retrying(self.gate, || {
+                    let work = work();
+                    async move {
+                        let tx = begin_shop_write(self.db, shop).await?;
+                        let value = work(&tx).await?;
+                        tx.commit().await?;
+                        Ok(value)
+                    }
+                })
+                .await
+            }
+        }
     }
 }
 
@@ -92,19 +125,6 @@ pub async fn is_ready(db: &DatabaseConnection) -> bool {
 /// How long `/readyz` waits for the database before it answers 503: a database that cannot
 /// answer a ping within it (gone, or the pool busy that long) is not ready to serve.
 pub const READY_TIMEOUT: Duration = Duration::from_secs(1);
-
-/// Begins a transaction for a read-then-write use case. On SQLite it takes the write lock
-/// first (`BEGIN IMMEDIATE`), so no other writer can change what it reads; on PostgreSQL the
-/// use case locks the rows its decision reads (`SELECT … FOR UPDATE`).
-pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
-    let options = match db.get_database_backend() {
-        DbBackend::Sqlite => {
-            TransactionOptions { sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate), ..Default::default() }
-        }
-        _ => TransactionOptions::default(),
-    };
-    db.begin_with_options(options).await
-}
 
 /// The shop whose events a write transaction may record, as the caller knows it: by id, or
 /// as the shop of a payout or of an account card (read only where the lock needs it).
@@ -166,20 +186,32 @@ pub const MAX_ATTEMPTS: u32 = 8;
 
 /// On SQLite, the process's writers queue here (first come, first served) before they begin
 /// their transaction, instead of spinning in SQLite's busy handler; on PostgreSQL it lets
-/// everyone through (row locks order them).
+/// everyone through (row locks order them). On SQLite it also holds the commit pipeline
+/// ([`pipeline`]), whose batches take the same turn.
 /// Writers also ring it after they commit, which wakes the process's event publisher at once
 /// (instead of at its next poll).
 pub struct WriteGate {
-    lock: Option<tokio::sync::Mutex<()>>,
-    committed: tokio::sync::Notify,
+    lock: Option<Arc<tokio::sync::Mutex<()>>>,
+    committed: Arc<tokio::sync::Notify>,
+    pipeline: Option<pipeline::Pipeline>,
 }
 
 impl WriteGate {
-    pub fn for_backend(backend: DbBackend) -> Self {
-        WriteGate {
-            lock: (backend == DbBackend::Sqlite).then(|| tokio::sync::Mutex::new(())),
-            committed: tokio::sync::Notify::new(),
+    /// The gate of `db`'s writers; on SQLite it starts the commit pipeline (call it within the
+    /// runtime).
+    pub fn new(db: &DatabaseConnection) -> Self {
+        let committed = Arc::new(tokio::sync::Notify::new());
+        if db.get_database_backend() != DbBackend::Sqlite {
+            return WriteGate { lock: None, committed, pipeline: None };
         }
+        let lock = Arc::new(tokio::sync::Mutex::new(()));
+        let pipeline = pipeline::Pipeline::start(db.clone(), lock.clone(), committed.clone());
+        WriteGate { lock: Some(lock), committed, pipeline: Some(pipeline) }
+    }
+
+    /// The commit pipeline (SQLite only).
+    pub fn pipeline(&self) -> Option<&pipeline::Pipeline> {
+        self.pipeline.as_ref()
     }
 
     pub async fn enter(&self) -> Option<tokio::sync::MutexGuard<'_, ()>> {
@@ -208,23 +240,34 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = AppResult<T>>,
 {
+    let value = with_retries(|| {
+        let attempt = attempt();
+        async move {
+            let _turn = gate.enter().await;
+            attempt.await
+        }
+    })
+    .await?;
+    gate.committed();
+    Ok(value)
+}
+
+/// Tries `attempt` until it succeeds, fails with something other than contention, or has
+/// been tried [`MAX_ATTEMPTS`] times (then `UNAVAILABLE`), with a growing, jittered pause.
+async fn with_retries<T, F, Fut>(mut attempt: F) -> AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = AppResult<T>>,
+{
     let mut tries = 0;
     loop {
         tries += 1;
-        let outcome = {
-            let _turn = gate.enter().await;
-            attempt().await
-        };
-        match outcome {
+        match attempt().await {
             Err(AppError::Contention) if tries < MAX_ATTEMPTS => {
                 let backoff = 5u64 * u64::from(tries) + u64::from(rand_jitter());
                 tokio::time::sleep(Duration::from_millis(backoff)).await;
             }
             Err(AppError::Contention) => return Err(AppError::Unavailable),
-            Ok(value) => {
-                gate.committed();
-                return Ok(value);
-            }
             other => return other,
         }
     }

@@ -7,7 +7,7 @@ use crate::domain::vocab::BalanceBlocker;
 
 /// Deliberately not `Display`: async-graphql turns any `Display` type into an error without
 /// a code, so a stray `?` would bypass [`ErrorExtensions`]. Use [`AppError::message`].
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub enum AppError {
     Unauthenticated(String),
     Forbidden(String),

@@ -178,7 +178,7 @@ async fn audit(config: &Config) -> ExitCode {
             return Err("the database is unreachable or not migrated (run `smallpay migrate`)".to_owned());
         }
         let clock = smallpay::clock::Clock::System;
-        let gate = smallpay::db::WriteGate::for_backend(db.get_database_backend());
+        let gate = smallpay::db::WriteGate::new(&db);
         let deps = smallpay::db::Deps { db: &db, clock: &clock, gate: &gate, default_zone: config.timezone };
         let report = smallpay::audit::service::run(deps, None).await.map_err(|e| format!("{e:?}"));
         db.close().await.ok();

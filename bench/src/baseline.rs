@@ -29,7 +29,7 @@ pub async fn raw_inserts(url: &str, conns: usize, duration: Duration) -> Outcome
         _ => "INSERT INTO bench_scratch (shop_id, amount_fen, at) VALUES (?, ?, ?)",
     };
     let db = Arc::new(db);
-    let gate = Arc::new(smallpay::db::WriteGate::for_backend(backend));
+    let gate = Arc::new(smallpay::db::WriteGate::new(&db));
     let started = Instant::now();
     let deadline = started + duration;
     let mut workers = Vec::new();

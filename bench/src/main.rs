@@ -289,7 +289,11 @@ fn bucket(bytes: usize) -> usize {
 }
 
 fn join(a: &str, b: &str) -> String {
-    if a.is_empty() { b.to_owned() } else { format!("{a}; {b}") }
+    match (a.is_empty(), b.is_empty()) {
+        (true, _) => b.to_owned(),
+        (_, true) => a.to_owned(),
+        _ => format!("{a}; {b}"),
+    }
 }
 
 fn ms(d: Option<Duration>) -> String {
@@ -566,6 +570,7 @@ async fn run_target(
         for conns in [1, plan.conns(16)] {
             let admin = tokens.admin(HOT);
             let pool = hot.clone();
+            let batching = server::Batching::read(&base).await;
             let o = load::drive(&graphql_url, conns, d, u64::MAX, move |_, _| {
                 let sn = pool.take()?;
                 Some(Req { token: Some(admin.clone()), body: body(CREATE, json!({ "i": create_input(sn) })) })
@@ -573,6 +578,7 @@ async fn run_target(
             .await;
             let mut row = Row::new("`createPayout` BALANCE, one hot shop", &label, conns, &o);
             row.base = Some(Base::Inserts(conns));
+            row.notes = join(&row.notes, &batching_since(&base, batching).await);
             report.push(row, &o);
             if !check(report, &mut target) {
                 return;
@@ -583,6 +589,7 @@ async fn run_target(
         let admins: Vec<Arc<str>> = (0..SHOPS).map(|i| tokens.admin(&fill::shop(i))).collect();
         let pools = shop_pools.clone();
         let conns = plan.conns(SHOPS);
+        let batching = server::Batching::read(&base).await;
         let o = load::drive(&graphql_url, conns, d, u64::MAX, move |w, _| {
             let sn = pools[w % SHOPS].take()?;
             Some(Req { token: Some(admins[w % SHOPS].clone()), body: body(CREATE, json!({ "i": create_input(sn) })) })
@@ -595,6 +602,7 @@ async fn run_target(
             &o,
         );
         row.base = Some(Base::Inserts(conns));
+        row.notes = join(&row.notes, &batching_since(&base, batching).await);
         report.push(row, &o);
         if !check(report, &mut target) {
             return;
@@ -1047,5 +1055,13 @@ fn print_table(cli: &Cli, report: &Report, took: Duration) {
         for f in &report.failures {
             println!("- {f}");
         }
+    }
+}
+
+/// The group-commit note of a creation row: how the server's batches went since `before`.
+async fn batching_since(base: &str, before: Option<server::Batching>) -> String {
+    match (before, server::Batching::read(base).await) {
+        (Some(before), Some(after)) => after.note_since(&before),
+        _ => String::new(),
     }
 }

@@ -272,14 +272,63 @@ pub async fn standby_caught_up(primary: &str, standby: &str) {
 /// How many queries the server at `base` has answered from the standby (its
 /// `graphql_reads_total{database="standby"}`), and from the primary.
 pub async fn reads_by_database(base: &str) -> Option<(f64, f64)> {
-    let text = reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()?;
-    let count = |database: &str| {
-        text.lines()
-            .filter(|l| l.starts_with("graphql_reads_total{") && l.contains(&format!("database=\"{database}\"")))
-            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-            .sum::<f64>()
-    };
+    let text = metrics_text(base).await?;
+    let count = |database: &str| metric_sum(&text, "graphql_reads_total", &format!("database=\"{database}\""));
     Some((count("standby"), count("primary")))
+}
+
+/// The server's `/metrics` page.
+async fn metrics_text(base: &str) -> Option<String> {
+    reqwest::get(format!("{base}/metrics")).await.ok()?.text().await.ok()
+}
+
+/// The sum of the samples of metric `name` (every label set whose text contains `labels`;
+/// `""` for all) in a Prometheus text page.
+fn metric_sum(text: &str, name: &str, labels: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.split([' ', '{']).next() == Some(name) && l.contains(labels))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+/// The server's group-commit counters so far (SQLite's commit pipeline; all zero on
+/// PostgreSQL), from its `/metrics`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Batching {
+    batches: f64,
+    writes: f64,
+    /// Seconds the writes waited, summed: between their work's end and their batch's commit;
+    /// and before their work began (in the queue).
+    in_batch: f64,
+    in_queue: f64,
+}
+
+impl Batching {
+    pub async fn read(base: &str) -> Option<Batching> {
+        let text = metrics_text(base).await?;
+        let value = |name: &str| metric_sum(&text, name, "");
+        Some(Batching {
+            batches: value("db_write_batches_total"),
+            writes: value("db_write_batch_jobs_total"),
+            in_batch: value("db_write_batch_wait_seconds_sum"),
+            in_queue: value("db_write_queue_seconds_sum"),
+        })
+    }
+
+    /// What happened since `before`, as a table note (empty when no batch ran).
+    pub fn note_since(&self, before: &Batching) -> String {
+        let batches = self.batches - before.batches;
+        let writes = self.writes - before.writes;
+        if batches < 1.0 || writes < 1.0 {
+            return String::new();
+        }
+        format!(
+            "group commit: {:.1} writes a batch; a write waited {:.1} ms in the queue and {:.1} ms in its batch (means)",
+            writes / batches,
+            (self.in_queue - before.in_queue) * 1e3 / writes,
+            (self.in_batch - before.in_batch) * 1e3 / writes,
+        )
+    }
 }
 
 /// The process's CPU time so far (user + system), in milliseconds: `/proc/<pid>/stat`'s

@@ -1,5 +1,8 @@
 //! Deciding approval requests, one transaction each, under the shop lock like a creation.
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
 use entity::payout;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, PaginatorTrait, QueryFilter, QuerySelect};
 
@@ -74,39 +77,17 @@ pub async fn approve(
     funding: FundingMethod,
 ) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
+    let decided = Arc::new((admin.clone(), scope.clone()));
+    let default_zone = deps.default_zone;
     let saved = deps
-        .write(|| async {
-            let now = deps.clock.now();
-            let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
-            let shop = shops::repo::find_for_update(&tx, &scope)
-                .await?
-                .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-            let p = request(&tx, &scope, id).await?;
-            must_be_pending(&p)?;
-            let order = orders::repo::find_in_shop(&tx, &scope, &p.order_sn)
-                .await?
-                .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
-            let (snapshot, _) =
-                payouts::snapshot(&tx, now, shops::service::zone(deps, &shop), &scope, &shop, &order, admin).await?;
-            let amount = Cny::from(p.amount_fen);
-            if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding, p.created_at) {
-                return Err(AppError::refused("approval refused", refusal));
-            }
-            let commitment = commit(funding, amount, now);
-            let change =
-                Change { to: commitment.status, at: now, actor: Actor::Merchant(&admin.sub), note: Some("approved") };
-            let saved = lifecycle::transition(&tx, &p, change, |m| {
-                funds::set_commitment(m, &commitment, amount);
-                m.approver_id = Set(Some(admin.sub.clone()));
-                m.uses_quota = Set(false);
+        .write_batched(db::ShopOf::Shop(scope.id()), || {
+            let (decided, clock) = (decided.clone(), deps.clock.clone());
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let (admin, scope) = &*decided;
+                    approve_in(tx, (clock.now(), default_zone), admin, scope, id, funding).await
+                })
             })
-            .await?;
-            if commitment.debit.is_some() {
-                funds::debit(&tx, &saved, now).await?;
-            }
-            lifecycle::schedule_deadlines(&tx, &saved, now).await?;
-            tx.commit().await?;
-            Ok(saved)
         })
         .await?;
     if saved.status == PayoutStatus::Paying {
@@ -115,24 +96,69 @@ pub async fn approve(
     Ok(saved)
 }
 
+/// The approval's transaction (a savepoint of a batch's on SQLite); its caller commits.
+async fn approve_in(
+    tx: &DatabaseTransaction,
+    (now, default_zone): (DateTime<Utc>, Tz),
+    admin: &Viewer,
+    scope: &ShopScope,
+    id: i64,
+    funding: FundingMethod,
+) -> AppResult<payout::Model> {
+    let shop = shops::repo::find_for_update(tx, scope)
+        .await?
+        .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
+    let p = request(tx, scope, id).await?;
+    must_be_pending(&p)?;
+    let order = orders::repo::find_in_shop(tx, scope, &p.order_sn)
+        .await?
+        .ok_or_else(|| AppError::Internal(format!("order of payout {id} missing")))?;
+    let tz = crate::domain::shop::zone_of(&shop.time_zone, default_zone);
+    let (snapshot, _) = payouts::snapshot(tx, now, tz, scope, &shop, &order, admin).await?;
+    let amount = Cny::from(p.amount_fen);
+    if let Some(refusal) = rules::approval_refusal(&snapshot, amount, funding, p.created_at) {
+        return Err(AppError::refused("approval refused", refusal));
+    }
+    let commitment = commit(funding, amount, now);
+    let change = Change { to: commitment.status, at: now, actor: Actor::Merchant(&admin.sub), note: Some("approved") };
+    let saved = lifecycle::transition(tx, &p, change, |m| {
+        funds::set_commitment(m, &commitment, amount);
+        m.approver_id = Set(Some(admin.sub.clone()));
+        m.uses_quota = Set(false);
+    })
+    .await?;
+    if commitment.debit.is_some() {
+        funds::debit(tx, &saved, now).await?;
+    }
+    lifecycle::schedule_deadlines(tx, &saved, now).await?;
+    Ok(saved)
+}
+
 /// Rejects a request with a reason; the order's application count gives the attempt back.
 pub async fn reject(deps: Deps<'_>, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    deps.write(|| async {
-        let now = deps.clock.now();
-        let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
-        shops::repo::find_for_update(&tx, &scope).await?;
-        let p = request(&tx, &scope, id).await?;
-        must_be_pending(&p)?;
-        let change =
-            Change { to: PayoutStatus::Rejected, at: now, actor: Actor::Merchant(&admin.sub), note: Some(reason) };
-        let saved = lifecycle::transition(&tx, &p, change, |m| {
-            m.approver_id = Set(Some(admin.sub.clone()));
-            m.reject_reason = Set(Some(reason.to_owned()));
+    let decided = Arc::new((admin.clone(), scope.clone(), reason.to_owned()));
+    deps.write_batched(db::ShopOf::Shop(scope.id()), || {
+        let (decided, clock) = (decided.clone(), deps.clock.clone());
+        Box::new(move |tx| {
+            Box::pin(async move {
+                let (admin, scope, reason) = &*decided;
+                shops::repo::find_for_update(tx, scope).await?;
+                let p = request(tx, scope, id).await?;
+                must_be_pending(&p)?;
+                let change = Change {
+                    to: PayoutStatus::Rejected,
+                    at: clock.now(),
+                    actor: Actor::Merchant(&admin.sub),
+                    note: Some(reason.as_str()),
+                };
+                lifecycle::transition(tx, &p, change, |m| {
+                    m.approver_id = Set(Some(admin.sub.clone()));
+                    m.reject_reason = Set(Some(reason.clone()));
+                })
+                .await
+            })
         })
-        .await?;
-        tx.commit().await?;
-        Ok(saved)
     })
     .await
 }

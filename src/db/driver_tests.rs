@@ -11,10 +11,10 @@ use super::{begin_write, connect_with};
 use crate::config::SqliteSynchronous;
 
 /// A database file of its own, in a directory removed when the test ends.
-struct File(std::path::PathBuf);
+pub(super) struct File(std::path::PathBuf);
 
 impl File {
-    fn new(name: &str) -> Self {
+    pub(super) fn new(name: &str) -> Self {
         static N: AtomicU32 = AtomicU32::new(0);
         let dir = std::env::temp_dir().join(format!(
             "smallpay-driver-{}-{name}-{}",
@@ -25,7 +25,7 @@ impl File {
         File(dir)
     }
 
-    fn url(&self) -> String {
+    pub(super) fn url(&self) -> String {
         format!("sqlite://{}?mode=rwc", self.0.join("d.db").display())
     }
 

@@ -7,8 +7,8 @@ use entity::{
 use sea_orm::{ActiveValue::Set, ConnectionTrait, DbErr, EntityTrait, TryInsertResult};
 
 /// What the books record for a key.
-pub struct Entry<'a> {
-    pub key: &'a str,
+pub struct Entry {
+    pub key: String,
     pub payout_id: i64,
     pub amount: Fen,
     pub outcome: ChannelOutcome,
@@ -28,12 +28,9 @@ pub struct Payee {
 
 /// Records `entry` unless its key is already in the books; returns what the books hold for
 /// the key and whether this call wrote it. Concurrent first calls for one key: one row wins.
-pub async fn record_once(
-    db: &impl ConnectionTrait,
-    entry: Entry<'_>,
-) -> Result<(channel_transfer::Model, bool), DbErr> {
+pub async fn record_once(db: &impl ConnectionTrait, entry: Entry) -> Result<(channel_transfer::Model, bool), DbErr> {
     let row = channel_transfer::ActiveModel {
-        key: Set(entry.key.to_owned()),
+        key: Set(entry.key.clone()),
         payout_id: Set(entry.payout_id),
         amount_fen: Set(entry.amount),
         outcome: Set(entry.outcome),
@@ -52,7 +49,7 @@ pub async fn record_once(
         Ok(_) | Err(DbErr::RecordNotFound(_)) => {}
         Err(e) => return Err(e),
     }
-    let stored = find(db, entry.key).await?.ok_or_else(|| DbErr::RecordNotFound(entry.key.to_owned()))?;
+    let stored = find(db, &entry.key).await?.ok_or_else(|| DbErr::RecordNotFound(entry.key))?;
     Ok((stored, false))
 }
 
@@ -70,7 +67,7 @@ mod tests {
         let db = crate::db::connect_small("sqlite::memory:").await.unwrap();
         crate::db::migrate(&db).await.unwrap();
         let entry = |outcome| Entry {
-            key: "k-1",
+            key: "k-1".to_owned(),
             payout_id: 1,
             amount: Fen(100),
             outcome,

@@ -15,6 +15,7 @@ use super::{ChannelAnswer, PaymentChannel, Transfer, repo};
 use crate::{
     db::WriteGate,
     domain::{card::mask, vocab::TransferFailureKind},
+    error::AppResult,
 };
 
 /// What the simulated channel decides for a transfer (operations.md): a `BUYER_ACCOUNT`
@@ -48,10 +49,18 @@ impl Simulated {
         Simulated { db, gate }
     }
 
-    /// [`repo::record_once`], queued in the write gate.
-    async fn record_once(&self, entry: repo::Entry<'_>) -> Result<(channel_transfer::Model, bool), sea_orm::DbErr> {
-        let _turn = self.gate.enter().await;
-        repo::record_once(&self.db, entry).await
+    /// [`repo::record_once`]: on SQLite in the write gate's commit pipeline (so a transfer's
+    /// row shares the commit of the writes around it), on PostgreSQL as one statement.
+    async fn record_once(&self, entry: repo::Entry) -> AppResult<(channel_transfer::Model, bool)> {
+        match self.gate.pipeline() {
+            // Tried once, as on PostgreSQL: a failure is the channel's "no answer".
+            Some(pipeline) => {
+                pipeline
+                    .submit(Box::new(move |tx| Box::pin(async move { Ok(repo::record_once(tx, entry).await?) })))
+                    .await
+            }
+            None => Ok(repo::record_once(&self.db, entry).await?),
+        }
     }
 }
 
@@ -80,7 +89,7 @@ impl PaymentChannel for Simulated {
             _ => (ChannelOutcome::Delivered, None, None),
         };
         let entry = repo::Entry {
-            key,
+            key: key.to_owned(),
             payout_id: transfer.payout_id,
             amount: transfer.amount.into(),
             outcome,
@@ -97,7 +106,7 @@ impl PaymentChannel for Simulated {
             Ok((_, true)) if transfer.buyer_id.ends_with("-timeout") => ChannelAnswer::NoAnswer,
             Ok((row, _)) => answer(&row),
             Err(e) => {
-                tracing::warn!(key, error = %e, "simulated channel: no answer");
+                tracing::warn!(key, error = ?e, "simulated channel: no answer");
                 ChannelAnswer::NoAnswer
             }
         }
@@ -108,7 +117,7 @@ impl PaymentChannel for Simulated {
             Ok(Some(row)) => answer(&row),
             Ok(None) => ChannelAnswer::NotFound,
             Err(e) => {
-                tracing::warn!(key, error = %e, "simulated channel: no answer");
+                tracing::warn!(key, error = ?e, "simulated channel: no answer");
                 ChannelAnswer::NoAnswer
             }
         }
@@ -116,7 +125,7 @@ impl PaymentChannel for Simulated {
 
     async fn cancel(&self, key: &str, payout_id: i64) -> ChannelAnswer {
         let entry = repo::Entry {
-            key,
+            key: key.to_owned(),
             payout_id,
             amount: entity::vocab::Fen(0),
             outcome: ChannelOutcome::Cancelled,
@@ -128,7 +137,7 @@ impl PaymentChannel for Simulated {
         match self.record_once(entry).await {
             Ok((row, _)) => answer(&row),
             Err(e) => {
-                tracing::warn!(key, error = %e, "simulated channel: no answer");
+                tracing::warn!(key, error = ?e, "simulated channel: no answer");
                 ChannelAnswer::NoAnswer
             }
         }

@@ -15,6 +15,8 @@
 //!
 //! The first attempt runs right after the commit, in the request ([`start`]); the job is the
 //! guarantee. A retry after an account submission reads the sealed number back.
+use std::sync::Arc;
+
 use chrono::TimeDelta;
 use entity::{payout, scheduled_job};
 use tracing::Instrument as _;
@@ -175,18 +177,23 @@ async fn settle_if_current(
     result: &TransferResult,
     job: Option<i64>,
 ) -> AppResult<()> {
-    deps.write(|| async {
-        let now = deps.clock.now();
-        let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(shop)).await?;
-        let (p, shop_name) = lifecycle::locked_named(&tx, payout_id).await?;
-        if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key) {
-            lifecycle::settle(&tx, (&p, &shop_name), result, now).await?;
-        }
-        if let Some(job) = job {
-            jobs::repo::mark_done(&tx, job, now).await?;
-        }
-        tx.commit().await?;
-        Ok(())
+    let settled = Arc::new((key.to_owned(), result.clone()));
+    deps.write_batched(db::ShopOf::Shop(shop), || {
+        let (settled, clock) = (settled.clone(), deps.clock.clone());
+        Box::new(move |tx| {
+            Box::pin(async move {
+                let (key, result) = &*settled;
+                let now = clock.now();
+                let (p, shop_name) = lifecycle::locked_named(tx, payout_id).await?;
+                if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key.as_str()) {
+                    lifecycle::settle(tx, (&p, &shop_name), result, now).await?;
+                }
+                if let Some(job) = job {
+                    jobs::repo::mark_done(tx, job, now).await?;
+                }
+                Ok(())
+            })
+        })
     })
     .await
 }

@@ -1,8 +1,10 @@
 //! Scan-to-pay: the QR code again while the window is open, and the channel's confirmation
 //! that the merchant paid (`PENDING_RECHARGE` → `PAYING`, then the transfer).
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use entity::payout;
-use sea_orm::ActiveValue::Set;
+use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 
 use super::{
     delivery,
@@ -52,34 +54,43 @@ pub async fn confirm_recharge(
     id: i64,
     channel_txn_id: &str,
 ) -> AppResult<payout::Model> {
+    let txn = Arc::new(channel_txn_id.to_owned());
     let (payout, fresh) = deps
-        .write(|| async {
-            let now = deps.clock.now();
-            let tx = db::begin_shop_write(deps.db, db::ShopOf::Payout(id)).await?;
-            let p = locked(&tx, id).await?;
-            if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
-                return Ok((p, false));
-            }
-            let taken = repo::by_channel_txn(&tx, channel_txn_id).await?;
-            if taken.is_some() {
-                return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
-            }
-            if p.status != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
-                return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
-            }
-            let change =
-                Change { to: PayoutStatus::Paying, at: now, actor: Actor::Platform, note: Some("recharge received") };
-            let saved = transition(&tx, &p, change, |m| {
-                m.deducted_at = Set(Some(now));
-                m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));
-            })
-            .await?;
-            tx.commit().await?;
-            Ok((saved, true))
+        .write_batched(db::ShopOf::Payout(id), || {
+            let (txn, clock) = (txn.clone(), deps.clock.clone());
+            Box::new(move |tx| Box::pin(async move { confirm_in(tx, clock.now(), id, &txn).await }))
         })
         .await?;
     if fresh {
         delivery::start(deps, payments, payout.id).await;
     }
     Ok(payout)
+}
+
+/// The confirmation's transaction (a savepoint of a batch's on SQLite); its caller commits.
+/// The payout, and whether this call confirmed it.
+async fn confirm_in(
+    tx: &DatabaseTransaction,
+    now: DateTime<Utc>,
+    id: i64,
+    channel_txn_id: &str,
+) -> AppResult<(payout::Model, bool)> {
+    let p = locked(tx, id).await?;
+    if p.channel_txn_id.as_deref() == Some(channel_txn_id) {
+        return Ok((p, false));
+    }
+    let taken = repo::by_channel_txn(tx, channel_txn_id).await?;
+    if taken.is_some() {
+        return Err(AppError::bad_input("channelTxnId", "this channel transaction confirmed another payout"));
+    }
+    if p.status != PayoutStatus::PendingRecharge || p.recharge_deadline.is_none_or(|d| now >= d) {
+        return Err(AppError::InvalidState(format!("a {} payout takes no recharge", recharge_state(&p, now))));
+    }
+    let change = Change { to: PayoutStatus::Paying, at: now, actor: Actor::Platform, note: Some("recharge received") };
+    let saved = transition(tx, &p, change, |m| {
+        m.deducted_at = Set(Some(now));
+        m.channel_txn_id = Set(Some(channel_txn_id.to_owned()));
+    })
+    .await?;
+    Ok((saved, true))
 }

@@ -1,7 +1,10 @@
 //! Payout use cases, one transaction each: the preview and the creation (ledger debit,
 //! quota, idempotency). The rules live in [`crate::domain::payout`]; the initial state in
 //! [`crate::domain::create`].
+use std::sync::Arc;
+
 use chrono::{DateTime, TimeDelta, Utc};
+use chrono_tz::Tz;
 use entity::{idempotency_key, order, payout, platform_compensation, scheduled_job};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 use sha2::{Digest, Sha256};
@@ -104,7 +107,20 @@ pub async fn create(
         return Err(AppError::Forbidden("an admin pays directly; REQUEST_APPROVAL is for other roles".into()));
     }
     let fingerprint = input.fingerprint();
-    match deps.write(|| create_once(deps, viewer, &scope, &input, &fingerprint)).await? {
+    let request = Arc::new((viewer.clone(), scope.clone(), input, fingerprint));
+    let (clock, default_zone) = (deps.clock, deps.default_zone);
+    let created = deps
+        .write_batched(db::ShopOf::Shop(scope.id()), || {
+            let (request, clock) = (request.clone(), clock.clone());
+            Box::new(move |tx| {
+                Box::pin(async move {
+                    let (viewer, scope, input, fingerprint) = &*request;
+                    create_in(tx, (clock.now(), default_zone), viewer, scope, input, fingerprint).await
+                })
+            })
+        })
+        .await?;
+    match created {
         Created::Replay(id) => {
             repo::find(deps.db, &scope, id).await?.ok_or_else(|| AppError::Internal("replayed payout vanished".into()))
         }
@@ -117,41 +133,42 @@ pub async fn create(
     }
 }
 
-async fn create_once(
-    deps: Deps<'_>,
+/// The creation's transaction (a savepoint of a batch's on SQLite): reads, decides, writes;
+/// its caller commits. `(now, default zone)`: the shop's zone when it has none of its own.
+async fn create_in(
+    tx: &DatabaseTransaction,
+    (now, default_zone): (DateTime<Utc>, Tz),
     viewer: &Viewer,
     scope: &ShopScope,
     input: &NewPayout,
     fingerprint: &str,
 ) -> AppResult<Created> {
-    let now = deps.clock.now();
-    let tx = db::begin_shop_write(deps.db, db::ShopOf::Shop(scope.id())).await?;
     // The shop row lock serialises every payout of the shop: caps, balance, quotas and the
     // order's counts cannot change under the decision. One statement reads all of it.
-    let mut read = Inputs::read(&tx, scope, &input.order_sn, viewer, (now, deps.default_zone), Lock::ForUpdate)
+    let mut read = Inputs::read(tx, scope, &input.order_sn, viewer, (now, default_zone), Lock::ForUpdate)
         .await?
         .ok_or_else(|| AppError::not_found(format!("shop {}", scope.id())))?;
-    if let Some(id) = replay_of(&tx, scope, viewer, input, fingerprint, now).await? {
+    if let Some(id) = replay_of(tx, scope, viewer, input, fingerprint, now).await? {
         return Ok(Created::Replay(id));
     }
     let order = read.order.take().ok_or_else(|| AppError::not_found(format!("order {}", input.order_sn)))?;
-    let tz = shops::service::zone(deps, &read.shop);
-    let snapshot = read.snapshot(&tx, scope, &order, viewer, (now, tz)).await?;
+    let tz = crate::domain::shop::zone_of(&read.shop.time_zone, default_zone);
+    let snapshot = read.snapshot(tx, scope, &order, viewer, (now, tz)).await?;
     if let Some(refusal) = rules::decide(&snapshot, Some(input.amount)).refusal(input.funding) {
         return Err(AppError::refused("payout refused", refusal));
     }
     // The account's first write provisions it; later ones write only a changed name or role.
     if read.account.as_ref().is_none_or(|(name, role)| *name != viewer.name || *role != viewer.role) {
-        accounts::repo::upsert(&tx, scope, &viewer.sub, &viewer.name, viewer.role, now).await?;
+        accounts::repo::upsert(tx, scope, &viewer.sub, &viewer.name, viewer.role, now).await?;
     }
     let initial = initial_state(input.funding, input.amount, now);
-    let payout = repo::insert(&tx, new_row(&order, viewer, input, &initial, now)).await?;
-    totals::record(&tx, None, &payout).await?;
+    let payout = repo::insert(tx, new_row(&order, viewer, input, &initial, now)).await?;
+    totals::record(tx, None, &payout).await?;
     if initial.commitment.as_ref().is_some_and(|c| c.debit.is_some()) {
         // The shop's payout counter counts it in the debit's statement.
-        funds::debit_new(&tx, &payout, now).await?;
+        funds::debit_new(tx, &payout, now).await?;
     } else {
-        shops::repo::count_new_payout(&tx, scope.id()).await?;
+        shops::repo::count_new_payout(tx, scope.id()).await?;
     }
     let note = payout.approval_note.as_deref();
     let first = NewTransition {
@@ -162,19 +179,18 @@ async fn create_once(
         actor: Actor::Merchant(&viewer.sub),
         note,
     };
-    repo::publish_transition(&tx, first).await?;
+    repo::publish_transition(tx, first).await?;
     // Its jobs in one statement: a `PAYING` payout's delivery, then the deadlines.
     let mut due = Vec::with_capacity(3);
     if initial.status == PayoutStatus::Paying {
         due.push(delivery::leased_row(payout.id, now));
     }
     due.extend(lifecycle::deadline_jobs(&payout, now));
-    let scheduled = crate::jobs::repo::schedule_all(&tx, due).await?;
+    let scheduled = crate::jobs::repo::schedule_all(tx, due).await?;
     let delivery = scheduled.into_iter().find(|job| job.kind == JobKind::Deliver);
     if let Some(key) = &input.idempotency_key {
-        keep_key(&tx, scope, viewer, key, fingerprint, payout.id, now).await?;
+        keep_key(tx, scope, viewer, key, fingerprint, payout.id, now).await?;
     }
-    tx.commit().await?;
     Ok(Created::New(Box::new(payout), delivery))
 }
 

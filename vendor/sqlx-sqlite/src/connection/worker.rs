@@ -245,31 +245,21 @@ impl ConnectionWorker {
                             let depth = shared.transaction_depth.load(Ordering::Acquire);
 
                             let is_custom_statement = statement.is_some();
-                            let statement = match statement {
-                                // custom `BEGIN` statements are not allowed if
-                                // we're already in a transaction (we need to
-                                // issue a `SAVEPOINT` instead)
-                                Some(_) if depth > 0 => {
-                                    if tx.blocking_send(Err(Error::InvalidSavePointStatement)).is_err() {
+                            // smallpay patch: the rule and the count shared with the calling
+                            // thread's `begin` (`begin_sql`, `count_begun`)
+                            let statement = match begin_sql(depth, statement) {
+                                Err(e) => {
+                                    if tx.blocking_send(Err(e)).is_err() {
                                         break 'command ControlFlow::Break(());
                                     }
                                     break 'command ControlFlow::Continue(());
-                                },
-                                Some(statement) => statement,
-                                None => begin_ansi_transaction_sql(depth),
+                                }
+                                Ok(statement) => statement,
                             };
-                            let res =
-                                conn.handle
-                                    .exec(statement.as_str())
-                                    .and_then(|res| {
-                                        if is_custom_statement && !conn.handle.in_transaction() {
-                                            return Err(Error::BeginFailed)
-                                        }
-
-                                        shared.transaction_depth.fetch_add(1, Ordering::Release);
-
-                                        Ok(res)
-                                    });
+                            let res = conn
+                                .handle
+                                .exec(statement.as_str())
+                                .and_then(|()| count_begun(&mut conn, &shared, is_custom_statement));
                             let res_ok = res.is_ok();
 
                             if tx.blocking_send(res).is_err() && res_ok {
@@ -293,17 +283,7 @@ impl ConnectionWorker {
                             }
                         }
                         Command::Commit { tx } => {
-                            let depth = shared.transaction_depth.load(Ordering::Acquire);
-
-                            let res = if depth > 0 {
-                                conn.handle
-                                    .exec(commit_ansi_transaction_sql(depth).as_str())
-                                    .map(|_| {
-                                        shared.transaction_depth.fetch_sub(1, Ordering::Release);
-                                    })
-                            } else {
-                                Ok(())
-                            };
+                            let res = commit_on(&mut conn, &shared);
                             // smallpay patch: answered after the connection is let go (below)
                             reply = Some((tx, res));
                         }
@@ -404,7 +384,7 @@ impl ConnectionWorker {
         chan_size: usize,
         persistent: bool,
         limit: Option<usize>,
-    ) -> Result<flume::Receiver<Result<Either<SqliteQueryResult, SqliteRow>, Error>>, Error> {
+    ) -> Result<Results, Error> {
         // smallpay patch: one statement, run here when the worker is idle. A string of several
         // statements goes to the worker: one of them could meet `SQLITE_BUSY` after another
         // has run, and could then not be sent on unchanged.
@@ -447,13 +427,7 @@ impl ConnectionWorker {
         // IMMEDIATE` that meets another writer's lock is sent to the worker, which waits.
         if let Some(mut conn) = self.inline_conn() {
             let depth = self.shared.transaction_depth.load(Ordering::Acquire);
-            let sql = match &statement {
-                // custom `BEGIN` statements are not allowed if we're already in a transaction
-                // (we need to issue a `SAVEPOINT` instead)
-                Some(_) if depth > 0 => return Err(Error::InvalidSavePointStatement),
-                Some(statement) => statement.clone(),
-                None => begin_ansi_transaction_sql(depth),
-            };
+            let sql = begin_sql(depth, statement.clone())?;
             let busy_timeout_ms = self.shared.busy_timeout_ms.load(Ordering::Acquire);
             let res = without_busy_wait(&mut conn, busy_timeout_ms, |conn| {
                 conn.handle.exec(sql.as_str())
@@ -461,15 +435,7 @@ impl ConnectionWorker {
             match res {
                 Err(e) if is_busy(&e) => {}
                 Err(e) => return Err(e),
-                Ok(()) => {
-                    if statement.is_some() && !conn.handle.in_transaction() {
-                        return Err(Error::BeginFailed);
-                    }
-                    self.shared
-                        .transaction_depth
-                        .fetch_add(1, Ordering::Release);
-                    return Ok(());
-                }
+                Ok(()) => return count_begun(&mut conn, &self.shared, statement.is_some()),
             }
         }
         self.oneshot_cmd_with_ack(|tx| Command::Begin { tx, statement })
@@ -482,16 +448,8 @@ impl ConnectionWorker {
         // durable commit (its fsync) goes to the worker, off the caller's thread.
         if let Some(mut conn) = self.inline_conn() {
             let depth = self.shared.transaction_depth.load(Ordering::Acquire);
-            if depth == 0 {
-                return Ok(());
-            }
-            if depth > 1 || !conn.handle.in_write_transaction() {
-                conn.handle
-                    .exec(commit_ansi_transaction_sql(depth).as_str())?;
-                self.shared
-                    .transaction_depth
-                    .fetch_sub(1, Ordering::Release);
-                return Ok(());
+            if depth != 1 || !conn.handle.in_write_transaction() {
+                return commit_on(&mut conn, &self.shared);
             }
         }
         self.oneshot_cmd_with_ack(|tx| Command::Commit { tx })
@@ -612,6 +570,44 @@ impl ConnectionWorker {
     }
 }
 
+/// smallpay patch: the statement that begins a transaction at `depth`: the caller's own
+/// (a custom `BEGIN`, allowed only outside a transaction, where a `SAVEPOINT` is needed) or
+/// the default one. Used by the worker's `Begin` and the calling thread's `begin` alike.
+fn begin_sql(depth: usize, statement: Option<SqlStr>) -> Result<SqlStr, Error> {
+    match statement {
+        Some(_) if depth > 0 => Err(Error::InvalidSavePointStatement),
+        Some(statement) => Ok(statement),
+        None => Ok(begin_ansi_transaction_sql(depth)),
+    }
+}
+
+/// smallpay patch: counts a transaction begun on `conn` (a custom statement must have begun
+/// one). Used by the worker's `Begin` and the calling thread's `begin` alike.
+fn count_begun(
+    conn: &mut ConnectionState,
+    shared: &WorkerSharedState,
+    custom: bool,
+) -> Result<(), Error> {
+    if custom && !conn.handle.in_transaction() {
+        return Err(Error::BeginFailed);
+    }
+    shared.transaction_depth.fetch_add(1, Ordering::Release);
+    Ok(())
+}
+
+/// smallpay patch: commits the innermost transaction (releases a savepoint), if there is one.
+/// Used by the worker's `Commit` and the calling thread's `commit` alike.
+fn commit_on(conn: &mut ConnectionState, shared: &WorkerSharedState) -> Result<(), Error> {
+    let depth = shared.transaction_depth.load(Ordering::Acquire);
+    if depth == 0 {
+        return Ok(());
+    }
+    conn.handle
+        .exec(commit_ansi_transaction_sql(depth).as_str())?;
+    shared.transaction_depth.fetch_sub(1, Ordering::Release);
+    Ok(())
+}
+
 /// smallpay patch: a statement's results, as the worker sends them.
 type Results = flume::Receiver<Result<Either<SqliteQueryResult, SqliteRow>, Error>>;
 
@@ -677,8 +673,8 @@ fn without_busy_wait<T>(
 
 /// smallpay patch: runs one statement on the calling thread and hands back every result at
 /// once (what the worker would have sent one by one; `query_all` collects them anyway). A
-/// consumer streaming a very large result therefore holds it all in memory: stream such
-/// results from a transaction that has something queued, or page them. `SQLITE_BUSY` before
+/// consumer streaming a very large result therefore holds it all in memory here: read such a
+/// result in pages. `SQLITE_BUSY` before
 /// the first result gives the arguments back, for the worker to run the statement.
 fn execute_inline(
     conn: &mut ConnectionState,
