@@ -1,7 +1,9 @@
 //! Connecting to SQLite or PostgreSQL, migrations, and write transactions that cannot race.
 use std::{sync::Arc, time::Duration};
 
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
+use futures_util::future::BoxFuture;
 use migration::{Migrator, MigratorTrait};
 use sea_orm::{
     AccessMode, ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
@@ -35,6 +37,15 @@ pub struct Deps<'a> {
     pub default_zone: Tz,
 }
 
+/// What a batched write reads when it runs: the clock, and the deployment's default time zone
+/// (a shop's zone when it has none of its own).
+pub type Now = (DateTime<Utc>, Tz);
+
+/// A write transaction's work for [`Deps::write_batched`]: given the transaction (on SQLite a
+/// savepoint of a batch's), [`Now`] and the request's state, it reads, decides and writes, and
+/// does not commit.
+pub type BatchedWork<S, T> = for<'t> fn(&'t DatabaseTransaction, Now, &'t S) -> BoxFuture<'t, AppResult<T>>;
+
 impl Deps<'_> {
     /// Runs one write transaction through [`retrying`] behind the write gate.
     pub async fn write<T, F, Fut>(self, attempt: F) -> AppResult<T>
@@ -45,27 +56,38 @@ impl Deps<'_> {
         retrying(self.gate, attempt).await
     }
 
-    /// Runs one write transaction of `shop`'s, `work` (made afresh for each try), retried like
-    /// [`Deps::write`]. On SQLite it runs in the commit pipeline (group commit: [`pipeline`]):
-    /// in a savepoint of a transaction shared with the other writes that arrive with it, and
-    /// answered once that transaction is durable. On PostgreSQL it runs in a transaction of its
-    /// own, begun by [`begin_shop_write`] and committed after the work.
-    pub async fn write_batched<T: Send + 'static>(
-        self,
-        shop: ShopOf<'_>,
-        mut work: impl FnMut() -> pipeline::Work<T>,
-    ) -> AppResult<T> {
+    /// Runs one write transaction of `shop`'s, retried like [`Deps::write`]: `work` given the
+    /// transaction, the clock's reading and the default zone when it runs ([`Now`]), and
+    /// `state` (what it needs of the request, owned: on SQLite another task runs it). On SQLite
+    /// it runs in the commit pipeline (group commit: [`pipeline`]): in a savepoint of a
+    /// transaction shared with the other writes that arrive with it, and answered once that
+    /// transaction is durable. On PostgreSQL it runs in a transaction of its own, begun by
+    /// [`begin_shop_write`] and committed after the work. `work` is a plain function (a closure
+    /// that captures nothing) so that it can be run again on a retry.
+    pub async fn write_batched<S, T>(self, shop: ShopOf<'_>, state: S, work: BatchedWork<S, T>) -> AppResult<T>
+    where
+        S: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let state = Arc::new(state);
+        let zone = self.default_zone;
         match &self.gate.pipeline {
-            Some(pipeline) => with_retries(|| pipeline.submit(work())).await,
+            Some(pipeline) => {
+                with_retries(|| {
+                    let (state, clock) = (state.clone(), self.clock.clone());
+                    pipeline.submit(Box::new(move |tx| {
+                        Box::pin(async move { work(tx, (clock.now(), zone), &state).await })
+                    }))
+                })
+                .await
+            }
             None => {
-                retrying(self.gate, || {
-                    let work = work();
-                    async move {
-                        let tx = begin_shop_write(self.db, shop).await?;
-                        let value = work(&tx).await?;
-                        tx.commit().await?;
-                        Ok(value)
-                    }
+                let state = &state;
+                retrying(self.gate, || async move {
+                    let tx = begin_shop_write(self.db, shop).await?;
+                    let value = work(&tx, (self.clock.now(), zone), state).await?;
+                    tx.commit().await?;
+                    Ok(value)
                 })
                 .await
             }

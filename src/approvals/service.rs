@@ -1,8 +1,5 @@
 //! Deciding approval requests, one transaction each, under the shop lock like a creation.
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
-use chrono_tz::Tz;
 use entity::payout;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DatabaseTransaction, PaginatorTrait, QueryFilter, QuerySelect};
 
@@ -77,17 +74,10 @@ pub async fn approve(
     funding: FundingMethod,
 ) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    let decided = Arc::new((admin.clone(), scope.clone()));
-    let default_zone = deps.default_zone;
     let saved = deps
-        .write_batched(db::ShopOf::Shop(scope.id()), || {
-            let (decided, clock) = (decided.clone(), deps.clock.clone());
-            Box::new(move |tx| {
-                Box::pin(async move {
-                    let (admin, scope) = &*decided;
-                    approve_in(tx, (clock.now(), default_zone), admin, scope, id, funding).await
-                })
-            })
+        .write_batched(db::ShopOf::Shop(scope.id()), (admin.clone(), scope.clone(), id, funding), |tx, now, state| {
+            let (admin, scope, id, funding) = state;
+            Box::pin(approve_in(tx, now, admin, scope, *id, *funding))
         })
         .await?;
     if saved.status == PayoutStatus::Paying {
@@ -99,7 +89,7 @@ pub async fn approve(
 /// The approval's transaction (a savepoint of a batch's on SQLite); its caller commits.
 async fn approve_in(
     tx: &DatabaseTransaction,
-    (now, default_zone): (DateTime<Utc>, Tz),
+    (now, default_zone): db::Now,
     admin: &Viewer,
     scope: &ShopScope,
     id: i64,
@@ -137,27 +127,23 @@ async fn approve_in(
 /// Rejects a request with a reason; the order's application count gives the attempt back.
 pub async fn reject(deps: Deps<'_>, admin: &Viewer, id: i64, reason: &str) -> AppResult<payout::Model> {
     let scope = admin.shop_scope()?;
-    let decided = Arc::new((admin.clone(), scope.clone(), reason.to_owned()));
-    deps.write_batched(db::ShopOf::Shop(scope.id()), || {
-        let (decided, clock) = (decided.clone(), deps.clock.clone());
-        Box::new(move |tx| {
-            Box::pin(async move {
-                let (admin, scope, reason) = &*decided;
-                shops::repo::find_for_update(tx, scope).await?;
-                let p = request(tx, scope, id).await?;
-                must_be_pending(&p)?;
-                let change = Change {
-                    to: PayoutStatus::Rejected,
-                    at: clock.now(),
-                    actor: Actor::Merchant(&admin.sub),
-                    note: Some(reason.as_str()),
-                };
-                lifecycle::transition(tx, &p, change, |m| {
-                    m.approver_id = Set(Some(admin.sub.clone()));
-                    m.reject_reason = Set(Some(reason.clone()));
-                })
-                .await
+    let state = (admin.clone(), scope.clone(), id, reason.to_owned());
+    deps.write_batched(db::ShopOf::Shop(scope.id()), state, |tx, (now, _), (admin, scope, id, reason)| {
+        Box::pin(async move {
+            shops::repo::find_for_update(tx, scope).await?;
+            let p = request(tx, scope, *id).await?;
+            must_be_pending(&p)?;
+            let change = Change {
+                to: PayoutStatus::Rejected,
+                at: now,
+                actor: Actor::Merchant(&admin.sub),
+                note: Some(reason.as_str()),
+            };
+            lifecycle::transition(tx, &p, change, |m| {
+                m.approver_id = Set(Some(admin.sub.clone()));
+                m.reject_reason = Set(Some(reason.clone()));
             })
+            .await
         })
     })
     .await

@@ -15,8 +15,6 @@
 //!
 //! The first attempt runs right after the commit, in the request ([`start`]); the job is the
 //! guarantee. A retry after an account submission reads the sealed number back.
-use std::sync::Arc;
-
 use chrono::TimeDelta;
 use entity::{payout, scheduled_job};
 use tracing::Instrument as _;
@@ -177,22 +175,17 @@ async fn settle_if_current(
     result: &TransferResult,
     job: Option<i64>,
 ) -> AppResult<()> {
-    let settled = Arc::new((key.to_owned(), result.clone()));
-    deps.write_batched(db::ShopOf::Shop(shop), || {
-        let (settled, clock) = (settled.clone(), deps.clock.clone());
-        Box::new(move |tx| {
-            Box::pin(async move {
-                let (key, result) = &*settled;
-                let now = clock.now();
-                let (p, shop_name) = lifecycle::locked_named(tx, payout_id).await?;
-                if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key.as_str()) {
-                    lifecycle::settle(tx, (&p, &shop_name), result, now).await?;
-                }
-                if let Some(job) = job {
-                    jobs::repo::mark_done(tx, job, now).await?;
-                }
-                Ok(())
-            })
+    let state = (payout_id, key.to_owned(), result.clone(), job);
+    deps.write_batched(db::ShopOf::Shop(shop), state, |tx, (now, _), (payout_id, key, result, job)| {
+        Box::pin(async move {
+            let (p, shop_name) = lifecycle::locked_named(tx, *payout_id).await?;
+            if p.status == PayoutStatus::Paying && p.transfer_key.as_deref() == Some(key.as_str()) {
+                lifecycle::settle(tx, (&p, &shop_name), result, now).await?;
+            }
+            if let Some(job) = *job {
+                jobs::repo::mark_done(tx, job, now).await?;
+            }
+            Ok(())
         })
     })
     .await

@@ -2,8 +2,6 @@
 //! function, transfer results, and the durable deadlines (recharge window, close after 7
 //! days, refund after 3 business days). Handing transfers to the channel is
 //! [`super::delivery`]'s; scan-to-pay is [`super::recharge`]'s.
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use entity::{payout, scheduled_job};
@@ -161,14 +159,10 @@ pub async fn settle(
 /// The platform reports a transfer's result (`reportTransferResult`, the manual channel):
 /// `PAYING` → `SUCCEEDED` or `FAILED`. Anything else is `INVALID_STATE` and changes nothing.
 pub async fn report_transfer(deps: Deps<'_>, id: i64, result: TransferResult) -> AppResult<payout::Model> {
-    let result = Arc::new(result);
-    deps.write_batched(db::ShopOf::Payout(id), || {
-        let (result, clock) = (result.clone(), deps.clock.clone());
-        Box::new(move |tx| {
-            Box::pin(async move {
-                let (p, shop_name) = locked_named(tx, id).await?;
-                settle(tx, (&p, &shop_name), &result, clock.now()).await
-            })
+    deps.write_batched(db::ShopOf::Payout(id), (id, result), |tx, (now, _), (id, result)| {
+        Box::pin(async move {
+            let (p, shop_name) = locked_named(tx, *id).await?;
+            settle(tx, (&p, &shop_name), result, now).await
         })
     })
     .await

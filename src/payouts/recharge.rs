@@ -1,7 +1,5 @@
 //! Scan-to-pay: the QR code again while the window is open, and the channel's confirmation
 //! that the merchant paid (`PENDING_RECHARGE` → `PAYING`, then the transfer).
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use entity::payout;
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
@@ -54,11 +52,9 @@ pub async fn confirm_recharge(
     id: i64,
     channel_txn_id: &str,
 ) -> AppResult<payout::Model> {
-    let txn = Arc::new(channel_txn_id.to_owned());
     let (payout, fresh) = deps
-        .write_batched(db::ShopOf::Payout(id), || {
-            let (txn, clock) = (txn.clone(), deps.clock.clone());
-            Box::new(move |tx| Box::pin(async move { confirm_in(tx, clock.now(), id, &txn).await }))
+        .write_batched(db::ShopOf::Payout(id), (id, channel_txn_id.to_owned()), |tx, (now, _), (id, txn)| {
+            Box::pin(confirm_in(tx, now, *id, txn))
         })
         .await?;
     if fresh {

@@ -1,10 +1,7 @@
 //! Payout use cases, one transaction each: the preview and the creation (ledger debit,
 //! quota, idempotency). The rules live in [`crate::domain::payout`]; the initial state in
 //! [`crate::domain::create`].
-use std::sync::Arc;
-
 use chrono::{DateTime, TimeDelta, Utc};
-use chrono_tz::Tz;
 use entity::{idempotency_key, order, payout, platform_compensation, scheduled_job};
 use sea_orm::{ActiveValue::Set, DatabaseTransaction};
 use sha2::{Digest, Sha256};
@@ -107,17 +104,10 @@ pub async fn create(
         return Err(AppError::Forbidden("an admin pays directly; REQUEST_APPROVAL is for other roles".into()));
     }
     let fingerprint = input.fingerprint();
-    let request = Arc::new((viewer.clone(), scope.clone(), input, fingerprint));
-    let (clock, default_zone) = (deps.clock, deps.default_zone);
+    let request = (viewer.clone(), scope.clone(), input, fingerprint);
     let created = deps
-        .write_batched(db::ShopOf::Shop(scope.id()), || {
-            let (request, clock) = (request.clone(), clock.clone());
-            Box::new(move |tx| {
-                Box::pin(async move {
-                    let (viewer, scope, input, fingerprint) = &*request;
-                    create_in(tx, (clock.now(), default_zone), viewer, scope, input, fingerprint).await
-                })
-            })
+        .write_batched(db::ShopOf::Shop(scope.id()), request, |tx, now, (viewer, scope, input, fingerprint)| {
+            Box::pin(create_in(tx, now, viewer, scope, input, fingerprint))
         })
         .await?;
     match created {
@@ -137,7 +127,7 @@ pub async fn create(
 /// its caller commits. `(now, default zone)`: the shop's zone when it has none of its own.
 async fn create_in(
     tx: &DatabaseTransaction,
-    (now, default_zone): (DateTime<Utc>, Tz),
+    (now, default_zone): db::Now,
     viewer: &Viewer,
     scope: &ShopScope,
     input: &NewPayout,
