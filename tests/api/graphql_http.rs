@@ -21,6 +21,7 @@ on_both_databases!(
     requests_without_json_or_a_query_are_refused,
     cache_headers_keep_accounts_out_of_shared_caches,
     the_document_limits_hold_on_get,
+    answers_keep_the_selections_order,
 );
 
 const GRAPHQL_RESPONSE: &str = "application/graphql-response+json";
@@ -402,4 +403,35 @@ async fn the_rate_limit_holds_on_get_sqlite() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_rate_limit_holds_on_get_postgres() {
     the_rate_limit_holds_on_get(Backend::Postgres).await;
+}
+
+/// An answer's maps are in the order of the selection (the specification's "serialized map
+/// ordering"), not sorted by name: on both media types, over POST and GET, with aliases, and
+/// a request error's answer has `errors` and no `data`.
+async fn answers_keep_the_selections_order(app: TestApp) {
+    let admin = app.admin("s1");
+    let query = "{ me { role name id } zulu: me { id } alpha: me { role } }";
+    for accept in [JSON, GRAPHQL_RESPONSE] {
+        for request in [post(&app, &json!({ "query": query })), get(&app, &[("query", query)])] {
+            let response = request.bearer_auth(&admin).header("accept", accept).send().await.unwrap();
+            assert_eq!(response.status().as_u16(), 200);
+            let text = response.text().await.unwrap();
+            let at = |needle: &str| text.find(needle).unwrap_or_else(|| panic!("{needle} not in {text}"));
+            assert!(
+                at("\"data\"") < at("\"me\"") && at("\"me\"") < at("\"zulu\"") && at("\"zulu\"") < at("\"alpha\""),
+                "{text}"
+            );
+            assert!(at("\"role\"") < at("\"name\"") && at("\"name\"") < at("\"id\""), "{text}");
+        }
+    }
+    let response = post(&app, &json!({ "query": "{ me { nope } }" }))
+        .bearer_auth(&admin)
+        .header("accept", GRAPHQL_RESPONSE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("data").is_none(), "a request error has no data: {body}");
+    assert!(body["errors"][0]["message"].is_string(), "{body}");
 }
