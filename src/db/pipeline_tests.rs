@@ -63,6 +63,26 @@ fn insert_and_hold(v: i64, go: oneshot::Receiver<()>) -> Work<i64> {
     })
 }
 
+/// Inserts `v`, then refuses (`BAD_USER_INPUT`): its row must not stay.
+fn refused_after_writing(v: i64) -> Work<i64> {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            insert_into(tx, "t", v).await?;
+            Err(AppError::bad_input("amount", "refused after writing"))
+        })
+    })
+}
+
+/// Inserts `v`, then panics (a bug): its row must not stay.
+fn panics_after_writing(v: i64) -> Work<i64> {
+    Box::new(move |tx| {
+        Box::pin(async move {
+            insert_into(tx, "t", v).await?;
+            panic!("a bug in a write");
+        })
+    })
+}
+
 /// Runs `held` (an [`insert_and_hold`]) and `rest` together: `rest` is queued before the
 /// held write is let go, so all of them meet in one batch.
 async fn in_one_batch<T>(
@@ -106,18 +126,7 @@ async fn writes_that_arrive_during_a_batch_share_its_commit_and_a_lone_write_com
 #[tokio::test]
 async fn a_failing_or_panicking_write_rolls_back_alone() {
     let (file, _db, gate) = open("alone").await;
-    let fails: Work<i64> = Box::new(|tx| {
-        Box::pin(async move {
-            insert_into(tx, "t", 2).await?;
-            Err(AppError::bad_input("amount", "refused after writing"))
-        })
-    });
-    let panics: Work<i64> = Box::new(|tx| {
-        Box::pin(async move {
-            insert_into(tx, "t", 3).await?;
-            panic!("a bug in a write");
-        })
-    });
+    let (fails, panics) = (refused_after_writing(2), panics_after_writing(3));
     let (first, rest) =
         in_one_batch(&gate, |go| insert_and_hold(0, go), vec![insert(1), fails, panics, insert(4)]).await;
     assert_eq!(first.unwrap(), 0);
@@ -182,18 +191,7 @@ fn open_piece_savepoints() -> Work<i64> {
 #[tokio::test]
 async fn a_failed_write_leaves_no_savepoint_open_for_the_next() {
     let (file, _db, gate) = open("nesting").await;
-    let fails: Work<i64> = Box::new(|tx| {
-        Box::pin(async move {
-            insert_into(tx, "t", 2).await?;
-            Err(AppError::bad_input("amount", "refused after writing"))
-        })
-    });
-    let panics: Work<i64> = Box::new(|tx| {
-        Box::pin(async move {
-            insert_into(tx, "t", 3).await?;
-            panic!("a bug in a write");
-        })
-    });
+    let (fails, panics) = (refused_after_writing(2), panics_after_writing(3));
     let work =
         vec![open_piece_savepoints(), fails, open_piece_savepoints(), panics, open_piece_savepoints(), insert(4)];
     let (first, rest) = in_one_batch(&gate, |go| insert_and_hold(0, go), work).await;
